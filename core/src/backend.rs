@@ -1,0 +1,176 @@
+//! The loop's I/O backends: io_uring by default, epoll where io_uring is missing or disabled.
+//!
+//! Both implement [`Backend`]: sleep until an absolute CLOCK_MONOTONIC deadline, a readable
+//! socket or the wake eventfd; send a datagram without blocking. Receiving is the same for
+//! both: after every wake-up the loop drains every socket with non-blocking reads, so it has
+//! processed everything already received before it judges a deadline.
+//!
+//! [`Choice::Auto`] tries io_uring and falls back to epoll with the reason logged
+//! (`kernel.io_uring_disabled`, seccomp, an old or hardened kernel); `--backend` forces one.
+
+use crate::sys::fd::{send_to, Epoll, TimerFd};
+use crate::sys::uring::{Ring, UringError};
+use crate::time::Nanos;
+use socket2::SockAddr;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+
+pub use crate::sys::uring::MAX_DESTS;
+
+/// Which backend runs the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// io_uring.
+    Uring = 0,
+    /// epoll + timerfd.
+    Epoll = 1,
+}
+
+impl Kind {
+    /// Display name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Uring => "io_uring",
+            Kind::Epoll => "epoll",
+        }
+    }
+}
+
+/// The `--backend` flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// io_uring, else epoll.
+    Auto,
+    /// io_uring or fail.
+    Uring,
+    /// epoll.
+    Epoll,
+}
+
+/// What the RT loop needs from a backend.
+pub trait Backend {
+    /// Which one this is.
+    fn kind(&self) -> Kind;
+    /// Sleeps until `deadline`, readiness of a socket, or the wake fd. Reports failed sends
+    /// through `on_tx_error(link, errno)`. Returns whether the wake fd fired.
+    fn wait(
+        &mut self,
+        deadline: Nanos,
+        on_tx_error: &mut dyn FnMut(usize, i32),
+    ) -> io::Result<bool>;
+    /// Sends `data` to destination `dest_idx` of `link` without blocking (the errno on failure).
+    fn send(
+        &mut self,
+        link: usize,
+        dest_idx: usize,
+        dest: &SockAddr,
+        data: &[u8],
+    ) -> Result<(), i32>;
+}
+
+/// io_uring backend.
+pub struct UringBackend {
+    ring: Ring,
+}
+
+impl UringBackend {
+    /// Sets up the ring for `socks` and `wake`.
+    pub fn new(socks: &[RawFd], wake: RawFd) -> Result<UringBackend, UringError> {
+        Ok(UringBackend {
+            ring: Ring::new(socks, wake)?,
+        })
+    }
+}
+
+impl Backend for UringBackend {
+    fn kind(&self) -> Kind {
+        Kind::Uring
+    }
+    fn wait(
+        &mut self,
+        deadline: Nanos,
+        on_tx_error: &mut dyn FnMut(usize, i32),
+    ) -> io::Result<bool> {
+        self.ring.wait(deadline, on_tx_error)?;
+        Ok(self.ring.woken)
+    }
+    fn send(
+        &mut self,
+        link: usize,
+        dest_idx: usize,
+        dest: &SockAddr,
+        data: &[u8],
+    ) -> Result<(), i32> {
+        self.ring.send(link, dest_idx, dest, data)
+    }
+}
+
+const TOKEN_TIMER: u64 = u64::MAX;
+const TOKEN_WAKE: u64 = u64::MAX - 1;
+
+/// epoll backend: level-triggered epoll over the sockets, a timerfd and the wake fd.
+pub struct EpollBackend {
+    ep: Epoll,
+    timer: TimerFd,
+    armed: Option<Nanos>,
+    socks: Vec<RawFd>,
+    events: [libc::epoll_event; 16],
+}
+
+impl EpollBackend {
+    /// Sets up epoll for `socks` and `wake`.
+    pub fn new(socks: &[RawFd], wake: RawFd) -> io::Result<EpollBackend> {
+        let ep = Epoll::new()?;
+        let timer = TimerFd::new()?;
+        for (i, &s) in socks.iter().enumerate() {
+            ep.add(s, i as u64)?;
+        }
+        ep.add(timer.as_raw_fd(), TOKEN_TIMER)?;
+        ep.add(wake, TOKEN_WAKE)?;
+        Ok(EpollBackend {
+            ep,
+            timer,
+            armed: None,
+            socks: socks.to_vec(),
+            events: [libc::epoll_event { events: 0, u64: 0 }; 16],
+        })
+    }
+}
+
+impl Backend for EpollBackend {
+    fn kind(&self) -> Kind {
+        Kind::Epoll
+    }
+    fn wait(
+        &mut self,
+        deadline: Nanos,
+        _on_tx_error: &mut dyn FnMut(usize, i32),
+    ) -> io::Result<bool> {
+        if self.armed != Some(deadline) {
+            self.timer.set_abs(deadline)?;
+            self.armed = Some(deadline);
+        }
+        let n = self.ep.wait(&mut self.events, -1)?;
+        let mut woken = false;
+        for ev in &self.events[..n] {
+            match ev.u64 {
+                TOKEN_TIMER => {
+                    self.timer.drain();
+                    self.armed = None;
+                }
+                TOKEN_WAKE => woken = true,
+                _ => {}
+            }
+        }
+        Ok(woken)
+    }
+    fn send(
+        &mut self,
+        link: usize,
+        _dest_idx: usize,
+        dest: &SockAddr,
+        data: &[u8],
+    ) -> Result<(), i32> {
+        send_to(self.socks[link], data, dest)
+    }
+}

@@ -1,0 +1,192 @@
+//! `hbd`: the heartbeat core daemon. Parses flags, starts [`hb_core::daemon::Daemon`], waits
+//! for SIGTERM/SIGINT/SIGHUP, stops cleanly, and maps every failure to an exit code.
+
+use hb_core::backend::Choice;
+use hb_core::daemon::{host_name, load_config, Daemon, Options, StartError};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// hbd's exit codes (sysexits.h values, so scripts can tell failures apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Exit {
+    /// Stopped cleanly, or the configuration is valid (`--check-config`).
+    Ok = 0,
+    /// Bad command line.
+    Usage = 64,
+    /// A configuration file is missing or unreadable.
+    NoInput = 66,
+    /// Start-up failed in the OS (sockets, directories, threads).
+    OsErr = 71,
+    /// A configuration file is invalid.
+    Config = 78,
+}
+
+const HELP: &str = "\
+hbd - the hb heartbeat core daemon
+
+USAGE
+    hbd [OPTIONS]
+
+DESCRIPTION
+    Sends heartbeats to the other cluster nodes over every configured medium, declares a node
+    dead when it has been silent for `deadtime` on all of them, and reports node and link
+    events on its IPC socket and status page. Reads heartbeat 3.0's ha.cf and authkeys.
+    Runs in the foreground; stop it with SIGTERM, SIGINT or SIGHUP.
+
+OPTIONS
+    -c, --config-dir DIR   directory holding ha.cf and authkeys        [default: /etc/ha.d]
+    -n, --node-name NAME   this node's name, as listed in `node`       [default: host name]
+    -r, --run-dir DIR      status page and IPC socket (hbd.sock)       [default: /run/hb]
+    -s, --state-dir DIR    persisted boot generation                   [default: /var/lib/hb]
+    -b, --backend KIND     auto, io_uring or epoll                     [default: auto]
+        --no-realtime      no mlockall and no SCHED_FIFO, whatever ha.cf says
+        --check-config     validate ha.cf and authkeys for this node, then exit
+    -q, --quiet            do not log to standard error
+    -h, --help             this text
+    -V, --version          the version
+
+HA.CF
+    heartbeat 3.0 directives hb implements: keepalive, warntime, deadtime, initdead, udpport,
+    bcast (alias udp), mcast, mcast6, ucast, ucast6, node, cluster, logfile, debugfile,
+    logfacility, debug, realtime, rtprio, auto_failback (nice_failback), apiauth, crm off.
+    Times are heartbeat's: `2` and `1.5` are seconds, `250ms` milliseconds.
+    heartbeat directives not implemented yet (serial, ping, watchdog, stonith, respawn, ...)
+    are refused by name; hb never ignores a line silently.
+
+    hb's own directives:
+    bind ADDR              bind UDP sockets to ADDR rather than the wildcard; a ucast line
+                           naming ADDR is this node's own (several nodes on one host)
+    rtcpu N                pin the real-time thread to CPU N
+    stall_threshold TIME   a wake-up this much later than planned is our own stall, and is
+                           discounted from peers' silence  [default: keepalive/2, 1ms..100ms]
+
+EXIT STATUS
+    0   stopped cleanly; or, with --check-config, the configuration is valid
+    64  bad command line
+    66  ha.cf or authkeys missing or unreadable
+    71  start-up failed in the operating system (socket, directory, thread, io_uring forced)
+    78  ha.cf or authkeys invalid (the message names file, line and problem)
+
+FILES
+    DIR/ha.cf, DIR/authkeys (mode 0600), RUN/status, RUN/hbd.sock, STATE/generation
+
+SEE ALSO
+    hbctl(8), ha.cf(5), authkeys(5)
+";
+
+fn exit_for(e: &StartError) -> Exit {
+    match e {
+        StartError::Config(_) => Exit::Config,
+        StartError::ConfigUnreadable { .. } => Exit::NoInput,
+        _ => Exit::OsErr,
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn parse_args() -> Result<(Options, bool), String> {
+    use lexopt::prelude::*;
+    let mut o = Options {
+        config_dir: PathBuf::from("/etc/ha.d"),
+        node_name: host_name(),
+        run_dir: PathBuf::from("/run/hb"),
+        state_dir: PathBuf::from("/var/lib/hb"),
+        backend: Choice::Auto,
+        log_stderr: true,
+        no_realtime: false,
+        rt_hook: None,
+    };
+    let mut check = false;
+    let mut p = lexopt::Parser::from_env();
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        let val = |p: &mut lexopt::Parser| -> Result<String, String> {
+            p.value()
+                .map_err(|e| e.to_string())?
+                .into_string()
+                .map_err(|_| "not UTF-8".to_string())
+        };
+        match arg {
+            Short('c') | Long("config-dir") => o.config_dir = val(&mut p)?.into(),
+            Short('n') | Long("node-name") => o.node_name = val(&mut p)?,
+            Short('r') | Long("run-dir") => o.run_dir = val(&mut p)?.into(),
+            Short('s') | Long("state-dir") => o.state_dir = val(&mut p)?.into(),
+            Short('b') | Long("backend") => {
+                o.backend = match val(&mut p)?.as_str() {
+                    "auto" => Choice::Auto,
+                    "io_uring" | "uring" => Choice::Uring,
+                    "epoll" => Choice::Epoll,
+                    other => {
+                        return Err(format!(
+                            "--backend {other:?}: expected auto, io_uring or epoll"
+                        ))
+                    }
+                }
+            }
+            Long("no-realtime") => o.no_realtime = true,
+            Long("check-config") => check = true,
+            Short('q') | Long("quiet") => o.log_stderr = false,
+            Short('h') | Long("help") => {
+                print!("{HELP}");
+                std::process::exit(0);
+            }
+            Short('V') | Long("version") => {
+                println!("hbd {}", env!("CARGO_PKG_VERSION"));
+                std::process::exit(0);
+            }
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok((o, check))
+}
+
+fn main() -> ExitCode {
+    let (opts, check) = match parse_args() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("hbd: {e}\nTry 'hbd --help'.");
+            return ExitCode::from(Exit::Usage as u8);
+        }
+    };
+    if check {
+        return match load_config(&opts.config_dir, &opts.node_name) {
+            Ok((cfg, _)) => {
+                println!(
+                    "{}: valid for node {} ({} nodes, {} media lines, keepalive {}, deadtime {})",
+                    cfg.file.display(),
+                    opts.node_name,
+                    cfg.nodes.len(),
+                    cfg.media.len(),
+                    cfg.keepalive,
+                    cfg.deadtime
+                );
+                ExitCode::from(Exit::Ok as u8)
+            }
+            Err(e) => {
+                eprintln!("hbd: {}", error_chain(&e));
+                ExitCode::from(exit_for(&e) as u8)
+            }
+        };
+    }
+    // Block the stop signals before any thread exists, so only sigwait below sees them.
+    hb_core::daemon::block_stop_signals();
+    let d = match Daemon::start(&opts) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("hbd: {}", error_chain(&e));
+            return ExitCode::from(exit_for(&e) as u8);
+        }
+    };
+    let sig = hb_core::daemon::wait_stop_signal();
+    d.stop(sig);
+    ExitCode::from(Exit::Ok as u8)
+}

@@ -1,0 +1,710 @@
+//! Start-up, the real-time thread and its loop, and a clean stop.
+//!
+//! [`Daemon::start`] is a checked phase: read and validate the configuration, persist a new
+//! generation, open every medium, check the real-time limits, create the status page, start
+//! the log and IPC threads, then the RT thread — which sets its own scheduling, builds its
+//! backend, reports back, and only then enters [`run_loop`]. Everything the loop uses is
+//! allocated before it starts; the loop itself allocates nothing (`tests/zero_alloc.rs`).
+//!
+//! The loop, once per wake-up: read the clock; drain every socket into the engine; judge
+//! deadlines; send heartbeats if due; forward events to the log and IPC rings; publish the
+//! status page; sleep until the engine's next deadline.
+
+use crate::auth::{load_authkeys, AuthKeys, Keyring};
+use crate::backend::{Backend, Choice, EpollBackend, Kind, UringBackend, MAX_DESTS};
+use crate::config::{facility_code, parse_ha_cf, ConfigError, HaCf};
+use crate::engine::{Engine, EngineConfig};
+use crate::ipc::{self, AllowList};
+use crate::liveness::{Event, Timing};
+use crate::logging::{self, LogConfig, LogMsg, Logger, Names, RtLog};
+use crate::status::{rt_flags, LoopStats, StatusWriter};
+use crate::sys::fd::EventFd;
+use crate::sys::seqpacket::SeqPacket;
+use crate::time::{self, Nanos};
+use crate::wire::MAX_HEARTBEAT;
+use hb_media::{open_udp, MediaError, UdpLink};
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+/// How hbd was asked to run (command-line flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Holds `ha.cf` and `authkeys`.
+    pub config_dir: PathBuf,
+    /// This node's name.
+    pub node_name: String,
+    /// Status page and IPC socket.
+    pub run_dir: PathBuf,
+    /// The persisted generation.
+    pub state_dir: PathBuf,
+    /// Backend choice.
+    pub backend: Choice,
+    /// Log to standard error too.
+    pub log_stderr: bool,
+    /// Force real-time set-up off (`--no-realtime`), whatever `ha.cf` says.
+    pub no_realtime: bool,
+    /// Called on the RT thread just before its loop starts (tests mark the thread with it).
+    pub rt_hook: Option<fn()>,
+}
+
+/// Start-up failed; each variant names the step.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A configuration file is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A configuration file cannot be read.
+    #[error("cannot read {path}")]
+    ConfigUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A run or state directory cannot be created.
+    #[error("cannot create the {what} directory {path}")]
+    Dir {
+        /// "run" or "state".
+        what: &'static str,
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The generation file cannot be read or written.
+    #[error("cannot update the generation file {path}")]
+    Generation {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A medium cannot be opened.
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    /// io_uring was forced and is unavailable.
+    #[error("io_uring backend unavailable")]
+    Uring(#[from] crate::sys::uring::UringError),
+    /// The epoll backend could not be set up.
+    #[error("epoll backend set-up failed")]
+    Epoll(#[source] io::Error),
+    /// The status page cannot be created.
+    #[error("cannot create the status page in {path}")]
+    Status {
+        /// The run directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The IPC socket cannot be created.
+    #[error("cannot listen on the IPC socket {path}")]
+    Ipc {
+        /// The socket path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A thread could not be spawned, or the RT thread died during set-up.
+    #[error("starting the {what} thread failed")]
+    Thread {
+        /// Which thread.
+        what: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Reads and validates `ha.cf` and `authkeys` in `config_dir` for `node`.
+pub fn load_config(config_dir: &Path, node: &str) -> Result<(HaCf, AuthKeys), StartError> {
+    let hacf_path = config_dir.join("ha.cf");
+    let text =
+        std::fs::read_to_string(&hacf_path).map_err(|source| StartError::ConfigUnreadable {
+            path: hacf_path.clone(),
+            source,
+        })?;
+    let cfg = parse_ha_cf(&text, &hacf_path)?;
+    cfg.validate_for(node)?;
+    let keys_path = config_dir.join("authkeys");
+    if !keys_path.exists() {
+        return Err(StartError::ConfigUnreadable {
+            path: keys_path,
+            source: io::Error::from(io::ErrorKind::NotFound),
+        });
+    }
+    let keys = load_authkeys(&keys_path)?;
+    Ok((cfg, keys))
+}
+
+/// The host name, hbd's default node name (heartbeat uses `uname -n`).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Reads the last generation, writes (and fsyncs) the next: `max(last + 1, unix seconds)`, so
+/// a node whose state directory was lost still starts above its previous generation as long as
+/// its clock is sane.
+pub fn next_generation(state_dir: &Path) -> Result<u64, StartError> {
+    let path = state_dir.join("generation");
+    let err = |source| StartError::Generation {
+        path: path.clone(),
+        source,
+    };
+    let last = match std::fs::read_to_string(&path) {
+        Ok(s) => s.trim().parse::<u64>().map_err(|_| {
+            err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{:?} is not a number", s.trim()),
+            ))
+        })?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(err(e)),
+    };
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let next = (last + 1).max(wall);
+    let tmp = state_dir.join(".generation.new");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        writeln!(f, "{next}").map_err(err)?;
+        f.sync_all().map_err(err)?;
+    }
+    std::fs::rename(&tmp, &path).map_err(err)?;
+    Ok(next)
+}
+
+/// What the RT thread reports once set up.
+struct Ready {
+    backend: Kind,
+    rt_flags: u64,
+    notes: Vec<String>,
+}
+
+/// A running hbd.
+pub struct Daemon {
+    stop: Arc<AtomicBool>,
+    wake: Arc<EventFd>,
+    rt: Option<JoinHandle<()>>,
+    ipc_stop: Arc<AtomicBool>,
+    ipc_wake: Arc<EventFd>,
+    ipc: Option<JoinHandle<()>>,
+    log_stop: Arc<AtomicBool>,
+    log: Option<JoinHandle<()>>,
+    logger: Logger,
+    run_dir: PathBuf,
+    /// The backend the loop runs on.
+    pub backend: Kind,
+    /// Real-time features granted ([`rt_flags`]).
+    pub rt_flags: u64,
+}
+
+impl Daemon {
+    /// Starts hbd as `opts` says. Returns once the RT loop is running.
+    pub fn start(opts: &Options) -> Result<Daemon, StartError> {
+        let (cfg, keys) = load_config(&opts.config_dir, &opts.node_name)?;
+        let logger = Logger::new(&LogConfig {
+            stderr: opts.log_stderr,
+            logfile: cfg.logfile.clone(),
+            debugfile: cfg.debugfile.clone(),
+            facility: cfg.logfacility.as_deref().and_then(facility_code),
+            debug: cfg.debug,
+        });
+        for (what, dir) in [("run", &opts.run_dir), ("state", &opts.state_dir)] {
+            std::fs::create_dir_all(dir).map_err(|source| StartError::Dir {
+                what,
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let generation = next_generation(&opts.state_dir)?;
+
+        let local = hb_media::local_addresses();
+        let specs = cfg.udp_links(&local)?;
+        if specs.is_empty() {
+            return Err(ConfigError {
+                file: cfg.file.clone(),
+                line: 0,
+                what: "every medium names only this node's own addresses; nothing to send to"
+                    .into(),
+            }
+            .into());
+        }
+        let mut links: Vec<UdpLink> = Vec::with_capacity(specs.len());
+        for s in &specs {
+            let l = open_udp(s)?;
+            if l.dests.len() > MAX_DESTS {
+                return Err(ConfigError {
+                    file: cfg.file.clone(),
+                    line: 0,
+                    what: format!("{} has more than {MAX_DESTS} peers", s.name()),
+                }
+                .into());
+            }
+            for w in &l.warnings {
+                logger.warn(w);
+            }
+            links.push(l);
+        }
+        let link_names: Vec<String> = specs.iter().map(|s| s.name()).collect();
+        let peers: Vec<String> = cfg
+            .nodes
+            .iter()
+            .filter(|n| **n != opts.node_name)
+            .cloned()
+            .collect();
+        let timing = Timing {
+            keepalive: cfg.keepalive,
+            warntime: cfg.warntime,
+            deadtime: cfg.deadtime,
+            initdead: cfg.initdead,
+            stall_threshold: cfg.stall_threshold,
+        };
+
+        // Real time, part 1 (process-wide): check the limits first, then lock memory.
+        let realtime = cfg.realtime && !opts.no_realtime;
+        let limits = hb_realtime::check_limits();
+        let mut flags = 0;
+        if realtime {
+            match hb_realtime::lock_memory(&limits) {
+                Ok(()) => flags |= rt_flags::MLOCKED,
+                Err(e) => logger.warn(&format!("running degraded: {e}: {}", e.source_text())),
+            }
+        }
+
+        let now = time::now();
+        let status = StatusWriter::create(
+            &opts.run_dir,
+            &opts.node_name,
+            &peers,
+            &link_names,
+            &timing,
+            now,
+        )
+        .map_err(|source| StartError::Status {
+            path: opts.run_dir.clone(),
+            source,
+        })?;
+        let engine = Engine::new(
+            EngineConfig {
+                cluster: cfg.cluster.clone(),
+                self_name: opts.node_name.clone(),
+                peers: peers.clone(),
+                links: links.len(),
+                timing,
+                keys: Keyring::new(&keys),
+                generation,
+            },
+            now,
+        );
+
+        let names = Names {
+            peers: peers.clone(),
+            links: link_names.clone(),
+            deadtime: cfg.deadtime,
+            warntime: cfg.warntime,
+        };
+        let log_stop = Arc::new(AtomicBool::new(false));
+        let (rtlog, log) =
+            logging::spawn_log_thread(logger.clone(), names.clone(), log_stop.clone()).map_err(
+                |source| StartError::Thread {
+                    what: "log",
+                    source,
+                },
+            )?;
+
+        let sock_path = opts.run_dir.join(ipc::SOCKET_NAME);
+        let listener = SeqPacket::listen(&sock_path).map_err(|source| StartError::Ipc {
+            path: sock_path.clone(),
+            source,
+        })?;
+        let (ev_prod, ev_cons) = rtrb::RingBuffer::<Event>::new(ipc::EVENT_RING);
+        let ipc_wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread {
+            what: "ipc",
+            source,
+        })?);
+        let ipc_stop = Arc::new(AtomicBool::new(false));
+        let allow = AllowList::new(&cfg.apiauth);
+        let ipc = ipc::spawn_server(
+            listener,
+            ev_cons,
+            ipc_wake.clone(),
+            ipc_stop.clone(),
+            names,
+            allow,
+            logger.clone(),
+            opts.node_name.clone(),
+        )
+        .map_err(|source| StartError::Thread {
+            what: "ipc",
+            source,
+        })?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake =
+            Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "rt", source })?);
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<Ready, StartError>>();
+        let rt_ctx = RtCtx {
+            engine,
+            links,
+            status,
+            rtlog,
+            events: ev_prod,
+            ipc_wake: ipc_wake.clone(),
+            wake: wake.clone(),
+            stop: stop.clone(),
+            stats: LoopStats {
+                rt_flags: flags,
+                ..Default::default()
+            },
+        };
+        let choice = opts.backend;
+        let rtprio = cfg.rtprio;
+        let rtcpu = cfg.rtcpu;
+        let hook = opts.rt_hook;
+        let rt = std::thread::Builder::new()
+            .name("hbd-rt".into())
+            .spawn(move || {
+                rt_thread(
+                    rt_ctx, choice, realtime, rtprio, rtcpu, limits, hook, ready_tx,
+                )
+            })
+            .map_err(|source| StartError::Thread { what: "rt", source })?;
+        let ready = match ready_rx.recv() {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                let _ = rt.join();
+                return Err(e);
+            }
+            Err(_) => {
+                return Err(StartError::Thread {
+                    what: "rt",
+                    source: io::Error::other("the RT thread died during set-up"),
+                })
+            }
+        };
+        for n in &ready.notes {
+            logger.warn(n);
+        }
+        logger.info(&format!(
+            "hbd started: node {} generation {generation}, {} peer(s), links [{}], keepalive {} warntime {} deadtime {} initdead {}, backend {}, mlock {}, SCHED_FIFO {}",
+            opts.node_name,
+            peers.len(),
+            link_names.join(", "),
+            cfg.keepalive,
+            cfg.warntime,
+            cfg.deadtime,
+            cfg.initdead,
+            ready.backend.name(),
+            if ready.rt_flags & rt_flags::MLOCKED != 0 { "yes" } else { "no" },
+            if ready.rt_flags & rt_flags::FIFO != 0 { format!("prio {rtprio}") } else { "no".into() },
+        ));
+        Ok(Daemon {
+            stop,
+            wake,
+            rt: Some(rt),
+            ipc_stop,
+            ipc_wake,
+            ipc: Some(ipc),
+            log_stop,
+            log: Some(log),
+            logger,
+            run_dir: opts.run_dir.clone(),
+            backend: ready.backend,
+            rt_flags: ready.rt_flags,
+        })
+    }
+
+    /// The logger, for the main thread's own messages.
+    pub fn logger(&self) -> &Logger {
+        &self.logger
+    }
+
+    /// Stops cleanly: ends the loop, then the IPC and log threads; removes the socket and page.
+    pub fn stop(mut self, why: &str) {
+        self.logger.info(&format!("stopping ({why})"));
+        self.stop.store(true, Ordering::Release);
+        self.wake.notify();
+        if let Some(h) = self.rt.take() {
+            let _ = h.join();
+        }
+        self.ipc_stop.store(true, Ordering::Release);
+        self.ipc_wake.notify();
+        if let Some(h) = self.ipc.take() {
+            let _ = h.join();
+        }
+        let _ = std::fs::remove_file(self.run_dir.join(ipc::SOCKET_NAME));
+        let _ = std::fs::remove_file(self.run_dir.join(crate::status::FILE_NAME));
+        self.logger.info("stopped");
+        self.log_stop.store(true, Ordering::Release);
+        if let Some(h) = self.log.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (call before spawning threads).
+pub fn block_stop_signals() {
+    crate::sys::signals::block(&crate::sys::signals::STOP);
+}
+
+/// Waits for SIGTERM, SIGINT or SIGHUP and returns its name.
+pub fn wait_stop_signal() -> &'static str {
+    crate::sys::signals::name(crate::sys::signals::wait(&crate::sys::signals::STOP))
+}
+
+trait SourceText {
+    fn source_text(&self) -> String;
+}
+
+impl<E: std::error::Error> SourceText for E {
+    fn source_text(&self) -> String {
+        self.source().map(|s| s.to_string()).unwrap_or_default()
+    }
+}
+
+/// Everything the RT thread owns.
+struct RtCtx {
+    engine: Engine,
+    links: Vec<UdpLink>,
+    status: StatusWriter,
+    rtlog: RtLog,
+    events: rtrb::Producer<Event>,
+    ipc_wake: Arc<EventFd>,
+    wake: Arc<EventFd>,
+    stop: Arc<AtomicBool>,
+    stats: LoopStats,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rt_thread(
+    mut ctx: RtCtx,
+    choice: Choice,
+    realtime: bool,
+    rtprio: u8,
+    rtcpu: Option<usize>,
+    limits: hb_realtime::Limits,
+    hook: Option<fn()>,
+    ready: mpsc::Sender<Result<Ready, StartError>>,
+) {
+    let mut notes = Vec::new();
+    // Real time, part 2 (this thread): pin, slack, prefault, then the policy.
+    // INVARIANT: SCHED_FIFO is set last, after everything that may fault or allocate.
+    if let Some(cpu) = rtcpu {
+        match hb_realtime::pin_to_cpu(cpu) {
+            Ok(()) => ctx.stats.rt_flags |= rt_flags::PINNED,
+            Err(e) => notes.push(format!("running degraded: {e}: {}", e.source_text())),
+        }
+    }
+    if realtime {
+        if let Err(e) = hb_realtime::set_timer_slack(1) {
+            notes.push(format!("{e}: {}", e.source_text()));
+        }
+        hb_realtime::prefault_stack(256 * 1024);
+        match hb_realtime::set_fifo(rtprio, &limits) {
+            Ok(()) => ctx.stats.rt_flags |= rt_flags::FIFO,
+            Err(e) => notes.push(format!(
+                "running degraded at normal priority: {e}: {} ({limits})",
+                e.source_text()
+            )),
+        }
+    } else {
+        notes.push(
+            "realtime is off: the heartbeat thread runs at normal priority without locked memory"
+                .into(),
+        );
+    }
+    let socks: Vec<RawFd> = ctx.links.iter().map(|l| l.socket.as_raw_fd()).collect();
+    let wake = ctx.wake.as_raw_fd();
+    match choice {
+        Choice::Uring | Choice::Auto => match UringBackend::new(&socks, wake) {
+            Ok(b) => {
+                let _ = ready.send(Ok(Ready {
+                    backend: Kind::Uring,
+                    rt_flags: ctx.stats.rt_flags,
+                    notes,
+                }));
+                ctx.stats.backend = Kind::Uring as u64;
+                if let Some(h) = hook {
+                    h();
+                }
+                run_loop(b, &mut ctx)
+            }
+            Err(e) if choice == Choice::Auto => {
+                notes.push(format!("{e}: {}; falling back to epoll", e.source_text()));
+                start_epoll(ctx, &socks, wake, notes, hook, ready)
+            }
+            Err(e) => {
+                let _ = ready.send(Err(e.into()));
+            }
+        },
+        Choice::Epoll => start_epoll(ctx, &socks, wake, notes, hook, ready),
+    }
+}
+
+fn start_epoll(
+    mut ctx: RtCtx,
+    socks: &[RawFd],
+    wake: RawFd,
+    notes: Vec<String>,
+    hook: Option<fn()>,
+    ready: mpsc::Sender<Result<Ready, StartError>>,
+) {
+    match EpollBackend::new(socks, wake) {
+        Ok(b) => {
+            let _ = ready.send(Ok(Ready {
+                backend: Kind::Epoll,
+                rt_flags: ctx.stats.rt_flags,
+                notes,
+            }));
+            ctx.stats.backend = Kind::Epoll as u64;
+            if let Some(h) = hook {
+                h();
+            }
+            run_loop(b, &mut ctx)
+        }
+        Err(e) => {
+            let _ = ready.send(Err(StartError::Epoll(e)));
+        }
+    }
+}
+
+/// At most one "dropped a packet" log record per link per this interval.
+const REJECT_LOG_INTERVAL: Nanos = Nanos::from_millis(1000);
+
+/// The RT loop. Allocation-free: every buffer is on this frame or in `ctx`.
+fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
+    let mut rx = [0u8; 2048];
+    let mut tx = [0u8; MAX_HEARTBEAT];
+    let mut last_reject_log = [Nanos::ZERO; crate::config::MAX_LINKS];
+    let mut deadline = time::now();
+    loop {
+        let (engine, rtlog) = (&mut ctx.engine, &mut ctx.rtlog);
+        let woken = match backend.wait(deadline, &mut |link, errno| {
+            engine.tx_failed(link);
+            rtlog.push(
+                time::now(),
+                LogMsg::TxError {
+                    link: link as u8,
+                    errno,
+                },
+            );
+        }) {
+            Ok(w) => w,
+            Err(e) => {
+                rtlog.push(
+                    time::now(),
+                    LogMsg::LoopError {
+                        errno: e.raw_os_error().unwrap_or(0),
+                    },
+                );
+                false
+            }
+        };
+        if woken {
+            ctx.wake.drain();
+        }
+        let now = time::now();
+        // INVARIANT: every packet already received is processed before deadlines are judged.
+        for (i, l) in ctx.links.iter().enumerate() {
+            loop {
+                match l.socket.recv_from(&mut rx) {
+                    Ok((n, _from)) => {
+                        if let Err(reason) = ctx.engine.receive(i, &rx[..n], now) {
+                            if now >= last_reject_log[i].add(REJECT_LOG_INTERVAL) {
+                                last_reject_log[i] = now;
+                                let total = ctx.engine.link_counters(i).rejected();
+                                ctx.rtlog.push(
+                                    now,
+                                    LogMsg::Rejected {
+                                        link: i as u8,
+                                        reason,
+                                        total,
+                                    },
+                                );
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    // ICMP errors (port unreachable from a dead peer) surface here; they are
+                    // not packets. Stop draining this socket for this round.
+                    Err(_) => break,
+                }
+            }
+        }
+        ctx.engine.poll(now);
+        if ctx.engine.tx_due(now) {
+            for (i, l) in ctx.links.iter().enumerate() {
+                for (d, dest) in l.dests.iter().enumerate() {
+                    let n = ctx.engine.build_heartbeat(i, now, &mut tx);
+                    if let Err(errno) = backend.send(i, d, dest, &tx[..n]) {
+                        ctx.engine.tx_failed(i);
+                        ctx.rtlog.push(
+                            now,
+                            LogMsg::TxError {
+                                link: i as u8,
+                                errno,
+                            },
+                        );
+                    }
+                }
+            }
+            ctx.engine.tx_done(now);
+        }
+        let mut notify = false;
+        while let Some(ev) = ctx.engine.pop_event() {
+            ctx.rtlog.push(now, LogMsg::Event(ev));
+            // A full IPC ring means no subscriber is keeping up; the event is still logged.
+            let _ = ctx.events.push(ev);
+            notify = true;
+        }
+        if notify {
+            ctx.ipc_wake.notify();
+        }
+        ctx.stats.iterations += 1;
+        ctx.stats.log_dropped = ctx.rtlog.dropped();
+        let stopping = ctx.stop.load(Ordering::Acquire);
+        ctx.stats.stopping = stopping;
+        ctx.status.publish(&ctx.engine, now, &ctx.stats);
+        if stopping {
+            break;
+        }
+        deadline = ctx.engine.next_deadline();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_is_persisted_and_increases() {
+        let dir = std::env::temp_dir().join(format!("hb-gen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = next_generation(&dir).unwrap();
+        let b = next_generation(&dir).unwrap();
+        assert!(b > a);
+        std::fs::write(dir.join("generation"), format!("{}\n", u64::MAX / 2)).unwrap();
+        assert_eq!(next_generation(&dir).unwrap(), u64::MAX / 2 + 1);
+        std::fs::write(dir.join("generation"), "junk").unwrap();
+        assert!(next_generation(&dir)
+            .unwrap_err()
+            .source_text()
+            .contains("\"junk\" is not a number"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,675 @@
+//! The protocol engine: bytes and `now` in, heartbeats, events and the next deadline out.
+//!
+//! [`Engine`] is what the RT loop drives. It owns the wire identity (cluster, node id,
+//! generation, sequence), the [`Keyring`], a replay window per peer, the [`Liveness`] tables
+//! and the counters `hbctl links` shows. It is sans-I/O: it never touches a socket or a clock,
+//! and after [`Engine::new`] it never allocates — events go into a fixed queue the loop drains.
+
+use crate::auth::Keyring;
+use crate::liveness::{Event, LinkState, Liveness, NodeState, Timing};
+use crate::time::Nanos;
+use crate::wire::{self, Echo, Header, Heartbeat, Reject, MAX_HEARTBEAT, TYPE_HEARTBEAT};
+
+/// What a valid packet was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rx {
+    /// From peer index `n`.
+    Peer(usize),
+    /// Our own packet looped back (broadcast, multicast loop): ignored, counted.
+    Own,
+}
+
+/// Anti-replay: the highest sequence seen and a bitmap of the 128 below it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayWindow {
+    top: u64,
+    bits: u128,
+}
+
+impl ReplayWindow {
+    /// Width of the window: packets reordered by more than this are refused as replays.
+    pub const WIDTH: u64 = 128;
+
+    /// Accepts `seq` once; refuses repeats and anything older than the window.
+    pub fn accept(&mut self, seq: u64) -> bool {
+        if seq > self.top {
+            let shift = seq - self.top;
+            self.bits = if shift >= Self::WIDTH {
+                0
+            } else {
+                self.bits << shift
+            };
+            self.bits |= 1;
+            self.top = seq;
+            return true;
+        }
+        let back = self.top - seq;
+        if back >= Self::WIDTH || self.bits & (1u128 << back) != 0 {
+            return false;
+        }
+        self.bits |= 1u128 << back;
+        true
+    }
+}
+
+/// Per-link counters (a link is one socket; it may reach several peers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    /// Valid packets received.
+    pub rx_ok: u64,
+    /// Our own packets seen looped back.
+    pub own: u64,
+    /// Heartbeats handed to the kernel.
+    pub tx: u64,
+    /// Sends the kernel refused.
+    pub tx_err: u64,
+    /// Dropped packets by [`Reject`] reason.
+    pub rejects: [u64; Reject::COUNT],
+}
+
+impl LinkCounters {
+    /// All rejected packets.
+    pub fn rejected(&self) -> u64 {
+        self.rejects.iter().sum()
+    }
+}
+
+/// Per (peer, link) statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairStats {
+    /// Valid packets from this peer on this link.
+    pub rx: u64,
+    /// The peer's timestamp in its last packet (echoed back for RTT).
+    pub peer_ts: u64,
+    /// Our time when that packet arrived.
+    pub peer_ts_at: Nanos,
+    /// Round-trip times from echoes, ns.
+    pub rtt_last: u64,
+    /// Smallest RTT.
+    pub rtt_min: u64,
+    /// Largest RTT.
+    pub rtt_max: u64,
+    /// Sum of RTTs (for the mean).
+    pub rtt_sum: u64,
+    /// Number of RTT samples.
+    pub rtt_count: u64,
+    /// Times the link went up.
+    pub ups: u64,
+    /// Times the link went dead.
+    pub downs: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    id: u32,
+    generation: u64,
+    window: ReplayWindow,
+}
+
+const EVENT_QUEUE: usize = 128;
+
+/// The engine's parameters, all known at start-up.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// The `cluster` name.
+    pub cluster: String,
+    /// This node's name.
+    pub self_name: String,
+    /// The peers' names (every `node` but this one), in `ha.cf` order.
+    pub peers: Vec<String>,
+    /// Number of links.
+    pub links: usize,
+    /// Timing.
+    pub timing: Timing,
+    /// Keys.
+    pub keys: Keyring,
+    /// This boot's generation (persisted by the caller, strictly increasing across restarts).
+    pub generation: u64,
+}
+
+/// The protocol engine. See the module docs.
+pub struct Engine {
+    cluster: u32,
+    self_id: u32,
+    generation: u64,
+    seq: u64,
+    keys: Keyring,
+    nlinks: usize,
+    peers: Vec<Peer>,
+    live: Liveness,
+    links: Vec<LinkCounters>,
+    pairs: Vec<PairStats>,
+    timing: Timing,
+    next_tx: Nanos,
+    tx_missed: u64,
+    expected: Option<Nanos>,
+    echo_rr: usize,
+    events: [Option<Event>; EVENT_QUEUE],
+    ev_head: usize,
+    ev_len: usize,
+    events_dropped: u64,
+}
+
+impl Engine {
+    /// Builds the tables (the only allocations the engine makes). The first heartbeat is due
+    /// at `now`.
+    pub fn new(c: EngineConfig, now: Nanos) -> Engine {
+        let n = c.peers.len();
+        Engine {
+            cluster: wire::cluster_id(&c.cluster),
+            self_id: wire::node_id(&c.self_name),
+            generation: c.generation,
+            seq: 0,
+            keys: c.keys,
+            nlinks: c.links,
+            peers: c
+                .peers
+                .iter()
+                .map(|p| Peer {
+                    id: wire::node_id(p),
+                    generation: 0,
+                    window: ReplayWindow::default(),
+                })
+                .collect(),
+            live: Liveness::new(c.timing, n, c.links, now),
+            links: vec![LinkCounters::default(); c.links],
+            pairs: vec![PairStats::default(); n * c.links],
+            timing: c.timing,
+            next_tx: now,
+            tx_missed: 0,
+            expected: None,
+            echo_rr: 0,
+            events: [None; EVENT_QUEUE],
+            ev_head: 0,
+            ev_len: 0,
+            events_dropped: 0,
+        }
+    }
+
+    /// Handles one received datagram on `link` at `now`; counts it either way.
+    pub fn receive(&mut self, link: usize, pkt: &[u8], now: Nanos) -> Result<Rx, Reject> {
+        let r = self.receive_inner(link, pkt, now);
+        let c = &mut self.links[link];
+        match r {
+            Ok(Rx::Peer(_)) => c.rx_ok += 1,
+            Ok(Rx::Own) => c.own += 1,
+            Err(reason) => c.rejects[reason as usize] += 1,
+        }
+        r
+    }
+
+    fn receive_inner(&mut self, link: usize, pkt: &[u8], now: Nanos) -> Result<Rx, Reject> {
+        let (h, body, mac) = wire::split(pkt)?;
+        if h.cluster != self.cluster {
+            return Err(Reject::WrongCluster);
+        }
+        if h.sender == self.self_id {
+            // Our own broadcast or multicast looped back. Only accept it as "own" if it is
+            // authentic; a forged one is a bad MAC like any other.
+            return if self.keys.method(h.key).map(|m| m as u8) == Some(h.method)
+                && self
+                    .keys
+                    .verify(h.key, wire::signed_part(pkt, mac.len()), mac)
+            {
+                Ok(Rx::Own)
+            } else {
+                Err(Reject::BadMac)
+            };
+        }
+        let idx = self
+            .peers
+            .iter()
+            .position(|p| p.id == h.sender)
+            .ok_or(Reject::UnknownNode)?;
+        if self.keys.method(h.key).map(|m| m as u8) != Some(h.method) {
+            return Err(Reject::UnknownKey);
+        }
+        if !self
+            .keys
+            .verify(h.key, wire::signed_part(pkt, mac.len()), mac)
+        {
+            return Err(Reject::BadMac);
+        }
+        if h.kind != TYPE_HEARTBEAT {
+            return Err(Reject::UnknownType);
+        }
+        let hb = wire::parse_heartbeat(body)?;
+        let peer = &mut self.peers[idx];
+        if h.generation < peer.generation {
+            return Err(Reject::OldGeneration);
+        }
+        if h.generation > peer.generation {
+            let restarted = peer.generation != 0 && self.live.node_state(idx) == NodeState::Up;
+            peer.generation = h.generation;
+            peer.window = ReplayWindow::default();
+            if restarted {
+                self.push(Event::NodeRestarted {
+                    node: idx as u8,
+                    at: now,
+                    generation: h.generation,
+                });
+            }
+        }
+        if !self.peers[idx].window.accept(h.seq) {
+            return Err(Reject::Replay);
+        }
+        let p = &mut self.pairs[idx * self.nlinks + link];
+        p.rx += 1;
+        p.peer_ts = h.timestamp;
+        p.peer_ts_at = now;
+        if let Some(e) = hb.echo {
+            if e.peer == self.self_id && e.timestamp != 0 {
+                let rtt = now
+                    .0
+                    .saturating_sub(e.timestamp)
+                    .saturating_sub(u64::from(e.held));
+                if rtt > 0 && rtt < 60_000_000_000 {
+                    p.rtt_last = rtt;
+                    p.rtt_min = if p.rtt_count == 0 {
+                        rtt
+                    } else {
+                        p.rtt_min.min(rtt)
+                    };
+                    p.rtt_max = p.rtt_max.max(rtt);
+                    p.rtt_sum = p.rtt_sum.saturating_add(rtt);
+                    p.rtt_count += 1;
+                }
+            }
+        }
+        let (events, head, len, dropped, pairs, nl) = (
+            &mut self.events,
+            self.ev_head,
+            &mut self.ev_len,
+            &mut self.events_dropped,
+            &mut self.pairs,
+            self.nlinks,
+        );
+        self.live.heard(idx, link, now, &mut |e| {
+            push_event(events, head, len, dropped, pairs, nl, e)
+        });
+        Ok(Rx::Peer(idx))
+    }
+
+    /// Judges every deadline at `now` (after all received packets were handed to
+    /// [`Self::receive`]).
+    pub fn poll(&mut self, now: Nanos) {
+        let expected = self.expected.take();
+        let (events, head, len, dropped, pairs, nl) = (
+            &mut self.events,
+            self.ev_head,
+            &mut self.ev_len,
+            &mut self.events_dropped,
+            &mut self.pairs,
+            self.nlinks,
+        );
+        self.live.poll(now, expected, &mut |e| {
+            push_event(events, head, len, dropped, pairs, nl, e)
+        });
+    }
+
+    /// Whether heartbeats are due at `now`.
+    pub fn tx_due(&self, now: Nanos) -> bool {
+        now >= self.next_tx
+    }
+
+    /// Writes the next heartbeat for `link` into `out`; returns its length.
+    pub fn build_heartbeat(
+        &mut self,
+        link: usize,
+        now: Nanos,
+        out: &mut [u8; MAX_HEARTBEAT],
+    ) -> usize {
+        self.seq += 1;
+        let (key, method) = self.keys.active();
+        let h = Header {
+            kind: TYPE_HEARTBEAT,
+            cluster: self.cluster,
+            sender: self.self_id,
+            generation: self.generation,
+            seq: self.seq,
+            timestamp: now.0,
+            key,
+            method: method as u8,
+            body_len: 0,
+        };
+        // Echo one peer per packet, in turn (one peer in the usual two-node cluster).
+        let mut echo = None;
+        let n = self.peers.len();
+        for k in 0..n {
+            let i = (self.echo_rr + k) % n;
+            let p = &self.pairs[i * self.nlinks + link];
+            if p.peer_ts != 0 {
+                echo = Some(Echo {
+                    peer: self.peers[i].id,
+                    timestamp: p.peer_ts,
+                    held: now.sub(p.peer_ts_at).0.min(u64::from(u32::MAX)) as u32,
+                });
+                self.echo_rr = i + 1;
+                break;
+            }
+        }
+        let hb = Heartbeat {
+            timing: Some((
+                self.timing.keepalive.as_millis() as u32,
+                self.timing.deadtime.as_millis() as u32,
+            )),
+            echo,
+        };
+        self.links[link].tx += 1;
+        wire::encode_heartbeat(&h, &hb, &self.keys, out)
+    }
+
+    /// A send on `link` failed.
+    pub fn tx_failed(&mut self, link: usize) {
+        self.links[link].tx_err += 1;
+    }
+
+    /// Heartbeats for this round were sent at `now`: schedule the next round on the absolute
+    /// keepalive grid, skipping (and counting) slots already missed.
+    pub fn tx_done(&mut self, now: Nanos) {
+        self.next_tx = self.next_tx.add(self.timing.keepalive);
+        if self.next_tx <= now {
+            let behind = now.sub(self.next_tx).0 / self.timing.keepalive.0.max(1) + 1;
+            self.tx_missed += behind;
+            self.next_tx = now.add(self.timing.keepalive);
+        }
+    }
+
+    /// The next deadline (heartbeat due or liveness); also remembered as the wake-up the
+    /// next [`Self::poll`] measures its lateness against.
+    pub fn next_deadline(&mut self) -> Nanos {
+        let at = self.next_tx.min(self.live.poll_at());
+        self.expected = Some(at);
+        at
+    }
+
+    /// Takes the oldest queued event.
+    pub fn pop_event(&mut self) -> Option<Event> {
+        if self.ev_len == 0 {
+            return None;
+        }
+        let e = self.events[self.ev_head].take();
+        self.ev_head = (self.ev_head + 1) % EVENT_QUEUE;
+        self.ev_len -= 1;
+        e
+    }
+
+    fn push(&mut self, e: Event) {
+        push_event(
+            &mut self.events,
+            self.ev_head,
+            &mut self.ev_len,
+            &mut self.events_dropped,
+            &mut self.pairs,
+            self.nlinks,
+            e,
+        );
+    }
+
+    /// Number of peers.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+    /// Number of links.
+    pub fn link_count(&self) -> usize {
+        self.nlinks
+    }
+    /// A peer's wire id.
+    pub fn peer_id(&self, n: usize) -> u32 {
+        self.peers[n].id
+    }
+    /// A peer's current generation (0 = never heard).
+    pub fn peer_generation(&self, n: usize) -> u64 {
+        self.peers[n].generation
+    }
+    /// A peer's state.
+    pub fn node_state(&self, n: usize) -> NodeState {
+        self.live.node_state(n)
+    }
+    /// A (peer, link) state and last-heard time.
+    pub fn link_state(&self, n: usize, link: usize) -> (LinkState, Nanos) {
+        self.live.link(n, link)
+    }
+    /// (peer, link) statistics.
+    pub fn pair(&self, n: usize, link: usize) -> &PairStats {
+        &self.pairs[n * self.nlinks + link]
+    }
+    /// Link counters.
+    pub fn link_counters(&self, link: usize) -> &LinkCounters {
+        &self.links[link]
+    }
+    /// Our generation.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+    /// Heartbeat slots missed because the loop ran late.
+    pub fn tx_missed(&self) -> u64 {
+        self.tx_missed
+    }
+    /// Events lost because the queue was full.
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped
+    }
+    /// (stalls, total stalled, worst lateness).
+    pub fn stall_stats(&self) -> (u64, Nanos, Nanos) {
+        self.live.stall_stats()
+    }
+}
+
+fn push_event(
+    events: &mut [Option<Event>; EVENT_QUEUE],
+    head: usize,
+    len: &mut usize,
+    dropped: &mut u64,
+    pairs: &mut [PairStats],
+    nlinks: usize,
+    e: Event,
+) {
+    match e {
+        Event::LinkUp { node, link, .. } => {
+            pairs[usize::from(node) * nlinks + usize::from(link)].ups += 1
+        }
+        Event::LinkDead { node, link, .. } => {
+            pairs[usize::from(node) * nlinks + usize::from(link)].downs += 1
+        }
+        _ => {}
+    }
+    if *len == EVENT_QUEUE {
+        *dropped += 1;
+        return;
+    }
+    events[(head + *len) % EVENT_QUEUE] = Some(e);
+    *len += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::parse_authkeys;
+    use std::path::Path;
+
+    const MS: u64 = 1_000_000;
+
+    fn timing() -> Timing {
+        Timing {
+            keepalive: Nanos::from_millis(10),
+            warntime: Nanos::from_millis(30),
+            deadtime: Nanos::from_millis(50),
+            initdead: Nanos::from_millis(500),
+            stall_threshold: Nanos::from_millis(5),
+        }
+    }
+
+    fn engine(name: &str, peer: &str, gen: u64, key: &str) -> Engine {
+        let keys = Keyring::new(&parse_authkeys(key, Path::new("authkeys")).unwrap());
+        Engine::new(
+            EngineConfig {
+                cluster: "c".into(),
+                self_name: name.into(),
+                peers: vec![peer.into()],
+                links: 1,
+                timing: timing(),
+                keys,
+                generation: gen,
+            },
+            Nanos(1_000 * MS),
+        )
+    }
+
+    const K: &str = "auth 1\n1 sha256 secret\n";
+
+    fn hb(e: &mut Engine, now: u64) -> Vec<u8> {
+        let mut out = [0u8; MAX_HEARTBEAT];
+        let n = e.build_heartbeat(0, Nanos(now), &mut out);
+        out[..n].to_vec()
+    }
+
+    #[test]
+    fn replay_window() {
+        let mut w = ReplayWindow::default();
+        assert!(w.accept(1));
+        assert!(!w.accept(1));
+        assert!(w.accept(5));
+        assert!(w.accept(3));
+        assert!(!w.accept(3));
+        assert!(w.accept(200));
+        assert!(!w.accept(72));
+        assert!(w.accept(73));
+        assert!(w.accept(1000));
+    }
+
+    #[test]
+    fn two_engines_exchange_and_measure_rtt() {
+        let mut a = engine("a", "b", 10, K);
+        let mut b = engine("b", "a", 20, K);
+        let t = 1_000 * MS;
+        let p = hb(&mut a, t);
+        assert_eq!(b.receive(0, &p, Nanos(t + MS)), Ok(Rx::Peer(0)));
+        let p = hb(&mut b, t + 2 * MS);
+        assert_eq!(a.receive(0, &p, Nanos(t + 3 * MS)), Ok(Rx::Peer(0)));
+        // a sent at t, b held it 1 ms: RTT = 3 ms - 1 ms.
+        assert_eq!(a.pair(0, 0).rtt_last, 2 * MS);
+        assert_eq!(a.node_state(0), NodeState::Up);
+        assert!(matches!(a.pop_event(), Some(Event::LinkUp { .. })));
+        assert!(matches!(
+            a.pop_event(),
+            Some(Event::NodeUp {
+                returning: false,
+                ..
+            })
+        ));
+        assert_eq!(a.pop_event(), None);
+    }
+
+    #[test]
+    fn every_bad_packet_kind_is_rejected_and_counted() {
+        let mut a = engine("a", "b", 10, K);
+        let mut b = engine("b", "a", 20, K);
+        let t = 1_000 * MS;
+        let good = hb(&mut b, t);
+        assert_eq!(a.receive(0, &good, Nanos(t)), Ok(Rx::Peer(0)));
+        assert_eq!(a.receive(0, &good, Nanos(t)), Err(Reject::Replay));
+        let mut bad_mac = hb(&mut b, t);
+        let last = bad_mac.len() - 1;
+        bad_mac[last] ^= 1;
+        assert_eq!(a.receive(0, &bad_mac, Nanos(t)), Err(Reject::BadMac));
+        let mut stranger = engine("mallory", "a", 1, K);
+        assert_eq!(
+            a.receive(0, &hb(&mut stranger, t), Nanos(t)),
+            Err(Reject::UnknownNode)
+        );
+        let mut wrong_key = engine("b", "a", 30, "auth 1\n1 sha256 other\n");
+        assert_eq!(
+            a.receive(0, &hb(&mut wrong_key, t), Nanos(t)),
+            Err(Reject::BadMac)
+        );
+        let mut other_method = engine("b", "a", 30, "auth 1\n1 md5 secret\n");
+        assert_eq!(
+            a.receive(0, &hb(&mut other_method, t), Nanos(t)),
+            Err(Reject::UnknownKey)
+        );
+        let mut other_cluster = {
+            let keys = Keyring::new(&parse_authkeys(K, Path::new("authkeys")).unwrap());
+            Engine::new(
+                EngineConfig {
+                    cluster: "other".into(),
+                    self_name: "b".into(),
+                    peers: vec!["a".into()],
+                    links: 1,
+                    timing: timing(),
+                    keys,
+                    generation: 99,
+                },
+                Nanos(t),
+            )
+        };
+        assert_eq!(
+            a.receive(0, &hb(&mut other_cluster, t), Nanos(t)),
+            Err(Reject::WrongCluster)
+        );
+        let mut old = engine("b", "a", 5, K);
+        assert_eq!(
+            a.receive(0, &hb(&mut old, t), Nanos(t)),
+            Err(Reject::OldGeneration)
+        );
+        assert_eq!(a.receive(0, &good[..30], Nanos(t)), Err(Reject::Truncated));
+        assert_eq!(a.receive(0, &[0u8; 600], Nanos(t)), Err(Reject::Oversized));
+        let mut v2 = good.clone();
+        v2[2] = 2;
+        assert_eq!(a.receive(0, &v2, Nanos(t)), Err(Reject::UnknownVersion));
+        // Our own looped-back packet is not an error.
+        let own = hb(&mut a, t);
+        assert_eq!(a.receive(0, &own, Nanos(t)), Ok(Rx::Own));
+        let c = a.link_counters(0);
+        assert_eq!(c.rx_ok, 1);
+        assert_eq!(c.own, 1);
+        assert_eq!(c.rejected(), 10);
+        assert_eq!(c.rejects[Reject::BadMac as usize], 2);
+        assert_eq!(a.node_state(0), NodeState::Up);
+    }
+
+    #[test]
+    fn a_restarted_peer_is_accepted_and_reported() {
+        let mut a = engine("a", "b", 10, K);
+        let mut b1 = engine("b", "a", 20, K);
+        let t = 1_000 * MS;
+        a.receive(0, &hb(&mut b1, t), Nanos(t)).unwrap();
+        let mut b2 = engine("b", "a", 21, K);
+        a.receive(0, &hb(&mut b2, t + MS), Nanos(t + MS)).unwrap();
+        let evs: Vec<Event> = std::iter::from_fn(|| a.pop_event()).collect();
+        assert!(
+            evs.iter()
+                .any(|e| matches!(e, Event::NodeRestarted { generation: 21, .. })),
+            "{evs:?}"
+        );
+        // The old incarnation's packets are now refused.
+        assert_eq!(
+            a.receive(0, &hb(&mut b1, t + 2 * MS), Nanos(t + 2 * MS)),
+            Err(Reject::OldGeneration)
+        );
+    }
+
+    #[test]
+    fn tx_schedule_keeps_the_grid_and_counts_misses() {
+        let mut a = engine("a", "b", 1, K);
+        let t = 1_000 * MS;
+        assert!(a.tx_due(Nanos(t)));
+        a.tx_done(Nanos(t));
+        assert!(!a.tx_due(Nanos(t + 9 * MS)));
+        assert!(a.tx_due(Nanos(t + 10 * MS)));
+        a.tx_done(Nanos(t + 10 * MS + 300_000));
+        assert_eq!(a.next_deadline(), Nanos(t + 20 * MS));
+        a.tx_done(Nanos(t + 55 * MS));
+        assert_eq!(a.tx_missed(), 3);
+        assert_eq!(a.next_deadline(), Nanos(t + 65 * MS));
+    }
+
+    #[test]
+    fn heartbeat_fits_128_bytes_with_echo() {
+        let mut a = engine("a-node-with-a-long-name", "b", 1, K);
+        let mut b = engine("b", "a-node-with-a-long-name", 1, K);
+        let t = 1_000 * MS;
+        a.receive(0, &hb(&mut b, t), Nanos(t)).unwrap();
+        assert!(hb(&mut a, t).len() <= 128);
+    }
+}

@@ -1,0 +1,179 @@
+//! eventfd, timerfd and epoll as owned, typed handles.
+#![allow(unsafe_code)]
+
+use crate::time::Nanos;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// A non-blocking eventfd used to wake a thread.
+#[derive(Debug)]
+pub struct EventFd(OwnedFd);
+
+impl EventFd {
+    /// Creates one.
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd takes plain flags; a non-negative result is a new fd we own.
+        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+        // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+    /// Adds one to the counter (wakes a waiter). Never blocks.
+    pub fn notify(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64 to our own fd. A full counter (EAGAIN) means
+        // the waiter has a wake-up pending already, which is all we want.
+        unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+    /// Resets the counter. Never blocks.
+    pub fn drain(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64 from our own non-blocking fd.
+        unsafe { libc::read(self.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+    }
+}
+
+impl AsRawFd for EventFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// A CLOCK_MONOTONIC timerfd armed with absolute deadlines.
+#[derive(Debug)]
+pub struct TimerFd(OwnedFd);
+
+impl TimerFd {
+    /// Creates one.
+    pub fn new() -> io::Result<TimerFd> {
+        // SAFETY: plain flags; a non-negative result is a new fd we own.
+        let fd = cvt(unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        })?;
+        // SAFETY: `fd` was just returned by timerfd_create.
+        Ok(TimerFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+    /// Arms the timer to fire at the absolute time `at`.
+    pub fn set_abs(&self, at: Nanos) -> io::Result<()> {
+        let at = if at == Nanos::MAX {
+            Nanos(i64::MAX as u64 / 2)
+        } else {
+            at.max(Nanos(1))
+        };
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: (at.0 / 1_000_000_000) as libc::time_t,
+                tv_nsec: (at.0 % 1_000_000_000) as libc::c_long,
+            },
+        };
+        // SAFETY: `spec` is valid for the call; the old-value pointer may be null.
+        cvt(unsafe {
+            libc::timerfd_settime(
+                self.0.as_raw_fd(),
+                libc::TFD_TIMER_ABSTIME,
+                &spec,
+                std::ptr::null_mut(),
+            )
+        })?;
+        Ok(())
+    }
+    /// Clears an expiry. Never blocks.
+    pub fn drain(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64 from our own non-blocking fd.
+        unsafe { libc::read(self.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+    }
+}
+
+impl AsRawFd for TimerFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// An epoll instance with `u64` tokens.
+#[derive(Debug)]
+pub struct Epoll(OwnedFd);
+
+impl Epoll {
+    /// Creates one.
+    pub fn new() -> io::Result<Epoll> {
+        // SAFETY: plain flags; a non-negative result is a new fd we own.
+        let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: `fd` was just returned by epoll_create1.
+        Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+    /// Watches `fd` for readability (level-triggered), reporting `token`.
+    pub fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: token,
+        };
+        // SAFETY: `ev` is valid for the call; `fd` is a live fd owned by the caller, which
+        // keeps it open for as long as this epoll is used.
+        cvt(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
+        Ok(())
+    }
+    /// Waits for events (forever if `timeout_ms` is -1); returns the tokens through `out`.
+    pub fn wait(&self, out: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
+        // SAFETY: `out` is a valid, writable array of `out.len()` events.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.0.as_raw_fd(),
+                out.as_mut_ptr(),
+                out.len() as i32,
+                timeout_ms,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                return Ok(0);
+            }
+            return Err(e);
+        }
+        Ok(n as usize)
+    }
+}
+
+/// `sendto(2)` with `MSG_DONTWAIT`: never blocks; returns the OS error number on failure.
+pub fn send_to(fd: RawFd, data: &[u8], dest: &socket2::SockAddr) -> Result<(), i32> {
+    // SAFETY: `data` and `dest` are valid for the call and their lengths are passed with them.
+    let n = unsafe {
+        libc::sendto(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_DONTWAIT,
+            dest.as_ptr().cast(),
+            dest.len(),
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
+    } else {
+        Ok(())
+    }
+}
+
+/// The effective uid.
+pub fn euid() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() }
+}

@@ -1,0 +1,269 @@
+//! The io_uring ring of the RT loop: the only caller of `unsafe push` in hb.
+//!
+//! What the ring carries: a multishot `POLL_ADD` per socket and for the wake eventfd
+//! (readiness; the loop then drains each socket with non-blocking reads so that everything
+//! already received is processed before a deadline is judged), one absolute CLOCK_MONOTONIC
+//! `TIMEOUT` for the next deadline, and a `SENDMSG` per heartbeat.
+//!
+//! Buffer-lifetime contract: every pointer handed to the kernel points into `Ring::slots`
+//! (a boxed slice allocated once, never moved or resized) or into `Ring::ts` (boxed). A send
+//! slot is marked busy from its push until its completion is reaped and is never written
+//! while busy; the timespec is read by the kernel at submission (prep copies it). The ring is
+//! dropped only after the loop ends; dropping `IoUring` tears down in-flight operations before
+//! the slots' memory is freed (the field order below guarantees `ring` drops first).
+
+#![allow(unsafe_code)]
+
+use crate::time::Nanos;
+use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
+use std::io;
+use std::os::fd::RawFd;
+
+/// Destinations per link (ucast peers).
+pub const MAX_DESTS: usize = 16;
+
+const KIND_POLL: u64 = 1;
+const KIND_WAKE: u64 = 2;
+const KIND_SEND: u64 = 3;
+const KIND_TIMER: u64 = 4;
+const KIND_TIMER_REMOVE: u64 = 5;
+
+fn token(kind: u64, v: u64) -> u64 {
+    (kind << 56) | (v & ((1 << 56) - 1))
+}
+
+/// Why the ring could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum UringError {
+    /// `io_uring_setup` failed (no io_uring, `kernel.io_uring_disabled`, seccomp…).
+    #[error("io_uring_setup failed")]
+    Setup(#[source] io::Error),
+    /// The kernel lacks an operation the loop needs.
+    #[error("this kernel's io_uring lacks {0}")]
+    Missing(&'static str),
+    /// Registering the opcode probe failed.
+    #[error("io_uring opcode probe failed")]
+    Probe(#[source] io::Error),
+}
+
+struct TxSlot {
+    buf: [u8; 128],
+    iov: libc::iovec,
+    addr: libc::sockaddr_storage,
+    msg: libc::msghdr,
+    busy: bool,
+    link: usize,
+}
+
+/// The ring and everything whose address it holds. See the module docs for the contract.
+pub struct Ring {
+    // INVARIANT: `ring` is declared first so it is dropped (and in-flight operations torn
+    // down) before `slots` and `ts` are freed.
+    ring: IoUring,
+    slots: Box<[TxSlot]>,
+    ts: Box<types::Timespec>,
+    socks: Vec<RawFd>,
+    rearm: Vec<bool>,
+    wake: RawFd,
+    wake_rearm: bool,
+    timer: Option<(Nanos, u64)>,
+    timer_gen: u64,
+    /// Set when the wake eventfd fired during the last wait.
+    pub woken: bool,
+}
+
+impl Ring {
+    /// Sets up a ring for `socks` and the `wake` eventfd; checks every opcode the loop uses.
+    pub fn new(socks: &[RawFd], wake: RawFd) -> Result<Ring, UringError> {
+        let ring = IoUring::builder().build(256).map_err(UringError::Setup)?;
+        let mut probe = Probe::new();
+        ring.submitter()
+            .register_probe(&mut probe)
+            .map_err(UringError::Probe)?;
+        for (code, name) in [
+            (opcode::PollAdd::CODE, "POLL_ADD"),
+            (opcode::Timeout::CODE, "TIMEOUT"),
+            (opcode::TimeoutRemove::CODE, "TIMEOUT_REMOVE"),
+            (opcode::SendMsg::CODE, "SENDMSG"),
+        ] {
+            if !probe.is_supported(code) {
+                return Err(UringError::Missing(name));
+            }
+        }
+        let slots: Box<[TxSlot]> = (0..socks.len() * MAX_DESTS)
+            .map(|i| TxSlot {
+                buf: [0; 128],
+                iov: libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                },
+                // SAFETY: sockaddr_storage and msghdr are plain C structs for which all-zero
+                // is a valid (empty) value.
+                addr: unsafe { std::mem::zeroed() },
+                // SAFETY: as above.
+                msg: unsafe { std::mem::zeroed() },
+                busy: false,
+                link: i / MAX_DESTS,
+            })
+            .collect();
+        Ok(Ring {
+            ring,
+            slots,
+            ts: Box::new(types::Timespec::new()),
+            socks: socks.to_vec(),
+            rearm: vec![true; socks.len()],
+            wake,
+            wake_rearm: true,
+            timer: None,
+            timer_gen: 0,
+            woken: false,
+        })
+    }
+
+    fn push(&mut self, e: &squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: every entry pushed here refers only to fds the caller keeps open for the
+            // ring's life and to memory in `slots`/`ts` (see the module contract).
+            if unsafe { self.ring.submission().push(e) }.is_ok() {
+                return Ok(());
+            }
+            // Submission queue full: hand what is queued to the kernel, then retry.
+            self.ring.submit()?;
+        }
+    }
+
+    /// Queues a datagram to `dest` (copied into slot `(link, dest_idx)`). Returns the errno
+    /// `EBUSY` if that slot's previous send has not completed yet.
+    pub fn send(
+        &mut self,
+        link: usize,
+        dest_idx: usize,
+        dest: &socket2::SockAddr,
+        data: &[u8],
+    ) -> Result<(), i32> {
+        let i = link * MAX_DESTS + dest_idx;
+        let fd = self.socks[link];
+        let s = &mut self.slots[i];
+        if s.busy {
+            return Err(libc::EBUSY);
+        }
+        let n = data.len().min(s.buf.len());
+        s.buf[..n].copy_from_slice(&data[..n]);
+        let alen = (dest.len() as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
+        // SAFETY: copies `alen` bytes from the SockAddr's storage (valid for `dest.len()`) into
+        // our sockaddr_storage, which is at least that large; the regions do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                dest.as_ptr().cast::<u8>(),
+                (&mut s.addr as *mut libc::sockaddr_storage).cast::<u8>(),
+                alen,
+            )
+        };
+        s.iov = libc::iovec {
+            iov_base: s.buf.as_mut_ptr().cast(),
+            iov_len: n,
+        };
+        s.msg.msg_name = (&mut s.addr as *mut libc::sockaddr_storage).cast();
+        s.msg.msg_namelen = alen as libc::socklen_t;
+        s.msg.msg_iov = &mut s.iov;
+        s.msg.msg_iovlen = 1;
+        s.busy = true;
+        let e = opcode::SendMsg::new(types::Fd(fd), &s.msg)
+            .build()
+            .user_data(token(KIND_SEND, i as u64));
+        self.push(&e)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+    }
+
+    /// Submits what is queued and sleeps until `deadline`, socket readiness or the wake fd.
+    /// Failed sends are reported through `on_tx_error(link, errno)`.
+    pub fn wait(
+        &mut self,
+        deadline: Nanos,
+        on_tx_error: &mut dyn FnMut(usize, i32),
+    ) -> io::Result<()> {
+        if self.timer.map(|(d, _)| d) != Some(deadline) {
+            if let Some((_, tok)) = self.timer.take() {
+                let e = opcode::TimeoutRemove::new(tok)
+                    .build()
+                    .user_data(token(KIND_TIMER_REMOVE, 0));
+                self.push(&e)?;
+            }
+            if deadline != Nanos::MAX {
+                self.timer_gen += 1;
+                let tok = token(KIND_TIMER, self.timer_gen);
+                *self.ts = types::Timespec::new()
+                    .sec(deadline.0 / 1_000_000_000)
+                    .nsec((deadline.0 % 1_000_000_000) as u32);
+                let ts: *const types::Timespec = &*self.ts;
+                let e = opcode::Timeout::new(ts)
+                    .flags(types::TimeoutFlags::ABS)
+                    .build()
+                    .user_data(tok);
+                self.push(&e)?;
+                self.timer = Some((deadline, tok));
+            }
+        }
+        for i in 0..self.socks.len() {
+            if self.rearm[i] {
+                let e = opcode::PollAdd::new(types::Fd(self.socks[i]), libc::POLLIN as u32)
+                    .multi(true)
+                    .build()
+                    .user_data(token(KIND_POLL, i as u64));
+                self.push(&e)?;
+                self.rearm[i] = false;
+            }
+        }
+        if self.wake_rearm {
+            let e = opcode::PollAdd::new(types::Fd(self.wake), libc::POLLIN as u32)
+                .multi(true)
+                .build()
+                .user_data(token(KIND_WAKE, 0));
+            self.push(&e)?;
+            self.wake_rearm = false;
+        }
+        match self.ring.submit_and_wait(1) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::ETIME)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        self.woken = false;
+        let mut cq = self.ring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            let ud = cqe.user_data();
+            let (kind, v) = (ud >> 56, ud & ((1 << 56) - 1));
+            match kind {
+                KIND_POLL => {
+                    if !cqueue::more(cqe.flags()) {
+                        self.rearm[v as usize] = true;
+                    }
+                }
+                KIND_WAKE => {
+                    self.woken = true;
+                    if !cqueue::more(cqe.flags()) {
+                        self.wake_rearm = true;
+                    }
+                }
+                KIND_SEND => {
+                    let s = &mut self.slots[v as usize];
+                    s.busy = false;
+                    if cqe.result() < 0 {
+                        on_tx_error(s.link, -cqe.result());
+                    }
+                }
+                KIND_TIMER => {
+                    if self.timer.map(|(_, t)| t) == Some(ud) {
+                        self.timer = None;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
