@@ -72,33 +72,20 @@ pub struct AuthKeys {
 impl std::fmt::Debug for AuthKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print secrets.
-        let listed: Vec<String> = self
-            .keys
-            .iter()
-            .enumerate()
-            .filter_map(|(i, k)| k.as_ref().map(|(m, _)| format!("{i}:{}", m.name())))
-            .collect();
-        f.debug_struct("AuthKeys")
-            .field("active", &self.active)
-            .field("keys", &listed)
-            .finish()
+        let listed: Vec<String> =
+            self.keys.iter().enumerate().filter_map(|(i, k)| k.as_ref().map(|(m, _)| format!("{i}:{}", m.name()))).collect();
+        f.debug_struct("AuthKeys").field("active", &self.active).field("keys", &listed).finish()
     }
 }
 
 /// Reads `authkeys`, refusing a file that group or others can access.
 pub fn load_authkeys(path: &Path) -> Result<AuthKeys, ConfigError> {
-    let err = |what: String| ConfigError {
-        file: path.to_path_buf(),
-        line: 0,
-        what,
-    };
+    let err = |what: String| ConfigError { file: path.to_path_buf(), line: 0, what };
     let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
     use std::os::unix::fs::PermissionsExt;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(err(format!(
-            "mode {mode:04o} lets others read the keys; it must be 0600 (chmod 600)"
-        )));
+        return Err(err(format!("mode {mode:04o} lets others read the keys; it must be 0600 (chmod 600)")));
     }
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
     parse_authkeys(&text, path)
@@ -106,11 +93,7 @@ pub fn load_authkeys(path: &Path) -> Result<AuthKeys, ConfigError> {
 
 /// Parses `authkeys` text (no permission check).
 pub fn parse_authkeys(text: &str, file: &Path) -> Result<AuthKeys, ConfigError> {
-    let err = |line: usize, what: String| ConfigError {
-        file: file.to_path_buf(),
-        line,
-        what,
-    };
+    let err = |line: usize, what: String| ConfigError { file: file.to_path_buf(), line, what };
     let mut keys: [Option<(Method, Vec<u8>)>; 16] = Default::default();
     let mut active: Option<(u8, usize)> = None;
     for (i, raw) in text.lines().enumerate() {
@@ -125,10 +108,7 @@ pub fn parse_authkeys(text: &str, file: &Path) -> Result<AuthKeys, ConfigError> 
             if active.is_some() {
                 return Err(err(n, "a second `auth` line".into()));
             }
-            let idx = w
-                .next()
-                .and_then(|s| s.parse::<u8>().ok())
-                .filter(|k| (1..=15).contains(k));
+            let idx = w.next().and_then(|s| s.parse::<u8>().ok()).filter(|k| (1..=15).contains(k));
             let Some(idx) = idx else {
                 return Err(err(n, "`auth` needs a key number 1-15".into()));
             };
@@ -151,12 +131,7 @@ pub fn parse_authkeys(text: &str, file: &Path) -> Result<AuthKeys, ConfigError> 
             Some("md5") => Method::Md5,
             Some("sha1") => Method::Sha1,
             Some("sha256") => Method::Sha256,
-            Some(m) => {
-                return Err(err(
-                    n,
-                    format!("unknown method {m:?} (crc, md5, sha1, sha256)"),
-                ))
-            }
+            Some(m) => return Err(err(n, format!("unknown method {m:?} (crc, md5, sha1, sha256)"))),
             None => return Err(err(n, format!("key {idx} has no method"))),
         };
         // The secret is the rest of the line, as heartbeat reads it.
@@ -165,10 +140,7 @@ pub fn parse_authkeys(text: &str, file: &Path) -> Result<AuthKeys, ConfigError> 
             return Err(err(n, "crc takes no secret".into()));
         }
         if method != Method::Crc && secret.is_empty() {
-            return Err(err(
-                n,
-                format!("key {idx} ({}) has no secret", method.name()),
-            ));
+            return Err(err(n, format!("key {idx} ({}) has no secret", method.name())));
         }
         if keys[usize::from(idx)].is_some() {
             return Err(err(n, format!("key {idx} is defined twice")));
@@ -179,10 +151,7 @@ pub fn parse_authkeys(text: &str, file: &Path) -> Result<AuthKeys, ConfigError> 
         return Err(err(0, "no `auth N` line".into()));
     };
     if keys[usize::from(active)].is_none() {
-        return Err(err(
-            line,
-            format!("`auth {active}` names a key that is not defined"),
-        ));
+        return Err(err(line, format!("`auth {active}` names a key that is not defined")));
     }
     Ok(AuthKeys { active, keys })
 }
@@ -211,30 +180,19 @@ impl Keyring {
             if let Some((m, secret)) = k {
                 let st = match m {
                     Method::Crc => KeyState::Crc,
-                    Method::Md5 => KeyState::Md5(
-                        SimpleHmac::new_from_slice(secret).expect("HMAC takes any key length"),
-                    ),
-                    Method::Sha1 => KeyState::Sha1(
-                        SimpleHmac::new_from_slice(secret).expect("HMAC takes any key length"),
-                    ),
-                    Method::Sha256 => KeyState::Sha256(
-                        SimpleHmac::new_from_slice(secret).expect("HMAC takes any key length"),
-                    ),
+                    Method::Md5 => KeyState::Md5(SimpleHmac::new_from_slice(secret).expect("HMAC takes any key length")),
+                    Method::Sha1 => KeyState::Sha1(SimpleHmac::new_from_slice(secret).expect("HMAC takes any key length")),
+                    Method::Sha256 => KeyState::Sha256(SimpleHmac::new_from_slice(secret).expect("HMAC takes any key length")),
                 };
                 states[i] = Some((*m, st));
             }
         }
-        Keyring {
-            active: keys.active,
-            states,
-        }
+        Keyring { active: keys.active, states }
     }
 
     /// The sending key's index and method.
     pub fn active(&self) -> (u8, Method) {
-        let (m, _) = self.states[usize::from(self.active)]
-            .as_ref()
-            .expect("active key exists (checked at parse)");
+        let (m, _) = self.states[usize::from(self.active)].as_ref().expect("active key exists (checked at parse)");
         (self.active, *m)
     }
 
@@ -284,9 +242,7 @@ pub fn generate_authkeys() -> std::io::Result<String> {
     let mut key = [0u8; 32];
     getrandom::getrandom(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!(
-        "# generated by hbctl keygen; keep mode 0600\nauth 1\n1 sha256 {hex}\n"
-    ))
+    Ok(format!("# generated by hbctl keygen; keep mode 0600\nauth 1\n1 sha256 {hex}\n"))
 }
 
 #[cfg(test)]
@@ -301,32 +257,17 @@ mod tests {
     fn table_of_authkeys_files() {
         let ok = parse("auth 2\n1 crc\n2 sha1 secret with spaces\n3 md5 x\n4 sha256 y\n").unwrap();
         assert_eq!(ok.active, 2);
-        assert_eq!(
-            ok.keys[2],
-            Some((Method::Sha1, b"secret with spaces".to_vec()))
-        );
+        assert_eq!(ok.keys[2], Some((Method::Sha1, b"secret with spaces".to_vec())));
         parse("# comment\nauth 1\n1 sha256 abc\n").unwrap();
         let bad: &[(&str, &str)] = &[
             ("1 sha1 x\n", "authkeys:1: the first line must be `auth N`"),
             ("auth 16\n", "authkeys:1: `auth` needs a key number 1-15"),
-            (
-                "auth 1\n",
-                "authkeys:1: `auth 1` names a key that is not defined",
-            ),
-            (
-                "auth 1\n1 rot13 x\n",
-                "authkeys:2: unknown method \"rot13\" (crc, md5, sha1, sha256)",
-            ),
+            ("auth 1\n", "authkeys:1: `auth 1` names a key that is not defined"),
+            ("auth 1\n1 rot13 x\n", "authkeys:2: unknown method \"rot13\" (crc, md5, sha1, sha256)"),
             ("auth 1\n1 sha1\n", "authkeys:2: key 1 (sha1) has no secret"),
             ("auth 1\n1 crc x\n", "authkeys:2: crc takes no secret"),
-            (
-                "auth 1\n1 crc\n1 md5 x\n",
-                "authkeys:3: key 1 is defined twice",
-            ),
-            (
-                "auth 1\n0 md5 x\n",
-                "authkeys:2: key number \"0\" must be 1-15",
-            ),
+            ("auth 1\n1 crc\n1 md5 x\n", "authkeys:3: key 1 is defined twice"),
+            ("auth 1\n0 md5 x\n", "authkeys:2: key number \"0\" must be 1-15"),
             ("", "authkeys: no `auth N` line"),
             ("auth 1\nauth 2\n", "authkeys:2: a second `auth` line"),
         ];
@@ -344,10 +285,7 @@ mod tests {
         std::fs::write(&p, "auth 1\n1 sha256 k\n").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = load_authkeys(&p).unwrap_err().to_string();
-        assert!(
-            e.ends_with("mode 0644 lets others read the keys; it must be 0600 (chmod 600)"),
-            "{e}"
-        );
+        assert!(e.ends_with("mode 0644 lets others read the keys; it must be 0600 (chmod 600)"), "{e}");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         load_authkeys(&p).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
@@ -358,14 +296,9 @@ mod tests {
         let keys = parse("auth 1\n1 sha256 Jefe\n").unwrap();
         let ring = Keyring::new(&keys);
         let mut out = [0u8; MAX_MAC];
-        let n = ring
-            .sign(1, b"what do ya want for nothing?", &mut out)
-            .unwrap();
+        let n = ring.sign(1, b"what do ya want for nothing?", &mut out).unwrap();
         let hex: String = out[..n].iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            hex,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
     #[test]

@@ -53,19 +53,9 @@ pub trait Backend {
     fn kind(&self) -> Kind;
     /// Sleeps until `deadline`, readiness of a socket, or the wake fd. Reports failed sends
     /// through `on_tx_error(link, errno)`. Returns whether the wake fd fired.
-    fn wait(
-        &mut self,
-        deadline: Nanos,
-        on_tx_error: &mut dyn FnMut(usize, i32),
-    ) -> io::Result<bool>;
+    fn wait(&mut self, deadline: Nanos, on_tx_error: &mut dyn FnMut(usize, i32)) -> io::Result<bool>;
     /// Sends `data` to destination `dest_idx` of `link` without blocking (the errno on failure).
-    fn send(
-        &mut self,
-        link: usize,
-        dest_idx: usize,
-        dest: &SockAddr,
-        data: &[u8],
-    ) -> Result<(), i32>;
+    fn send(&mut self, link: usize, dest_idx: usize, dest: &SockAddr, data: &[u8]) -> Result<(), i32>;
 }
 
 /// io_uring backend.
@@ -76,9 +66,7 @@ pub struct UringBackend {
 impl UringBackend {
     /// Sets up the ring for `socks` and `wake`.
     pub fn new(socks: &[RawFd], wake: RawFd) -> Result<UringBackend, UringError> {
-        Ok(UringBackend {
-            ring: Ring::new(socks, wake)?,
-        })
+        Ok(UringBackend { ring: Ring::new(socks, wake)? })
     }
 }
 
@@ -86,21 +74,11 @@ impl Backend for UringBackend {
     fn kind(&self) -> Kind {
         Kind::Uring
     }
-    fn wait(
-        &mut self,
-        deadline: Nanos,
-        on_tx_error: &mut dyn FnMut(usize, i32),
-    ) -> io::Result<bool> {
+    fn wait(&mut self, deadline: Nanos, on_tx_error: &mut dyn FnMut(usize, i32)) -> io::Result<bool> {
         self.ring.wait(deadline, on_tx_error)?;
         Ok(self.ring.woken)
     }
-    fn send(
-        &mut self,
-        link: usize,
-        dest_idx: usize,
-        dest: &SockAddr,
-        data: &[u8],
-    ) -> Result<(), i32> {
+    fn send(&mut self, link: usize, dest_idx: usize, dest: &SockAddr, data: &[u8]) -> Result<(), i32> {
         self.ring.send(link, dest_idx, dest, data)
     }
 }
@@ -127,13 +105,7 @@ impl EpollBackend {
         }
         ep.add(timer.as_raw_fd(), TOKEN_TIMER)?;
         ep.add(wake, TOKEN_WAKE)?;
-        Ok(EpollBackend {
-            ep,
-            timer,
-            armed: None,
-            socks: socks.to_vec(),
-            events: [libc::epoll_event { events: 0, u64: 0 }; 16],
-        })
+        Ok(EpollBackend { ep, timer, armed: None, socks: socks.to_vec(), events: [libc::epoll_event { events: 0, u64: 0 }; 16] })
     }
 }
 
@@ -141,11 +113,7 @@ impl Backend for EpollBackend {
     fn kind(&self) -> Kind {
         Kind::Epoll
     }
-    fn wait(
-        &mut self,
-        deadline: Nanos,
-        _on_tx_error: &mut dyn FnMut(usize, i32),
-    ) -> io::Result<bool> {
+    fn wait(&mut self, deadline: Nanos, _on_tx_error: &mut dyn FnMut(usize, i32)) -> io::Result<bool> {
         if self.armed != Some(deadline) {
             self.timer.set_abs(deadline)?;
             self.armed = Some(deadline);
@@ -164,13 +132,7 @@ impl Backend for EpollBackend {
         }
         Ok(woken)
     }
-    fn send(
-        &mut self,
-        link: usize,
-        _dest_idx: usize,
-        dest: &SockAddr,
-        data: &[u8],
-    ) -> Result<(), i32> {
+    fn send(&mut self, link: usize, _dest_idx: usize, dest: &SockAddr, data: &[u8]) -> Result<(), i32> {
         send_to(self.socks[link], data, dest)
     }
 }

@@ -144,68 +144,28 @@ const NOT_YET: &[(&str, &str)] = &[
     ("stonith", "STONITH is not implemented yet"),
     ("stonith_host", "STONITH is not implemented yet"),
     ("respawn", "process respawning is not implemented yet"),
-    (
-        "autojoin",
-        "automatic node joining is not implemented; list every node with `node`",
-    ),
-    (
-        "use_logd",
-        "hb logs without a separate logd (its log ring never blocks); remove the line",
-    ),
-    (
-        "conn_logd_time",
-        "hb logs without a separate logd; remove the line",
-    ),
-    (
-        "memreserve",
-        "hbd locks what it needs itself; remove the line",
-    ),
+    ("autojoin", "automatic node joining is not implemented; list every node with `node`"),
+    ("use_logd", "hb logs without a separate logd (its log ring never blocks); remove the line"),
+    ("conn_logd_time", "hb logs without a separate logd; remove the line"),
+    ("memreserve", "hbd locks what it needs itself; remove the line"),
     ("coredumps", "core dump control is not implemented yet"),
-    (
-        "msgfmt",
-        "hb has its own binary wire format (docs/wire-format.md); remove the line",
-    ),
-    (
-        "compression",
-        "hb's heartbeats are never compressed; remove the line",
-    ),
-    (
-        "compression_threshold",
-        "hb's heartbeats are never compressed; remove the line",
-    ),
-    (
-        "traditional_compression",
-        "hb's heartbeats are never compressed; remove the line",
-    ),
-    (
-        "hbgenmethod",
-        "hb keeps its generation in the state directory; remove the line",
-    ),
+    ("msgfmt", "hb has its own binary wire format (docs/wire-format.md); remove the line"),
+    ("compression", "hb's heartbeats are never compressed; remove the line"),
+    ("compression_threshold", "hb's heartbeats are never compressed; remove the line"),
+    ("traditional_compression", "hb's heartbeats are never compressed; remove the line"),
+    ("hbgenmethod", "hb keeps its generation in the state directory; remove the line"),
     ("uuidfrom", "hb identifies nodes by name; remove the line"),
-    (
-        "env",
-        "environment settings for resource scripts belong to the CRM, not implemented yet",
-    ),
+    ("env", "environment settings for resource scripts belong to the CRM, not implemented yet"),
     ("hopfudge", "serial forwarding is not implemented yet"),
-    (
-        "max_rexmit_delay",
-        "hb does not retransmit heartbeats; remove the line",
-    ),
-    (
-        "register_to_apphbd",
-        "application heartbeats are not implemented yet",
-    ),
+    ("max_rexmit_delay", "hb does not retransmit heartbeats; remove the line"),
+    ("register_to_apphbd", "application heartbeats are not implemented yet"),
     ("debug_level", "use `debug`"),
     ("quorum_server", "quorum servers are not implemented"),
 ];
 
 /// Parses `ha.cf` text. `file` is only used in error messages.
 pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
-    let err = |line: usize, what: String| ConfigError {
-        file: file.to_path_buf(),
-        line,
-        what,
-    };
+    let err = |line: usize, what: String| ConfigError { file: file.to_path_buf(), line, what };
     let mut cfg = HaCf {
         file: file.to_path_buf(),
         keepalive: Nanos::from_millis(1000),
@@ -228,8 +188,7 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
         rtcpu: None,
         stall_threshold: Nanos::ZERO,
     };
-    let (mut keepalive_line, mut deadtime_line, mut warntime_line, mut initdead_line) =
-        (0, 0, 0, 0);
+    let (mut keepalive_line, mut deadtime_line, mut warntime_line, mut initdead_line) = (0, 0, 0, 0);
     let mut warntime_set = false;
     let mut initdead_set = false;
     let mut stall_set = false;
@@ -245,27 +204,14 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
         let args: Vec<&str> = words.collect();
         let need = |count: usize| -> Result<(), ConfigError> {
             if args.len() < count {
-                Err(err(
-                    n,
-                    format!(
-                        "`{directive}` needs {count} argument{}",
-                        if count == 1 { "" } else { "s" }
-                    ),
-                ))
+                Err(err(n, format!("`{directive}` needs {count} argument{}", if count == 1 { "" } else { "s" })))
             } else {
                 Ok(())
             }
         };
         let exactly = |count: usize| -> Result<(), ConfigError> {
             if args.len() != count {
-                Err(err(
-                    n,
-                    format!(
-                        "`{directive}` takes {count} argument{}, found {}",
-                        if count == 1 { "" } else { "s" },
-                        args.len()
-                    ),
-                ))
+                Err(err(n, format!("`{directive}` takes {count} argument{}, found {}", if count == 1 { "" } else { "s" }, args.len())))
             } else {
                 Ok(())
             }
@@ -277,10 +223,7 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                 cfg.keepalive = time(args[0])?;
                 keepalive_line = n;
                 if cfg.keepalive < Nanos::from_micros(100) {
-                    return Err(err(
-                        n,
-                        format!("keepalive {} is below hb's minimum of 100us", args[0]),
-                    ));
+                    return Err(err(n, format!("keepalive {} is below hb's minimum of 100us", args[0])));
                 }
             }
             "deadtime" => {
@@ -308,16 +251,14 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
             "udpport" => {
                 exactly(1)?;
                 if first_media_line != 0 {
-                    return Err(err(n, format!("`udpport` must come before the media lines that use it (first one on line {first_media_line})")));
+                    return Err(err(
+                        n,
+                        format!("`udpport` must come before the media lines that use it (first one on line {first_media_line})"),
+                    ));
                 }
                 cfg.udpport = match args[0].parse::<u16>() {
                     Ok(p) if p > 0 => p,
-                    _ => {
-                        return Err(err(
-                            n,
-                            format!("udpport {:?} is not a port number (1-65535)", args[0]),
-                        ))
-                    }
+                    _ => return Err(err(n, format!("udpport {:?} is not a port number (1-65535)", args[0]))),
                 };
             }
             "bcast" | "udp" => {
@@ -326,13 +267,7 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                     check_dev(dev).map_err(|w| err(n, w))?;
                     cfg.media.push(MediaLine {
                         line: n,
-                        spec: UdpSpec {
-                            kind: UdpKind::Bcast,
-                            dev: dev.to_string(),
-                            port: cfg.udpport,
-                            ipv6: false,
-                            bind: None,
-                        },
+                        spec: UdpSpec { kind: UdpKind::Bcast, dev: dev.to_string(), port: cfg.udpport, ipv6: false, bind: None },
                     });
                 }
                 if first_media_line == 0 {
@@ -341,30 +276,15 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
             }
             "mcast" | "mcast6" => {
                 let v6 = directive == "mcast6";
-                exactly(5)
-                    .map_err(|_| err(n, format!("`{directive}` takes: dev group port ttl loop")))?;
+                exactly(5).map_err(|_| err(n, format!("`{directive}` takes: dev group port ttl loop")))?;
                 check_dev(args[0]).map_err(|w| err(n, w))?;
-                let group: IpAddr = args[1]
-                    .parse()
-                    .map_err(|_| err(n, format!("{:?} is not an IP address", args[1])))?;
+                let group: IpAddr = args[1].parse().map_err(|_| err(n, format!("{:?} is not an IP address", args[1])))?;
                 if group.is_ipv6() != v6 || !group.is_multicast() {
-                    return Err(err(
-                        n,
-                        format!(
-                            "{} is not an IPv{} multicast group",
-                            args[1],
-                            if v6 { 6 } else { 4 }
-                        ),
-                    ));
+                    return Err(err(n, format!("{} is not an IPv{} multicast group", args[1], if v6 { 6 } else { 4 })));
                 }
                 let port = match args[2].parse::<u16>() {
                     Ok(p) if p > 0 => p,
-                    _ => {
-                        return Err(err(
-                            n,
-                            format!("port {:?} is not a port number (1-65535)", args[2]),
-                        ))
-                    }
+                    _ => return Err(err(n, format!("port {:?} is not a port number (1-65535)", args[2]))),
                 };
                 let ttl = match args[3].parse::<u8>() {
                     Ok(t) if (1..=255).contains(&t) => t,
@@ -377,17 +297,7 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                 };
                 cfg.media.push(MediaLine {
                     line: n,
-                    spec: UdpSpec {
-                        kind: UdpKind::Mcast {
-                            group,
-                            ttl,
-                            loopback,
-                        },
-                        dev: args[0].into(),
-                        port,
-                        ipv6: v6,
-                        bind: None,
-                    },
+                    spec: UdpSpec { kind: UdpKind::Mcast { group, ttl, loopback }, dev: args[0].into(), port, ipv6: v6, bind: None },
                 });
                 if first_media_line == 0 {
                     first_media_line = n;
@@ -399,33 +309,19 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                 check_dev(args[0]).map_err(|w| err(n, w))?;
                 let mut peers = Vec::new();
                 for a in &args[1..] {
-                    let ip: IpAddr = a.parse().map_err(|_| {
-                        err(
-                            n,
-                            format!("{a:?} is not an IP address (hb does not resolve host names)"),
-                        )
-                    })?;
+                    let ip: IpAddr =
+                        a.parse().map_err(|_| err(n, format!("{a:?} is not an IP address (hb does not resolve host names)")))?;
                     if ip.is_ipv6() != v6 {
                         return Err(err(
                             n,
-                            format!(
-                                "{a} is not an IPv{} address (use {})",
-                                if v6 { 6 } else { 4 },
-                                if v6 { "ucast" } else { "ucast6" }
-                            ),
+                            format!("{a} is not an IPv{} address (use {})", if v6 { 6 } else { 4 }, if v6 { "ucast" } else { "ucast6" }),
                         ));
                     }
                     peers.push(ip);
                 }
                 cfg.media.push(MediaLine {
                     line: n,
-                    spec: UdpSpec {
-                        kind: UdpKind::Ucast { peers },
-                        dev: args[0].into(),
-                        port: cfg.udpport,
-                        ipv6: v6,
-                        bind: None,
-                    },
+                    spec: UdpSpec { kind: UdpKind::Ucast { peers }, dev: args[0].into(), port: cfg.udpport, ipv6: v6, bind: None },
                 });
                 if first_media_line == 0 {
                     first_media_line = n;
@@ -435,12 +331,7 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                 need(1)?;
                 for name in &args {
                     if name.len() > MAX_NODE_NAME || !name.bytes().all(|b| b.is_ascii_graphic()) {
-                        return Err(err(
-                            n,
-                            format!(
-                                "node name {name:?} must be 1-{MAX_NODE_NAME} printable characters"
-                            ),
-                        ));
+                        return Err(err(n, format!("node name {name:?} must be 1-{MAX_NODE_NAME} printable characters")));
                     }
                     if cfg.nodes.iter().any(|x| x == name) {
                         return Err(err(n, format!("node {name} is listed twice")));
@@ -473,14 +364,11 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
             }
             "debug" => {
                 exactly(1)?;
-                cfg.debug = args[0]
-                    .parse()
-                    .map_err(|_| err(n, format!("debug {:?} must be 0-255", args[0])))?;
+                cfg.debug = args[0].parse().map_err(|_| err(n, format!("debug {:?} must be 0-255", args[0])))?;
             }
             "realtime" => {
                 exactly(1)?;
-                cfg.realtime = boolean(args[0])
-                    .ok_or_else(|| err(n, format!("realtime {:?} must be on or off", args[0])))?;
+                cfg.realtime = boolean(args[0]).ok_or_else(|| err(n, format!("realtime {:?} must be on or off", args[0])))?;
             }
             "rtprio" => {
                 exactly(1)?;
@@ -491,19 +379,11 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
             }
             "rtcpu" => {
                 exactly(1)?;
-                cfg.rtcpu = Some(
-                    args[0]
-                        .parse()
-                        .map_err(|_| err(n, format!("rtcpu {:?} is not a CPU number", args[0])))?,
-                );
+                cfg.rtcpu = Some(args[0].parse().map_err(|_| err(n, format!("rtcpu {:?} is not a CPU number", args[0])))?);
             }
             "bind" => {
                 exactly(1)?;
-                cfg.bind = Some(
-                    args[0]
-                        .parse()
-                        .map_err(|_| err(n, format!("bind {:?} is not an IP address", args[0])))?,
-                );
+                cfg.bind = Some(args[0].parse().map_err(|_| err(n, format!("bind {:?} is not an IP address", args[0])))?);
             }
             "auto_failback" => {
                 exactly(1)?;
@@ -512,12 +392,7 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                     a => match boolean(a) {
                         Some(true) => AutoFailback::On,
                         Some(false) => AutoFailback::Off,
-                        None => {
-                            return Err(err(
-                                n,
-                                format!("auto_failback {a:?} must be on, off or legacy"),
-                            ))
-                        }
+                        None => return Err(err(n, format!("auto_failback {a:?} must be on, off or legacy"))),
                     },
                 };
             }
@@ -527,27 +402,16 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                 cfg.auto_failback = match boolean(args[0]) {
                     Some(true) => AutoFailback::Off,
                     Some(false) => AutoFailback::On,
-                    None => {
-                        return Err(err(
-                            n,
-                            format!("nice_failback {:?} must be on or off", args[0]),
-                        ))
-                    }
+                    None => return Err(err(n, format!("nice_failback {:?} must be on or off", args[0]))),
                 };
             }
             "apiauth" => {
                 need(2)?;
-                let mut a = ApiAuth {
-                    client: args[0].into(),
-                    ..Default::default()
-                };
+                let mut a = ApiAuth { client: args[0].into(), ..Default::default() };
                 for kv in &args[1..] {
-                    let (k, v) = kv.split_once('=').ok_or_else(|| {
-                        err(n, format!("apiauth: expected uid=… or gid=…, found {kv:?}"))
-                    })?;
+                    let (k, v) = kv.split_once('=').ok_or_else(|| err(n, format!("apiauth: expected uid=… or gid=…, found {kv:?}")))?;
                     for item in v.split(',').filter(|s| !s.is_empty()) {
-                        let id = resolve_id(k, item)
-                            .ok_or_else(|| err(n, format!("apiauth: unknown {k} {item:?}")))?;
+                        let id = resolve_id(k, item).ok_or_else(|| err(n, format!("apiauth: unknown {k} {item:?}")))?;
                         if k == "uid" {
                             a.uids.push(id)
                         } else {
@@ -560,15 +424,15 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
             "crm" | "pacemaker" => {
                 exactly(1)?;
                 if boolean(args[0]) != Some(false) {
-                    return Err(err(n, format!("`{directive} {}`: hb's CRM is not implemented yet (only `{directive} off` is accepted)", args[0])));
+                    return Err(err(
+                        n,
+                        format!("`{directive} {}`: hb's CRM is not implemented yet (only `{directive} off` is accepted)", args[0]),
+                    ));
                 }
             }
             d => {
                 if let Some((_, why)) = NOT_YET.iter().find(|(k, _)| *k == d) {
-                    return Err(err(
-                        n,
-                        format!("`{d}` is a heartbeat directive hb does not support: {why}"),
-                    ));
+                    return Err(err(n, format!("`{d}` is a heartbeat directive hb does not support: {why}")));
                 }
                 return Err(err(n, format!("unknown directive `{d}`")));
             }
@@ -579,30 +443,15 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
     if cfg.deadtime.0 <= 2 * cfg.keepalive.0 {
         return Err(err(
             deadtime_line.max(keepalive_line),
-            format!(
-                "deadtime {} must be more than 2 x keepalive {}",
-                cfg.deadtime, cfg.keepalive
-            ),
+            format!("deadtime {} must be more than 2 x keepalive {}", cfg.deadtime, cfg.keepalive),
         ));
     }
     if !warntime_set {
         cfg.warntime = Nanos(cfg.deadtime.0 / 2);
     } else if cfg.warntime >= cfg.deadtime {
-        return Err(err(
-            warntime_line,
-            format!(
-                "warntime {} must be less than deadtime {}",
-                cfg.warntime, cfg.deadtime
-            ),
-        ));
+        return Err(err(warntime_line, format!("warntime {} must be less than deadtime {}", cfg.warntime, cfg.deadtime)));
     } else if cfg.warntime < cfg.keepalive {
-        return Err(err(
-            warntime_line,
-            format!(
-                "warntime {} must be at least keepalive {}",
-                cfg.warntime, cfg.keepalive
-            ),
-        ));
+        return Err(err(warntime_line, format!("warntime {} must be at least keepalive {}", cfg.warntime, cfg.keepalive)));
     }
     if !initdead_set {
         cfg.initdead = if cfg.deadtime > Nanos::from_millis(10_000) {
@@ -613,13 +462,7 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
             Nanos(cfg.deadtime.0 * 2)
         };
     } else if cfg.initdead < cfg.deadtime {
-        return Err(err(
-            initdead_line,
-            format!(
-                "initdead {} must be at least deadtime {}",
-                cfg.initdead, cfg.deadtime
-            ),
-        ));
+        return Err(err(initdead_line, format!("initdead {} must be at least deadtime {}", cfg.initdead, cfg.deadtime)));
     }
     if !stall_set {
         cfg.stall_threshold = Nanos((cfg.keepalive.0 / 2).clamp(1_000_000, 100_000_000));
@@ -630,29 +473,18 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
 impl HaCf {
     /// Checks what starting `node` needs: it is a listed member and there is a medium.
     pub fn validate_for(&self, node: &str) -> Result<(), ConfigError> {
-        let err = |what: String| ConfigError {
-            file: self.file.clone(),
-            line: 0,
-            what,
-        };
+        let err = |what: String| ConfigError { file: self.file.clone(), line: 0, what };
         if self.nodes.is_empty() {
-            return Err(err(
-                "no `node` lines: list every cluster member (hb does not autojoin)".into(),
-            ));
+            return Err(err("no `node` lines: list every cluster member (hb does not autojoin)".into()));
         }
         if !self.nodes.iter().any(|n| n == node) {
-            return Err(err(format!(
-                "this node {node:?} is not listed in `node` ({})",
-                self.nodes.join(", ")
-            )));
+            return Err(err(format!("this node {node:?} is not listed in `node` ({})", self.nodes.join(", "))));
         }
         if self.nodes.len() < 2 {
             return Err(err("only one node is listed: a cluster needs a peer".into()));
         }
         if self.media.is_empty() {
-            return Err(err(
-                "no heartbeat medium (bcast, mcast, ucast, mcast6, ucast6)".into(),
-            ));
+            return Err(err("no heartbeat medium (bcast, mcast, ucast, mcast6, ucast6)".into()));
         }
         let ids: Vec<u32> = self.nodes.iter().map(|n| crate::wire::node_id(n)).collect();
         for (i, a) in ids.iter().enumerate() {
@@ -683,12 +515,10 @@ impl HaCf {
                 if peers.is_empty() {
                     continue;
                 }
-                if let Some(prev) = out.iter_mut().find(|o| {
-                    matches!(o.kind, UdpKind::Ucast { .. })
-                        && o.dev == spec.dev
-                        && o.ipv6 == spec.ipv6
-                        && o.port == spec.port
-                }) {
+                if let Some(prev) = out
+                    .iter_mut()
+                    .find(|o| matches!(o.kind, UdpKind::Ucast { .. }) && o.dev == spec.dev && o.ipv6 == spec.ipv6 && o.port == spec.port)
+                {
                     if let UdpKind::Ucast { peers: pp } = &mut prev.kind {
                         for p in peers.iter() {
                             if !pp.contains(p) {
@@ -700,20 +530,12 @@ impl HaCf {
                 }
             }
             if out.iter().any(|o| o == &spec) {
-                return Err(ConfigError {
-                    file: self.file.clone(),
-                    line: m.line,
-                    what: format!("{} is configured twice", spec.name()),
-                });
+                return Err(ConfigError { file: self.file.clone(), line: m.line, what: format!("{} is configured twice", spec.name()) });
             }
             out.push(spec);
         }
         if out.len() > MAX_LINKS {
-            return Err(ConfigError {
-                file: self.file.clone(),
-                line: 0,
-                what: format!("more than {MAX_LINKS} links"),
-            });
+            return Err(ConfigError { file: self.file.clone(), line: 0, what: format!("more than {MAX_LINKS} links") });
         }
         Ok(out)
     }
@@ -731,17 +553,11 @@ fn strip_comment(line: &str) -> &str {
 }
 
 fn check_dev(dev: &str) -> Result<(), String> {
-    if dev.is_empty()
-        || dev.len() > 15
-        || dev.contains('/')
-        || !dev.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if dev.is_empty() || dev.len() > 15 || dev.contains('/') || !dev.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(format!("{dev:?} is not an interface name"));
     }
     if dev.parse::<IpAddr>().is_ok() {
-        return Err(format!(
-            "{dev:?} is an address where an interface name was expected"
-        ));
+        return Err(format!("{dev:?} is an address where an interface name was expected"));
     }
     Ok(())
 }
@@ -793,9 +609,7 @@ fn resolve_id(kind: &str, item: &str) -> Option<u32> {
     let text = std::fs::read_to_string(file).ok()?;
     text.lines().find_map(|l| {
         let mut f = l.split(':');
-        (f.next()? == item)
-            .then(|| f.nth(1)?.parse().ok())
-            .flatten()
+        (f.next()? == item).then(|| f.nth(1)?.parse().ok()).flatten()
     })
 }
 
@@ -833,8 +647,14 @@ mod tests {
             ("bcast eth0\nudpport 700\n", "ha.cf:2: `udpport` must come before the media lines that use it (first one on line 1)"),
             ("udpport 0\n", "ha.cf:1: udpport \"0\" is not a port number (1-65535)"),
             ("serial /dev/ttyS0\n", "ha.cf:1: `serial` is a heartbeat directive hb does not support: serial links are not implemented yet"),
-            ("watchdog /dev/watchdog\n", "ha.cf:1: `watchdog` is a heartbeat directive hb does not support: the hardware watchdog is not implemented yet"),
-            ("stonith_host * baytech 10.0.0.3 mylogin mysecretpassword\n", "ha.cf:1: `stonith_host` is a heartbeat directive hb does not support: STONITH is not implemented yet"),
+            (
+                "watchdog /dev/watchdog\n",
+                "ha.cf:1: `watchdog` is a heartbeat directive hb does not support: the hardware watchdog is not implemented yet",
+            ),
+            (
+                "stonith_host * baytech 10.0.0.3 mylogin mysecretpassword\n",
+                "ha.cf:1: `stonith_host` is a heartbeat directive hb does not support: STONITH is not implemented yet",
+            ),
             ("frobnicate yes\n", "ha.cf:1: unknown directive `frobnicate`"),
             ("mcast eth0 10.0.0.1 694 1 0\n", "ha.cf:1: 10.0.0.1 is not an IPv4 multicast group"),
             ("mcast eth0 225.0.0.1 694 1\n", "ha.cf:1: `mcast` takes: dev group port ttl loop"),
@@ -880,45 +700,26 @@ mod tests {
     fn validation_for_a_node() {
         let c = parse(GOOD).unwrap();
         c.validate_for("a").unwrap();
-        assert_eq!(
-            c.validate_for("zz").unwrap_err().to_string(),
-            "ha.cf: this node \"zz\" is not listed in `node` (a, b)"
-        );
+        assert_eq!(c.validate_for("zz").unwrap_err().to_string(), "ha.cf: this node \"zz\" is not listed in `node` (a, b)");
         let c = parse("bcast eth0\n").unwrap();
         assert_eq!(
             c.validate_for("a").unwrap_err().to_string(),
             "ha.cf: no `node` lines: list every cluster member (hb does not autojoin)"
         );
         let c = parse("node a b\n").unwrap();
-        assert_eq!(
-            c.validate_for("a").unwrap_err().to_string(),
-            "ha.cf: no heartbeat medium (bcast, mcast, ucast, mcast6, ucast6)"
-        );
+        assert_eq!(c.validate_for("a").unwrap_err().to_string(), "ha.cf: no heartbeat medium (bcast, mcast, ucast, mcast6, ucast6)");
     }
 
     #[test]
     fn own_ucast_addresses_are_dropped_and_lines_merge() {
-        let c = parse("ucast eth0 10.0.0.1\nucast eth0 10.0.0.2\nucast eth1 10.1.0.1\nnode a b\n")
-            .unwrap();
+        let c = parse("ucast eth0 10.0.0.1\nucast eth0 10.0.0.2\nucast eth1 10.1.0.1\nnode a b\n").unwrap();
         let local: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap(), "10.1.0.1".parse().unwrap()];
         let links = c.udp_links(&local).unwrap();
         assert_eq!(links.len(), 1);
-        assert_eq!(
-            links[0].kind,
-            UdpKind::Ucast {
-                peers: vec!["10.0.0.2".parse().unwrap()]
-            }
-        );
+        assert_eq!(links[0].kind, UdpKind::Ucast { peers: vec!["10.0.0.2".parse().unwrap()] });
         let c = parse("bind 127.0.0.1\nucast lo 127.0.0.1 127.0.0.2\nnode a b\n").unwrap();
-        let links = c
-            .udp_links(&["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()])
-            .unwrap();
-        assert_eq!(
-            links[0].kind,
-            UdpKind::Ucast {
-                peers: vec!["127.0.0.2".parse().unwrap()]
-            }
-        );
+        let links = c.udp_links(&["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()]).unwrap();
+        assert_eq!(links[0].kind, UdpKind::Ucast { peers: vec!["127.0.0.2".parse().unwrap()] });
         assert_eq!(links[0].bind, Some("127.0.0.1".parse().unwrap()));
     }
 
@@ -928,10 +729,7 @@ mod tests {
         let path = Path::new("/usr/share/doc/heartbeat/ha.cf.gz");
         let text = match crate::testutil::gunzip(path) {
             Some(t) => t,
-            None if std::env::var_os("CI").is_some() => panic!(
-                "{} missing: the test command installs Debian's heartbeat",
-                path.display()
-            ),
+            None if std::env::var_os("CI").is_some() => panic!("{} missing: the test command installs Debian's heartbeat", path.display()),
             None => return eprintln!("skipping: {} not installed", path.display()),
         };
         let c = parse(&text).unwrap();
@@ -944,16 +742,10 @@ mod tests {
                 let Some(word) = rest.split_whitespace().next() else {
                     continue;
                 };
-                if word.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                    && rest.starts_with(word)
-                    && rest.len() > word.len()
-                {
+                if word.chars().all(|c| c.is_ascii_lowercase() || c == '_') && rest.starts_with(word) && rest.len() > word.len() {
                     let e = parse(&format!("{rest}\n"));
                     if let Err(e) = e {
-                        assert!(
-                            !e.contains("unknown directive"),
-                            "sample directive {word}: {e}"
-                        );
+                        assert!(!e.contains("unknown directive"), "sample directive {word}: {e}");
                     }
                 }
             }

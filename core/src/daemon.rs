@@ -127,19 +127,12 @@ pub enum StartError {
 /// Reads and validates `ha.cf` and `authkeys` in `config_dir` for `node`.
 pub fn load_config(config_dir: &Path, node: &str) -> Result<(HaCf, AuthKeys), StartError> {
     let hacf_path = config_dir.join("ha.cf");
-    let text =
-        std::fs::read_to_string(&hacf_path).map_err(|source| StartError::ConfigUnreadable {
-            path: hacf_path.clone(),
-            source,
-        })?;
+    let text = std::fs::read_to_string(&hacf_path).map_err(|source| StartError::ConfigUnreadable { path: hacf_path.clone(), source })?;
     let cfg = parse_ha_cf(&text, &hacf_path)?;
     cfg.validate_for(node)?;
     let keys_path = config_dir.join("authkeys");
     if !keys_path.exists() {
-        return Err(StartError::ConfigUnreadable {
-            path: keys_path,
-            source: io::Error::from(io::ErrorKind::NotFound),
-        });
+        return Err(StartError::ConfigUnreadable { path: keys_path, source: io::Error::from(io::ErrorKind::NotFound) });
     }
     let keys = load_authkeys(&keys_path)?;
     Ok((cfg, keys))
@@ -147,9 +140,7 @@ pub fn load_config(config_dir: &Path, node: &str) -> Result<(HaCf, AuthKeys), St
 
 /// The host name, hbd's default node name (heartbeat uses `uname -n`).
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
 }
 
 /// Reads the last generation, writes (and fsyncs) the next: `max(last + 1, unix seconds)`, so
@@ -157,24 +148,16 @@ pub fn host_name() -> String {
 /// its clock is sane.
 pub fn next_generation(state_dir: &Path) -> Result<u64, StartError> {
     let path = state_dir.join("generation");
-    let err = |source| StartError::Generation {
-        path: path.clone(),
-        source,
-    };
+    let err = |source| StartError::Generation { path: path.clone(), source };
     let last = match std::fs::read_to_string(&path) {
-        Ok(s) => s.trim().parse::<u64>().map_err(|_| {
-            err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{:?} is not a number", s.trim()),
-            ))
-        })?,
+        Ok(s) => s
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| err(io::Error::new(io::ErrorKind::InvalidData, format!("{:?} is not a number", s.trim()))))?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
         Err(e) => return Err(err(e)),
     };
-    let wall = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let next = (last + 1).max(wall);
     let tmp = state_dir.join(".generation.new");
     {
@@ -224,11 +207,7 @@ impl Daemon {
             debug: cfg.debug,
         });
         for (what, dir) in [("run", &opts.run_dir), ("state", &opts.state_dir)] {
-            std::fs::create_dir_all(dir).map_err(|source| StartError::Dir {
-                what,
-                path: dir.clone(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| StartError::Dir { what, path: dir.clone(), source })?;
         }
         let generation = next_generation(&opts.state_dir)?;
 
@@ -238,8 +217,7 @@ impl Daemon {
             return Err(ConfigError {
                 file: cfg.file.clone(),
                 line: 0,
-                what: "every medium names only this node's own addresses; nothing to send to"
-                    .into(),
+                what: "every medium names only this node's own addresses; nothing to send to".into(),
             }
             .into());
         }
@@ -247,12 +225,9 @@ impl Daemon {
         for s in &specs {
             let l = open_udp(s)?;
             if l.dests.len() > MAX_DESTS {
-                return Err(ConfigError {
-                    file: cfg.file.clone(),
-                    line: 0,
-                    what: format!("{} has more than {MAX_DESTS} peers", s.name()),
-                }
-                .into());
+                return Err(
+                    ConfigError { file: cfg.file.clone(), line: 0, what: format!("{} has more than {MAX_DESTS} peers", s.name()) }.into()
+                );
             }
             for w in &l.warnings {
                 logger.warn(w);
@@ -260,12 +235,7 @@ impl Daemon {
             links.push(l);
         }
         let link_names: Vec<String> = specs.iter().map(|s| s.name()).collect();
-        let peers: Vec<String> = cfg
-            .nodes
-            .iter()
-            .filter(|n| **n != opts.node_name)
-            .cloned()
-            .collect();
+        let peers: Vec<String> = cfg.nodes.iter().filter(|n| **n != opts.node_name).cloned().collect();
         let timing = Timing {
             keepalive: cfg.keepalive,
             warntime: cfg.warntime,
@@ -286,18 +256,8 @@ impl Daemon {
         }
 
         let now = time::now();
-        let status = StatusWriter::create(
-            &opts.run_dir,
-            &opts.node_name,
-            &peers,
-            &link_names,
-            &timing,
-            now,
-        )
-        .map_err(|source| StartError::Status {
-            path: opts.run_dir.clone(),
-            source,
-        })?;
+        let status = StatusWriter::create(&opts.run_dir, &opts.node_name, &peers, &link_names, &timing, now)
+            .map_err(|source| StartError::Status { path: opts.run_dir.clone(), source })?;
         let engine = Engine::new(
             EngineConfig {
                 cluster: cfg.cluster.clone(),
@@ -311,51 +271,23 @@ impl Daemon {
             now,
         );
 
-        let names = Names {
-            peers: peers.clone(),
-            links: link_names.clone(),
-            deadtime: cfg.deadtime,
-            warntime: cfg.warntime,
-        };
+        let names = Names { peers: peers.clone(), links: link_names.clone(), deadtime: cfg.deadtime, warntime: cfg.warntime };
         let log_stop = Arc::new(AtomicBool::new(false));
-        let (rtlog, log) =
-            logging::spawn_log_thread(logger.clone(), names.clone(), log_stop.clone()).map_err(
-                |source| StartError::Thread {
-                    what: "log",
-                    source,
-                },
-            )?;
+        let (rtlog, log) = logging::spawn_log_thread(logger.clone(), names.clone(), log_stop.clone())
+            .map_err(|source| StartError::Thread { what: "log", source })?;
 
         let sock_path = opts.run_dir.join(ipc::SOCKET_NAME);
-        let listener = SeqPacket::listen(&sock_path).map_err(|source| StartError::Ipc {
-            path: sock_path.clone(),
-            source,
-        })?;
+        let listener = SeqPacket::listen(&sock_path).map_err(|source| StartError::Ipc { path: sock_path.clone(), source })?;
         let (ev_prod, ev_cons) = rtrb::RingBuffer::<Event>::new(ipc::EVENT_RING);
-        let ipc_wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread {
-            what: "ipc",
-            source,
-        })?);
+        let ipc_wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "ipc", source })?);
         let ipc_stop = Arc::new(AtomicBool::new(false));
         let allow = AllowList::new(&cfg.apiauth);
-        let ipc = ipc::spawn_server(
-            listener,
-            ev_cons,
-            ipc_wake.clone(),
-            ipc_stop.clone(),
-            names,
-            allow,
-            logger.clone(),
-            opts.node_name.clone(),
-        )
-        .map_err(|source| StartError::Thread {
-            what: "ipc",
-            source,
-        })?;
+        let ipc =
+            ipc::spawn_server(listener, ev_cons, ipc_wake.clone(), ipc_stop.clone(), names, allow, logger.clone(), opts.node_name.clone())
+                .map_err(|source| StartError::Thread { what: "ipc", source })?;
 
         let stop = Arc::new(AtomicBool::new(false));
-        let wake =
-            Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "rt", source })?);
+        let wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "rt", source })?);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Ready, StartError>>();
         let rt_ctx = RtCtx {
             engine,
@@ -366,10 +298,7 @@ impl Daemon {
             ipc_wake: ipc_wake.clone(),
             wake: wake.clone(),
             stop: stop.clone(),
-            stats: LoopStats {
-                rt_flags: flags,
-                ..Default::default()
-            },
+            stats: LoopStats { rt_flags: flags, ..Default::default() },
         };
         let choice = opts.backend;
         let rtprio = cfg.rtprio;
@@ -377,11 +306,7 @@ impl Daemon {
         let hook = opts.rt_hook;
         let rt = std::thread::Builder::new()
             .name("hbd-rt".into())
-            .spawn(move || {
-                rt_thread(
-                    rt_ctx, choice, realtime, rtprio, rtcpu, limits, hook, ready_tx,
-                )
-            })
+            .spawn(move || rt_thread(rt_ctx, choice, realtime, rtprio, rtcpu, limits, hook, ready_tx))
             .map_err(|source| StartError::Thread { what: "rt", source })?;
         let ready = match ready_rx.recv() {
             Ok(Ok(r)) => r,
@@ -389,12 +314,7 @@ impl Daemon {
                 let _ = rt.join();
                 return Err(e);
             }
-            Err(_) => {
-                return Err(StartError::Thread {
-                    what: "rt",
-                    source: io::Error::other("the RT thread died during set-up"),
-                })
-            }
+            Err(_) => return Err(StartError::Thread { what: "rt", source: io::Error::other("the RT thread died during set-up") }),
         };
         for n in &ready.notes {
             logger.warn(n);
@@ -516,27 +436,17 @@ fn rt_thread(
         hb_realtime::prefault_stack(256 * 1024);
         match hb_realtime::set_fifo(rtprio, &limits) {
             Ok(()) => ctx.stats.rt_flags |= rt_flags::FIFO,
-            Err(e) => notes.push(format!(
-                "running degraded at normal priority: {e}: {} ({limits})",
-                e.source_text()
-            )),
+            Err(e) => notes.push(format!("running degraded at normal priority: {e}: {} ({limits})", e.source_text())),
         }
     } else {
-        notes.push(
-            "realtime is off: the heartbeat thread runs at normal priority without locked memory"
-                .into(),
-        );
+        notes.push("realtime is off: the heartbeat thread runs at normal priority without locked memory".into());
     }
     let socks: Vec<RawFd> = ctx.links.iter().map(|l| l.socket.as_raw_fd()).collect();
     let wake = ctx.wake.as_raw_fd();
     match choice {
         Choice::Uring | Choice::Auto => match UringBackend::new(&socks, wake) {
             Ok(b) => {
-                let _ = ready.send(Ok(Ready {
-                    backend: Kind::Uring,
-                    rt_flags: ctx.stats.rt_flags,
-                    notes,
-                }));
+                let _ = ready.send(Ok(Ready { backend: Kind::Uring, rt_flags: ctx.stats.rt_flags, notes }));
                 ctx.stats.backend = Kind::Uring as u64;
                 if let Some(h) = hook {
                     h();
@@ -565,11 +475,7 @@ fn start_epoll(
 ) {
     match EpollBackend::new(socks, wake) {
         Ok(b) => {
-            let _ = ready.send(Ok(Ready {
-                backend: Kind::Epoll,
-                rt_flags: ctx.stats.rt_flags,
-                notes,
-            }));
+            let _ = ready.send(Ok(Ready { backend: Kind::Epoll, rt_flags: ctx.stats.rt_flags, notes }));
             ctx.stats.backend = Kind::Epoll as u64;
             if let Some(h) = hook {
                 h();
@@ -585,32 +491,32 @@ fn start_epoll(
 /// At most one "dropped a packet" log record per link per this interval.
 const REJECT_LOG_INTERVAL: Nanos = Nanos::from_millis(1000);
 
+/// Logs a failed send, at most once per link per [`REJECT_LOG_INTERVAL`] (a cut cable fails
+/// every keepalive; the counters in the status page keep the full count).
+fn tx_error_log(rtlog: &mut RtLog, last: &mut [Nanos; crate::config::MAX_LINKS], link: usize, errno: i32) {
+    let now = time::now();
+    if now >= last[link].add(REJECT_LOG_INTERVAL) {
+        last[link] = now;
+        rtlog.push(now, LogMsg::TxError { link: link as u8, errno });
+    }
+}
+
 /// The RT loop. Allocation-free: every buffer is on this frame or in `ctx`.
 fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
     let mut rx = [0u8; 2048];
     let mut tx = [0u8; MAX_HEARTBEAT];
     let mut last_reject_log = [Nanos::ZERO; crate::config::MAX_LINKS];
+    let mut last_tx_log = [Nanos::ZERO; crate::config::MAX_LINKS];
     let mut deadline = time::now();
     loop {
-        let (engine, rtlog) = (&mut ctx.engine, &mut ctx.rtlog);
+        let (engine, rtlog, txlog) = (&mut ctx.engine, &mut ctx.rtlog, &mut last_tx_log);
         let woken = match backend.wait(deadline, &mut |link, errno| {
             engine.tx_failed(link);
-            rtlog.push(
-                time::now(),
-                LogMsg::TxError {
-                    link: link as u8,
-                    errno,
-                },
-            );
+            tx_error_log(rtlog, txlog, link, errno);
         }) {
             Ok(w) => w,
             Err(e) => {
-                rtlog.push(
-                    time::now(),
-                    LogMsg::LoopError {
-                        errno: e.raw_os_error().unwrap_or(0),
-                    },
-                );
+                rtlog.push(time::now(), LogMsg::LoopError { errno: e.raw_os_error().unwrap_or(0) });
                 false
             }
         };
@@ -627,14 +533,7 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
                             if now >= last_reject_log[i].add(REJECT_LOG_INTERVAL) {
                                 last_reject_log[i] = now;
                                 let total = ctx.engine.link_counters(i).rejected();
-                                ctx.rtlog.push(
-                                    now,
-                                    LogMsg::Rejected {
-                                        link: i as u8,
-                                        reason,
-                                        total,
-                                    },
-                                );
+                                ctx.rtlog.push(now, LogMsg::Rejected { link: i as u8, reason, total });
                             }
                         }
                     }
@@ -653,13 +552,7 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
                     let n = ctx.engine.build_heartbeat(i, now, &mut tx);
                     if let Err(errno) = backend.send(i, d, dest, &tx[..n]) {
                         ctx.engine.tx_failed(i);
-                        ctx.rtlog.push(
-                            now,
-                            LogMsg::TxError {
-                                link: i as u8,
-                                errno,
-                            },
-                        );
+                        tx_error_log(&mut ctx.rtlog, &mut last_tx_log, i, errno);
                     }
                 }
             }
@@ -701,10 +594,7 @@ mod tests {
         std::fs::write(dir.join("generation"), format!("{}\n", u64::MAX / 2)).unwrap();
         assert_eq!(next_generation(&dir).unwrap(), u64::MAX / 2 + 1);
         std::fs::write(dir.join("generation"), "junk").unwrap();
-        assert!(next_generation(&dir)
-            .unwrap_err()
-            .source_text()
-            .contains("\"junk\" is not a number"));
+        assert!(next_generation(&dir).unwrap_err().source_text().contains("\"junk\" is not a number"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -34,11 +34,7 @@ impl ReplayWindow {
     pub fn accept(&mut self, seq: u64) -> bool {
         if seq > self.top {
             let shift = seq - self.top;
-            self.bits = if shift >= Self::WIDTH {
-                0
-            } else {
-                self.bits << shift
-            };
+            self.bits = if shift >= Self::WIDTH { 0 } else { self.bits << shift };
             self.bits |= 1;
             self.top = seq;
             return true;
@@ -162,15 +158,7 @@ impl Engine {
             seq: 0,
             keys: c.keys,
             nlinks: c.links,
-            peers: c
-                .peers
-                .iter()
-                .map(|p| Peer {
-                    id: wire::node_id(p),
-                    generation: 0,
-                    window: ReplayWindow::default(),
-                })
-                .collect(),
+            peers: c.peers.iter().map(|p| Peer { id: wire::node_id(p), generation: 0, window: ReplayWindow::default() }).collect(),
             live: Liveness::new(c.timing, n, c.links, now),
             links: vec![LinkCounters::default(); c.links],
             pairs: vec![PairStats::default(); n * c.links],
@@ -207,27 +195,18 @@ impl Engine {
             // Our own broadcast or multicast looped back. Only accept it as "own" if it is
             // authentic; a forged one is a bad MAC like any other.
             return if self.keys.method(h.key).map(|m| m as u8) == Some(h.method)
-                && self
-                    .keys
-                    .verify(h.key, wire::signed_part(pkt, mac.len()), mac)
+                && self.keys.verify(h.key, wire::signed_part(pkt, mac.len()), mac)
             {
                 Ok(Rx::Own)
             } else {
                 Err(Reject::BadMac)
             };
         }
-        let idx = self
-            .peers
-            .iter()
-            .position(|p| p.id == h.sender)
-            .ok_or(Reject::UnknownNode)?;
+        let idx = self.peers.iter().position(|p| p.id == h.sender).ok_or(Reject::UnknownNode)?;
         if self.keys.method(h.key).map(|m| m as u8) != Some(h.method) {
             return Err(Reject::UnknownKey);
         }
-        if !self
-            .keys
-            .verify(h.key, wire::signed_part(pkt, mac.len()), mac)
-        {
+        if !self.keys.verify(h.key, wire::signed_part(pkt, mac.len()), mac) {
             return Err(Reject::BadMac);
         }
         if h.kind != TYPE_HEARTBEAT {
@@ -243,11 +222,7 @@ impl Engine {
             peer.generation = h.generation;
             peer.window = ReplayWindow::default();
             if restarted {
-                self.push(Event::NodeRestarted {
-                    node: idx as u8,
-                    at: now,
-                    generation: h.generation,
-                });
+                self.push(Event::NodeRestarted { node: idx as u8, at: now, generation: h.generation });
             }
         }
         if !self.peers[idx].window.accept(h.seq) {
@@ -259,34 +234,19 @@ impl Engine {
         p.peer_ts_at = now;
         if let Some(e) = hb.echo {
             if e.peer == self.self_id && e.timestamp != 0 {
-                let rtt = now
-                    .0
-                    .saturating_sub(e.timestamp)
-                    .saturating_sub(u64::from(e.held));
+                let rtt = now.0.saturating_sub(e.timestamp).saturating_sub(u64::from(e.held));
                 if rtt > 0 && rtt < 60_000_000_000 {
                     p.rtt_last = rtt;
-                    p.rtt_min = if p.rtt_count == 0 {
-                        rtt
-                    } else {
-                        p.rtt_min.min(rtt)
-                    };
+                    p.rtt_min = if p.rtt_count == 0 { rtt } else { p.rtt_min.min(rtt) };
                     p.rtt_max = p.rtt_max.max(rtt);
                     p.rtt_sum = p.rtt_sum.saturating_add(rtt);
                     p.rtt_count += 1;
                 }
             }
         }
-        let (events, head, len, dropped, pairs, nl) = (
-            &mut self.events,
-            self.ev_head,
-            &mut self.ev_len,
-            &mut self.events_dropped,
-            &mut self.pairs,
-            self.nlinks,
-        );
-        self.live.heard(idx, link, now, &mut |e| {
-            push_event(events, head, len, dropped, pairs, nl, e)
-        });
+        let (events, head, len, dropped, pairs, nl) =
+            (&mut self.events, self.ev_head, &mut self.ev_len, &mut self.events_dropped, &mut self.pairs, self.nlinks);
+        self.live.heard(idx, link, now, &mut |e| push_event(events, head, len, dropped, pairs, nl, e));
         Ok(Rx::Peer(idx))
     }
 
@@ -294,17 +254,9 @@ impl Engine {
     /// [`Self::receive`]).
     pub fn poll(&mut self, now: Nanos) {
         let expected = self.expected.take();
-        let (events, head, len, dropped, pairs, nl) = (
-            &mut self.events,
-            self.ev_head,
-            &mut self.ev_len,
-            &mut self.events_dropped,
-            &mut self.pairs,
-            self.nlinks,
-        );
-        self.live.poll(now, expected, &mut |e| {
-            push_event(events, head, len, dropped, pairs, nl, e)
-        });
+        let (events, head, len, dropped, pairs, nl) =
+            (&mut self.events, self.ev_head, &mut self.ev_len, &mut self.events_dropped, &mut self.pairs, self.nlinks);
+        self.live.poll(now, expected, &mut |e| push_event(events, head, len, dropped, pairs, nl, e));
     }
 
     /// Whether heartbeats are due at `now`.
@@ -313,12 +265,7 @@ impl Engine {
     }
 
     /// Writes the next heartbeat for `link` into `out`; returns its length.
-    pub fn build_heartbeat(
-        &mut self,
-        link: usize,
-        now: Nanos,
-        out: &mut [u8; MAX_HEARTBEAT],
-    ) -> usize {
+    pub fn build_heartbeat(&mut self, link: usize, now: Nanos, out: &mut [u8; MAX_HEARTBEAT]) -> usize {
         self.seq += 1;
         let (key, method) = self.keys.active();
         let h = Header {
@@ -348,13 +295,7 @@ impl Engine {
                 break;
             }
         }
-        let hb = Heartbeat {
-            timing: Some((
-                self.timing.keepalive.as_millis() as u32,
-                self.timing.deadtime.as_millis() as u32,
-            )),
-            echo,
-        };
+        let hb = Heartbeat { timing: Some((self.timing.keepalive.as_millis() as u32, self.timing.deadtime.as_millis() as u32)), echo };
         self.links[link].tx += 1;
         wire::encode_heartbeat(&h, &hb, &self.keys, out)
     }
@@ -395,15 +336,7 @@ impl Engine {
     }
 
     fn push(&mut self, e: Event) {
-        push_event(
-            &mut self.events,
-            self.ev_head,
-            &mut self.ev_len,
-            &mut self.events_dropped,
-            &mut self.pairs,
-            self.nlinks,
-            e,
-        );
+        push_event(&mut self.events, self.ev_head, &mut self.ev_len, &mut self.events_dropped, &mut self.pairs, self.nlinks, e);
     }
 
     /// Number of peers.
@@ -466,12 +399,8 @@ fn push_event(
     e: Event,
 ) {
     match e {
-        Event::LinkUp { node, link, .. } => {
-            pairs[usize::from(node) * nlinks + usize::from(link)].ups += 1
-        }
-        Event::LinkDead { node, link, .. } => {
-            pairs[usize::from(node) * nlinks + usize::from(link)].downs += 1
-        }
+        Event::LinkUp { node, link, .. } => pairs[usize::from(node) * nlinks + usize::from(link)].ups += 1,
+        Event::LinkDead { node, link, .. } => pairs[usize::from(node) * nlinks + usize::from(link)].downs += 1,
         _ => {}
     }
     if *len == EVENT_QUEUE {
@@ -551,13 +480,7 @@ mod tests {
         assert_eq!(a.pair(0, 0).rtt_last, 2 * MS);
         assert_eq!(a.node_state(0), NodeState::Up);
         assert!(matches!(a.pop_event(), Some(Event::LinkUp { .. })));
-        assert!(matches!(
-            a.pop_event(),
-            Some(Event::NodeUp {
-                returning: false,
-                ..
-            })
-        ));
+        assert!(matches!(a.pop_event(), Some(Event::NodeUp { returning: false, .. })));
         assert_eq!(a.pop_event(), None);
     }
 
@@ -574,20 +497,11 @@ mod tests {
         bad_mac[last] ^= 1;
         assert_eq!(a.receive(0, &bad_mac, Nanos(t)), Err(Reject::BadMac));
         let mut stranger = engine("mallory", "a", 1, K);
-        assert_eq!(
-            a.receive(0, &hb(&mut stranger, t), Nanos(t)),
-            Err(Reject::UnknownNode)
-        );
+        assert_eq!(a.receive(0, &hb(&mut stranger, t), Nanos(t)), Err(Reject::UnknownNode));
         let mut wrong_key = engine("b", "a", 30, "auth 1\n1 sha256 other\n");
-        assert_eq!(
-            a.receive(0, &hb(&mut wrong_key, t), Nanos(t)),
-            Err(Reject::BadMac)
-        );
+        assert_eq!(a.receive(0, &hb(&mut wrong_key, t), Nanos(t)), Err(Reject::BadMac));
         let mut other_method = engine("b", "a", 30, "auth 1\n1 md5 secret\n");
-        assert_eq!(
-            a.receive(0, &hb(&mut other_method, t), Nanos(t)),
-            Err(Reject::UnknownKey)
-        );
+        assert_eq!(a.receive(0, &hb(&mut other_method, t), Nanos(t)), Err(Reject::UnknownKey));
         let mut other_cluster = {
             let keys = Keyring::new(&parse_authkeys(K, Path::new("authkeys")).unwrap());
             Engine::new(
@@ -603,15 +517,9 @@ mod tests {
                 Nanos(t),
             )
         };
-        assert_eq!(
-            a.receive(0, &hb(&mut other_cluster, t), Nanos(t)),
-            Err(Reject::WrongCluster)
-        );
+        assert_eq!(a.receive(0, &hb(&mut other_cluster, t), Nanos(t)), Err(Reject::WrongCluster));
         let mut old = engine("b", "a", 5, K);
-        assert_eq!(
-            a.receive(0, &hb(&mut old, t), Nanos(t)),
-            Err(Reject::OldGeneration)
-        );
+        assert_eq!(a.receive(0, &hb(&mut old, t), Nanos(t)), Err(Reject::OldGeneration));
         assert_eq!(a.receive(0, &good[..30], Nanos(t)), Err(Reject::Truncated));
         assert_eq!(a.receive(0, &[0u8; 600], Nanos(t)), Err(Reject::Oversized));
         let mut v2 = good.clone();
@@ -637,16 +545,9 @@ mod tests {
         let mut b2 = engine("b", "a", 21, K);
         a.receive(0, &hb(&mut b2, t + MS), Nanos(t + MS)).unwrap();
         let evs: Vec<Event> = std::iter::from_fn(|| a.pop_event()).collect();
-        assert!(
-            evs.iter()
-                .any(|e| matches!(e, Event::NodeRestarted { generation: 21, .. })),
-            "{evs:?}"
-        );
+        assert!(evs.iter().any(|e| matches!(e, Event::NodeRestarted { generation: 21, .. })), "{evs:?}");
         // The old incarnation's packets are now refused.
-        assert_eq!(
-            a.receive(0, &hb(&mut b1, t + 2 * MS), Nanos(t + 2 * MS)),
-            Err(Reject::OldGeneration)
-        );
+        assert_eq!(a.receive(0, &hb(&mut b1, t + 2 * MS), Nanos(t + 2 * MS)), Err(Reject::OldGeneration));
     }
 
     #[test]

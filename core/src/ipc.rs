@@ -75,81 +75,36 @@ pub fn json_str(s: &str) -> String {
 
 /// An event as the JSON object the stream carries.
 pub fn event_json(n: &Names, e: &Event) -> String {
-    let peer = |i: u8| {
-        json_str(
-            n.peers
-                .get(usize::from(i))
-                .map(String::as_str)
-                .unwrap_or("?"),
-        )
-    };
-    let link = |i: u8| {
-        json_str(
-            n.links
-                .get(usize::from(i))
-                .map(String::as_str)
-                .unwrap_or("?"),
-        )
-    };
+    let peer = |i: u8| json_str(n.peers.get(usize::from(i)).map(String::as_str).unwrap_or("?"));
+    let link = |i: u8| json_str(n.links.get(usize::from(i)).map(String::as_str).unwrap_or("?"));
     match *e {
-        Event::NodeUp {
-            node,
-            at,
-            returning,
-        } => format!(
-            "{{\"event\":\"node-up\",\"node\":{},\"at_ns\":{},\"returning\":{returning}}}",
-            peer(node),
-            at.0
-        ),
-        Event::NodeDead { node, at, silent } => format!(
-            "{{\"event\":\"node-dead\",\"node\":{},\"at_ns\":{},\"silent_ns\":{}}}",
-            peer(node),
-            at.0,
-            silent.0
-        ),
-        Event::NodeRestarted {
-            node,
-            at,
-            generation,
-        } => format!(
-            "{{\"event\":\"node-restarted\",\"node\":{},\"at_ns\":{},\"generation\":{generation}}}",
-            peer(node),
-            at.0
-        ),
-        Event::LinkUp { node, link: l, at } => format!(
-            "{{\"event\":\"link-up\",\"node\":{},\"link\":{},\"at_ns\":{}}}",
-            peer(node),
-            link(l),
-            at.0
-        ),
-        Event::LinkWarn {
-            node,
-            link: l,
-            at,
-            silent,
-        } => format!(
+        Event::NodeUp { node, at, returning } => {
+            format!("{{\"event\":\"node-up\",\"node\":{},\"at_ns\":{},\"returning\":{returning}}}", peer(node), at.0)
+        }
+        Event::NodeDead { node, at, silent } => {
+            format!("{{\"event\":\"node-dead\",\"node\":{},\"at_ns\":{},\"silent_ns\":{}}}", peer(node), at.0, silent.0)
+        }
+        Event::NodeRestarted { node, at, generation } => {
+            format!("{{\"event\":\"node-restarted\",\"node\":{},\"at_ns\":{},\"generation\":{generation}}}", peer(node), at.0)
+        }
+        Event::LinkUp { node, link: l, at } => {
+            format!("{{\"event\":\"link-up\",\"node\":{},\"link\":{},\"at_ns\":{}}}", peer(node), link(l), at.0)
+        }
+        Event::LinkWarn { node, link: l, at, silent } => format!(
             "{{\"event\":\"link-warn\",\"node\":{},\"link\":{},\"at_ns\":{},\"silent_ns\":{}}}",
             peer(node),
             link(l),
             at.0,
             silent.0
         ),
-        Event::LinkDead {
-            node,
-            link: l,
-            at,
-            silent,
-        } => format!(
+        Event::LinkDead { node, link: l, at, silent } => format!(
             "{{\"event\":\"link-dead\",\"node\":{},\"link\":{},\"at_ns\":{},\"silent_ns\":{}}}",
             peer(node),
             link(l),
             at.0,
             silent.0
         ),
-        Event::Stall { at, late } => format!(
-            "{{\"event\":\"stall\",\"at_ns\":{},\"late_ns\":{}}}",
-            at.0, late.0
-        ),
+        Event::Stall { at, late } => format!("{{\"event\":\"stall\",\"at_ns\":{},\"late_ns\":{}}}", at.0, late.0),
     }
 }
 
@@ -171,123 +126,86 @@ pub fn spawn_server(
     node: String,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     listener.set_nonblocking()?;
-    std::thread::Builder::new()
-        .name("hbd-ipc".into())
-        .spawn(move || {
-            let mut clients: Vec<Conn> = Vec::new();
-            let mut buf = [0u8; 4096];
-            let mut fds: Vec<libc::pollfd> = Vec::new();
-            while !stop.load(Ordering::Acquire) {
-                fds.clear();
-                fds.push(libc::pollfd {
-                    fd: listener.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
+    std::thread::Builder::new().name("hbd-ipc".into()).spawn(move || {
+        let mut clients: Vec<Conn> = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        while !stop.load(Ordering::Acquire) {
+            fds.clear();
+            fds.push(libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd { fd: wake.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            for c in &clients {
+                fds.push(libc::pollfd { fd: c.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            }
+            if let Err(e) = poll_in(&mut fds, 1000) {
+                logger.error(&format!("IPC poll failed: {e}"));
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            if fds[1].revents != 0 {
+                wake.drain();
+            }
+            // Events first: forward everything queued to every subscriber.
+            while let Ok(ev) = events.pop() {
+                let msg = event_json(&names, &ev);
+                clients.retain(|c| {
+                    if !c.subscribed {
+                        return true;
+                    }
+                    match c.sock.send(msg.as_bytes(), true) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            logger.warn(&format!("IPC subscriber dropped: {e}"));
+                            false
+                        }
+                    }
                 });
-                fds.push(libc::pollfd {
-                    fd: wake.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-                for c in &clients {
-                    fds.push(libc::pollfd {
-                        fd: c.sock.as_raw_fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    });
-                }
-                if let Err(e) = poll_in(&mut fds, 1000) {
-                    logger.error(&format!("IPC poll failed: {e}"));
-                    std::thread::sleep(Duration::from_millis(100));
+            }
+            // Requests from clients (indexes shift as clients leave, so walk the fds copy).
+            let mut gone = Vec::new();
+            for (i, c) in clients.iter_mut().enumerate() {
+                if fds[2 + i].revents == 0 {
                     continue;
                 }
-                if fds[1].revents != 0 {
-                    wake.drain();
-                }
-                // Events first: forward everything queued to every subscriber.
-                while let Ok(ev) = events.pop() {
-                    let msg = event_json(&names, &ev);
-                    clients.retain(|c| {
-                        if !c.subscribed {
-                            return true;
-                        }
-                        match c.sock.send(msg.as_bytes(), true) {
-                            Ok(()) => true,
-                            Err(e) => {
-                                logger.warn(&format!("IPC subscriber dropped: {e}"));
-                                false
+                match c.sock.recv(&mut buf, true) {
+                    Ok(0) => gone.push(i),
+                    Ok(n) => {
+                        let req = String::from_utf8_lossy(&buf[..n]);
+                        let reply = match req.trim() {
+                            "ping" => format!("{{\"ok\":\"pong\",\"node\":{},\"pid\":{}}}", json_str(&node), std::process::id()),
+                            "subscribe" => {
+                                c.subscribed = true;
+                                "{\"ok\":\"subscribed\"}".to_string()
                             }
+                            other => format!("{{\"error\":{}}}", json_str(&format!("unknown request {other:?}"))),
+                        };
+                        if c.sock.send(reply.as_bytes(), true).is_err() {
+                            gone.push(i);
                         }
-                    });
-                }
-                // Requests from clients (indexes shift as clients leave, so walk the fds copy).
-                let mut gone = Vec::new();
-                for (i, c) in clients.iter_mut().enumerate() {
-                    if fds[2 + i].revents == 0 {
-                        continue;
                     }
-                    match c.sock.recv(&mut buf, true) {
-                        Ok(0) => gone.push(i),
-                        Ok(n) => {
-                            let req = String::from_utf8_lossy(&buf[..n]);
-                            let reply = match req.trim() {
-                                "ping" => format!(
-                                    "{{\"ok\":\"pong\",\"node\":{},\"pid\":{}}}",
-                                    json_str(&node),
-                                    std::process::id()
-                                ),
-                                "subscribe" => {
-                                    c.subscribed = true;
-                                    "{\"ok\":\"subscribed\"}".to_string()
-                                }
-                                other => format!(
-                                    "{{\"error\":{}}}",
-                                    json_str(&format!("unknown request {other:?}"))
-                                ),
-                            };
-                            if c.sock.send(reply.as_bytes(), true).is_err() {
-                                gone.push(i);
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(_) => gone.push(i),
-                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => gone.push(i),
                 }
-                for i in gone.into_iter().rev() {
-                    clients.remove(i);
-                }
-                if fds[0].revents != 0 {
-                    while let Ok(sock) = listener.accept() {
-                        let cred = sock.peer_cred();
-                        match cred {
-                            Ok(c) if allow.allows(&c) && clients.len() < MAX_CLIENTS => clients
-                                .push(Conn {
-                                    sock,
-                                    subscribed: false,
-                                }),
-                            Ok(c) => {
-                                let why = if clients.len() >= MAX_CLIENTS {
-                                    "too many clients"
-                                } else {
-                                    "permission denied"
-                                };
-                                logger.warn(&format!(
-                                    "IPC: refused pid {} uid {} gid {}: {why}",
-                                    c.pid, c.uid, c.gid
-                                ));
-                                let _ = sock.send(
-                                    format!("{{\"error\":{}}}", json_str(why)).as_bytes(),
-                                    true,
-                                );
-                            }
-                            Err(e) => {
-                                logger.warn(&format!("IPC: cannot read peer credentials: {e}"))
-                            }
+            }
+            for i in gone.into_iter().rev() {
+                clients.remove(i);
+            }
+            if fds[0].revents != 0 {
+                while let Ok(sock) = listener.accept() {
+                    let cred = sock.peer_cred();
+                    match cred {
+                        Ok(c) if allow.allows(&c) && clients.len() < MAX_CLIENTS => clients.push(Conn { sock, subscribed: false }),
+                        Ok(c) => {
+                            let why = if clients.len() >= MAX_CLIENTS { "too many clients" } else { "permission denied" };
+                            logger.warn(&format!("IPC: refused pid {} uid {} gid {}: {why}", c.pid, c.uid, c.gid));
+                            let _ = sock.send(format!("{{\"error\":{}}}", json_str(why)).as_bytes(), true);
                         }
+                        Err(e) => logger.warn(&format!("IPC: cannot read peer credentials: {e}")),
                     }
                 }
             }
-        })
+        }
+    })
 }
 
 /// A client connection (hbctl, tests, the CRM later).
@@ -305,8 +223,7 @@ impl Client {
     /// Sends one request and returns the reply (waits up to 5 s).
     pub fn request(&self, req: &str) -> io::Result<String> {
         self.sock.send(req.as_bytes(), false)?;
-        self.recv(5000)?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "no reply from hbd within 5 s"))
+        self.recv(5000)?.ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "no reply from hbd within 5 s"))
     }
 
     /// Subscribes to the event stream.
@@ -324,19 +241,9 @@ impl Client {
         self.sock.set_recv_timeout(timeout_ms.max(1))?;
         let mut buf = [0u8; 4096];
         match self.sock.recv(&mut buf, false) {
-            Ok(0) => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "hbd closed the connection",
-            )),
+            Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "hbd closed the connection")),
             Ok(n) => Ok(Some(String::from_utf8_lossy(&buf[..n]).into_owned())),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                Ok(None)
-            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -349,63 +256,23 @@ mod tests {
 
     #[test]
     fn events_as_json() {
-        let n = Names {
-            peers: vec!["b\"x".into()],
-            links: vec!["ucast eth0".into()],
-            ..Default::default()
-        };
+        let n = Names { peers: vec!["b\"x".into()], links: vec!["ucast eth0".into()], ..Default::default() };
         assert_eq!(
-            event_json(
-                &n,
-                &Event::NodeDead {
-                    node: 0,
-                    at: Nanos(5),
-                    silent: Nanos(7)
-                }
-            ),
+            event_json(&n, &Event::NodeDead { node: 0, at: Nanos(5), silent: Nanos(7) }),
             r#"{"event":"node-dead","node":"b\"x","at_ns":5,"silent_ns":7}"#
         );
         assert_eq!(
-            event_json(
-                &n,
-                &Event::LinkUp {
-                    node: 0,
-                    link: 0,
-                    at: Nanos(1)
-                }
-            ),
+            event_json(&n, &Event::LinkUp { node: 0, link: 0, at: Nanos(1) }),
             r#"{"event":"link-up","node":"b\"x","link":"ucast eth0","at_ns":1}"#
         );
     }
 
     #[test]
     fn allow_list() {
-        let a = AllowList::new(&[ApiAuth {
-            client: "x".into(),
-            uids: vec![1000],
-            gids: vec![50],
-        }]);
-        assert!(a.allows(&PeerCred {
-            pid: 1,
-            uid: 0,
-            gid: 0
-        }));
-        assert!(a.allows(&PeerCred {
-            pid: 1,
-            uid: 1000,
-            gid: 1
-        }));
-        assert!(a.allows(&PeerCred {
-            pid: 1,
-            uid: 4242,
-            gid: 50
-        }));
-        assert!(
-            !a.allows(&PeerCred {
-                pid: 1,
-                uid: 4242,
-                gid: 4242
-            }) || crate::sys::fd::euid() == 4242
-        );
+        let a = AllowList::new(&[ApiAuth { client: "x".into(), uids: vec![1000], gids: vec![50] }]);
+        assert!(a.allows(&PeerCred { pid: 1, uid: 0, gid: 0 }));
+        assert!(a.allows(&PeerCred { pid: 1, uid: 1000, gid: 1 }));
+        assert!(a.allows(&PeerCred { pid: 1, uid: 4242, gid: 50 }));
+        assert!(!a.allows(&PeerCred { pid: 1, uid: 4242, gid: 4242 }) || crate::sys::fd::euid() == 4242);
     }
 }

@@ -182,19 +182,8 @@ impl Liveness {
             t,
             start: now,
             nlinks: links,
-            nodes: vec![
-                Node {
-                    state: NodeState::Init
-                };
-                nodes
-            ],
-            pairs: vec![
-                Pair {
-                    state: LinkState::Init,
-                    last: now
-                };
-                nodes * links
-            ],
+            nodes: vec![Node { state: NodeState::Init }; nodes],
+            pairs: vec![Pair { state: LinkState::Init, last: now }; nodes * links],
             stalls: 0,
             stalled_total: Nanos::ZERO,
             max_late: Nanos::ZERO,
@@ -213,21 +202,13 @@ impl Liveness {
         p.last = p.last.max(now);
         p.state = LinkState::Up;
         if matches!(was, LinkState::Init | LinkState::Dead) {
-            emit(Event::LinkUp {
-                node: node as u8,
-                link: link as u8,
-                at: now,
-            });
+            emit(Event::LinkUp { node: node as u8, link: link as u8, at: now });
         }
         let n = &mut self.nodes[node];
         if n.state != NodeState::Up {
             let returning = n.state == NodeState::Dead;
             n.state = NodeState::Up;
-            emit(Event::NodeUp {
-                node: node as u8,
-                at: now,
-                returning,
-            });
+            emit(Event::NodeUp { node: node as u8, at: now, returning });
         }
     }
 
@@ -259,30 +240,15 @@ impl Liveness {
                 match p.state {
                     LinkState::Init if now >= self.start.add(self.t.initdead) => {
                         p.state = LinkState::Dead;
-                        emit(Event::LinkDead {
-                            node: node as u8,
-                            link: link as u8,
-                            at: now,
-                            silent,
-                        });
+                        emit(Event::LinkDead { node: node as u8, link: link as u8, at: now, silent });
                     }
                     LinkState::Up | LinkState::Warn if silent >= self.t.deadtime => {
                         p.state = LinkState::Dead;
-                        emit(Event::LinkDead {
-                            node: node as u8,
-                            link: link as u8,
-                            at: now,
-                            silent,
-                        });
+                        emit(Event::LinkDead { node: node as u8, link: link as u8, at: now, silent });
                     }
                     LinkState::Up if silent >= self.t.warntime => {
                         p.state = LinkState::Warn;
-                        emit(Event::LinkWarn {
-                            node: node as u8,
-                            link: link as u8,
-                            at: now,
-                            silent,
-                        });
+                        emit(Event::LinkWarn { node: node as u8, link: link as u8, at: now, silent });
                     }
                     _ => {}
                 }
@@ -294,11 +260,7 @@ impl Liveness {
             let n = &mut self.nodes[node];
             if !any_alive && n.state != NodeState::Dead {
                 n.state = NodeState::Dead;
-                emit(Event::NodeDead {
-                    node: node as u8,
-                    at: now,
-                    silent: now.sub(freshest),
-                });
+                emit(Event::NodeDead { node: node as u8, at: now, silent: now.sub(freshest) });
             }
         }
     }
@@ -361,11 +323,7 @@ mod tests {
 
     impl Sim {
         fn new(links: usize) -> Sim {
-            Sim {
-                l: Liveness::new(timing(), 1, links, Nanos(1_000 * MS)),
-                events: Vec::new(),
-                expected: None,
-            }
+            Sim { l: Liveness::new(timing(), 1, links, Nanos(1_000 * MS)), events: Vec::new(), expected: None }
         }
         fn packet(&mut self, link: usize, now: Nanos) {
             let ev = &mut self.events;
@@ -393,13 +351,7 @@ mod tests {
             s.wake(Nanos(t0 + i * 10 * MS));
         }
         assert!(matches!(s.events[0], Event::LinkUp { .. }));
-        assert!(matches!(
-            s.events[1],
-            Event::NodeUp {
-                returning: false,
-                ..
-            }
-        ));
+        assert!(matches!(s.events[1], Event::NodeUp { returning: false, .. }));
         assert_eq!(s.l.node_state(0), NodeState::Up);
         // Last packet at t0+90ms. Wake exactly at each deadline.
         let last = t0 + 90 * MS;
@@ -408,9 +360,7 @@ mod tests {
             s.wake(at);
         }
         assert_eq!(s.dead_at(), Some(Nanos(last + 50 * MS)));
-        assert!(s.events.iter().any(
-            |e| matches!(e, Event::LinkWarn { silent, .. } if *silent == Nanos::from_millis(30))
-        ));
+        assert!(s.events.iter().any(|e| matches!(e, Event::LinkWarn { silent, .. } if *silent == Nanos::from_millis(30))));
         assert_eq!(s.l.poll_at(), Nanos::MAX);
     }
 
@@ -421,13 +371,7 @@ mod tests {
         assert_eq!(s.l.poll_at(), Nanos(1_200 * MS));
         s.wake(Nanos(1_200 * MS));
         assert_eq!(s.dead_at(), Some(Nanos(1_200 * MS)));
-        assert_eq!(
-            s.events
-                .iter()
-                .filter(|e| matches!(e, Event::LinkDead { .. }))
-                .count(),
-            2
-        );
+        assert_eq!(s.events.iter().filter(|e| matches!(e, Event::LinkDead { .. })).count(), 2);
     }
 
     #[test]
@@ -444,24 +388,14 @@ mod tests {
             s.wake(Nanos(t));
             t += 10 * MS;
         }
-        assert!(s
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::LinkDead { link: 0, .. })));
+        assert!(s.events.iter().any(|e| matches!(e, Event::LinkDead { link: 0, .. })));
         assert!(s.dead_at().is_none());
         assert_eq!(s.l.node_state(0), NodeState::Up);
         assert_eq!(s.l.link(0, 0).0, LinkState::Dead);
         // Link 0 comes back: a LinkUp, not a NodeUp.
         let before = s.events.len();
         s.packet(0, Nanos(t));
-        assert_eq!(
-            s.events[before..],
-            [Event::LinkUp {
-                node: 0,
-                link: 0,
-                at: Nanos(t)
-            }]
-        );
+        assert_eq!(s.events[before..], [Event::LinkUp { node: 0, link: 0, at: Nanos(t) }]);
     }
 
     #[test]
@@ -474,13 +408,7 @@ mod tests {
         s.wake(Nanos(t0 + 50 * MS));
         assert!(s.dead_at().is_some());
         s.packet(0, Nanos(t0 + 500 * MS));
-        assert!(s.events.iter().any(|e| matches!(
-            e,
-            Event::NodeUp {
-                returning: true,
-                ..
-            }
-        )));
+        assert!(s.events.iter().any(|e| matches!(e, Event::NodeUp { returning: true, .. })));
         assert_eq!(s.l.node_state(0), NodeState::Up);
     }
 
@@ -499,10 +427,7 @@ mod tests {
         assert_eq!(s.expected, Some(Nanos(t0 + 70 * MS)));
         s.wake(Nanos(t0 + 110 * MS));
         assert!(s.dead_at().is_none(), "{:?}", s.events);
-        assert!(s
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::Stall { late, .. } if *late == Nanos::from_millis(40))));
+        assert!(s.events.iter().any(|e| matches!(e, Event::Stall { late, .. } if *late == Nanos::from_millis(40))));
         // The peer resumes and talks: still up, never declared dead.
         s.packet(0, Nanos(t0 + 112 * MS));
         s.wake(Nanos(t0 + 112 * MS));

@@ -129,36 +129,26 @@ impl Logger {
     /// (heartbeat users asked for "start and warn", not "refuse to start", on a bad log file).
     pub fn new(c: &LogConfig) -> Logger {
         let mut problems = Vec::new();
-        let file = c.logfile.as_ref().and_then(|p| {
-            open_append(p)
-                .map_err(|e| problems.push(format!("cannot open logfile {}: {e}", p.display())))
-                .ok()
-        });
-        let debugfile = c.debugfile.as_ref().and_then(|p| {
-            open_append(p)
-                .map_err(|e| problems.push(format!("cannot open debugfile {}: {e}", p.display())))
-                .ok()
-        });
+        let file = c
+            .logfile
+            .as_ref()
+            .and_then(|p| open_append(p).map_err(|e| problems.push(format!("cannot open logfile {}: {e}", p.display()))).ok());
+        let debugfile = c
+            .debugfile
+            .as_ref()
+            .and_then(|p| open_append(p).map_err(|e| problems.push(format!("cannot open debugfile {}: {e}", p.display()))).ok());
         let syslog = c.facility.and_then(|f| {
             let s = UnixDatagram::unbound().ok()?;
             match s.connect("/dev/log") {
                 Ok(()) => Some((s, f)),
                 Err(e) => {
-                    problems.push(format!(
-                        "syslog (/dev/log) unavailable, logfacility ignored: {e}"
-                    ));
+                    problems.push(format!("syslog (/dev/log) unavailable, logfacility ignored: {e}"));
                     None
                 }
             }
         });
         let l = Logger {
-            sinks: Arc::new(Sinks {
-                stderr: c.stderr,
-                file: Mutex::new(file),
-                debugfile: Mutex::new(debugfile),
-                syslog,
-                debug: c.debug,
-            }),
+            sinks: Arc::new(Sinks { stderr: c.stderr, file: Mutex::new(file), debugfile: Mutex::new(debugfile), syslog, debug: c.debug }),
         };
         for p in problems {
             l.log(Level::Warn, &p);
@@ -172,13 +162,7 @@ impl Logger {
         if level == Level::Debug && s.debug == 0 {
             return;
         }
-        let line = format!(
-            "{} hbd[{}]: {}: {}\n",
-            utc_now(),
-            std::process::id(),
-            level.name(),
-            msg
-        );
+        let line = format!("{} hbd[{}]: {}: {}\n", utc_now(), std::process::id(), level.name(), msg);
         if s.stderr {
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
@@ -190,15 +174,7 @@ impl Logger {
             }
             if let Some((sock, fac)) = &s.syslog {
                 let pri = u16::from(*fac) * 8 + u16::from(level.syslog_severity());
-                let _ = sock.send(
-                    format!(
-                        "<{pri}>hbd[{}]: {}: {}",
-                        std::process::id(),
-                        level.name(),
-                        msg
-                    )
-                    .as_bytes(),
-                );
+                let _ = sock.send(format!("<{pri}>hbd[{}]: {}: {}", std::process::id(), level.name(), msg).as_bytes());
             }
         }
         if let Ok(mut f) = s.debugfile.lock() {
@@ -258,41 +234,32 @@ pub struct Names {
 pub const RING: usize = 1024;
 
 /// Creates the ring and the log thread. `stop` ends the thread once the ring is empty.
-pub fn spawn_log_thread(
-    logger: Logger,
-    names: Names,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<(RtLog, std::thread::JoinHandle<()>)> {
+pub fn spawn_log_thread(logger: Logger, names: Names, stop: Arc<AtomicBool>) -> std::io::Result<(RtLog, std::thread::JoinHandle<()>)> {
     let (prod, mut cons) = rtrb::RingBuffer::<Record>::new(RING);
     let dropped = Arc::new(AtomicU64::new(0));
     let d2 = dropped.clone();
-    let h = std::thread::Builder::new()
-        .name("hbd-log".into())
-        .spawn(move || {
-            let mut reported = 0u64;
-            loop {
-                let mut any = false;
-                while let Ok(r) = cons.pop() {
-                    any = true;
-                    let (level, text) = format_record(&names, &r);
-                    logger.log(level, &text);
-                }
-                let d = d2.load(Ordering::Relaxed);
-                if d != reported {
-                    logger.warn(&format!(
-                        "{} log records dropped (log ring full)",
-                        d - reported
-                    ));
-                    reported = d;
-                }
-                if stop.load(Ordering::Acquire) && cons.is_empty() {
-                    break;
-                }
-                if !any {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
+    let h = std::thread::Builder::new().name("hbd-log".into()).spawn(move || {
+        let mut reported = 0u64;
+        loop {
+            let mut any = false;
+            while let Ok(r) = cons.pop() {
+                any = true;
+                let (level, text) = format_record(&names, &r);
+                logger.log(level, &text);
             }
-        })?;
+            let d = d2.load(Ordering::Relaxed);
+            if d != reported {
+                logger.warn(&format!("{} log records dropped (log ring full)", d - reported));
+                reported = d;
+            }
+            if stop.load(Ordering::Acquire) && cons.is_empty() {
+                break;
+            }
+            if !any {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    })?;
     Ok((RtLog { prod, dropped }, h))
 }
 
@@ -304,84 +271,33 @@ fn name(v: &[String], i: u8) -> &str {
 pub fn format_record(n: &Names, r: &Record) -> (Level, String) {
     match r.msg {
         LogMsg::Event(e) => format_event(n, &e),
-        LogMsg::Rejected {
-            link,
-            reason,
-            total,
-        } => (
+        LogMsg::Rejected { link, reason, total } => (
             Level::Warn,
-            format!(
-                "link {}: dropped a packet ({}); {total} dropped on this link so far",
-                name(&n.links, link),
-                reason.name()
-            ),
+            format!("link {}: dropped a packet ({}); {total} dropped on this link so far", name(&n.links, link), reason.name()),
         ),
-        LogMsg::TxError { link, errno } => (
-            Level::Warn,
-            format!(
-                "link {}: send failed: {}",
-                name(&n.links, link),
-                std::io::Error::from_raw_os_error(errno)
-            ),
-        ),
-        LogMsg::LoopError { errno } => (
-            Level::Error,
-            format!(
-                "loop wait failed: {}",
-                std::io::Error::from_raw_os_error(errno)
-            ),
-        ),
+        LogMsg::TxError { link, errno } => {
+            (Level::Warn, format!("link {}: send failed: {}", name(&n.links, link), std::io::Error::from_raw_os_error(errno)))
+        }
+        LogMsg::LoopError { errno } => (Level::Error, format!("loop wait failed: {}", std::io::Error::from_raw_os_error(errno))),
     }
 }
 
 /// Formats a liveness event for logs.
 pub fn format_event(n: &Names, e: &Event) -> (Level, String) {
     match *e {
-        Event::NodeUp {
-            node,
-            returning: false,
-            ..
-        } => (Level::Info, format!("node {} is up", name(&n.peers, node))),
-        Event::NodeUp {
-            node,
-            returning: true,
-            ..
-        } => (
-            Level::Info,
-            format!(
-                "node {} is back after a partition or outage (no restart needed)",
-                name(&n.peers, node)
-            ),
-        ),
+        Event::NodeUp { node, returning: false, .. } => (Level::Info, format!("node {} is up", name(&n.peers, node))),
+        Event::NodeUp { node, returning: true, .. } => {
+            (Level::Info, format!("node {} is back after a partition or outage (no restart needed)", name(&n.peers, node)))
+        }
         Event::NodeDead { node, silent, .. } => (
             Level::Warn,
-            format!(
-                "node {} is dead (silent {:.1} ms, deadtime {})",
-                name(&n.peers, node),
-                silent.as_millis_f64(),
-                n.deadtime
-            ),
+            format!("node {} is dead (silent {:.1} ms, deadtime {})", name(&n.peers, node), silent.as_millis_f64(), n.deadtime),
         ),
-        Event::NodeRestarted {
-            node, generation, ..
-        } => (
-            Level::Warn,
-            format!(
-                "node {} restarted (generation {generation})",
-                name(&n.peers, node)
-            ),
-        ),
-        Event::LinkUp { node, link, .. } => (
-            Level::Info,
-            format!(
-                "link {} to {} is up",
-                name(&n.links, link),
-                name(&n.peers, node)
-            ),
-        ),
-        Event::LinkWarn {
-            node, link, silent, ..
-        } => (
+        Event::NodeRestarted { node, generation, .. } => {
+            (Level::Warn, format!("node {} restarted (generation {generation})", name(&n.peers, node)))
+        }
+        Event::LinkUp { node, link, .. } => (Level::Info, format!("link {} to {} is up", name(&n.links, link), name(&n.peers, node))),
+        Event::LinkWarn { node, link, silent, .. } => (
             Level::Warn,
             format!(
                 "late heartbeat: node {} on link {}: silent {:.1} ms (warntime {})",
@@ -391,32 +307,19 @@ pub fn format_event(n: &Names, e: &Event) -> (Level, String) {
                 n.warntime
             ),
         ),
-        Event::LinkDead {
-            node, link, silent, ..
-        } => (
+        Event::LinkDead { node, link, silent, .. } => (
             Level::Warn,
-            format!(
-                "link {} to {} is dead (silent {:.1} ms)",
-                name(&n.links, link),
-                name(&n.peers, node),
-                silent.as_millis_f64()
-            ),
+            format!("link {} to {} is dead (silent {:.1} ms)", name(&n.links, link), name(&n.peers, node), silent.as_millis_f64()),
         ),
-        Event::Stall { late, .. } => (
-            Level::Warn,
-            format!(
-                "not scheduled for {:.1} ms; peers' silence clocks moved forward by as much",
-                late.as_millis_f64()
-            ),
-        ),
+        Event::Stall { late, .. } => {
+            (Level::Warn, format!("not scheduled for {:.1} ms; peers' silence clocks moved forward by as much", late.as_millis_f64()))
+        }
     }
 }
 
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn utc_now() -> String {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil-from-days (proleptic Gregorian).
@@ -429,13 +332,7 @@ pub fn utc_now() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_millis())
 }
 
 #[cfg(test)]
@@ -447,10 +344,7 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let logger = Logger::new(&LogConfig::default());
         let (prod, _cons) = rtrb::RingBuffer::<Record>::new(4);
-        let mut rt = RtLog {
-            prod,
-            dropped: Arc::new(AtomicU64::new(0)),
-        };
+        let mut rt = RtLog { prod, dropped: Arc::new(AtomicU64::new(0)) };
         for _ in 0..10 {
             rt.push(Nanos(1), LogMsg::LoopError { errno: 4 });
         }
@@ -464,10 +358,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hb-log-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("ha-log");
-        let logger = Logger::new(&LogConfig {
-            logfile: Some(path.clone()),
-            ..Default::default()
-        });
+        let logger = Logger::new(&LogConfig { logfile: Some(path.clone()), ..Default::default() });
         let stop = Arc::new(AtomicBool::new(false));
         let names = Names {
             peers: vec!["beta".into()],
@@ -476,21 +367,11 @@ mod tests {
             warntime: Nanos::from_millis(30),
         };
         let (mut rt, h) = spawn_log_thread(logger, names, stop.clone()).unwrap();
-        rt.push(
-            Nanos(5),
-            LogMsg::Event(Event::NodeDead {
-                node: 0,
-                at: Nanos(5),
-                silent: Nanos(51_200_000),
-            }),
-        );
+        rt.push(Nanos(5), LogMsg::Event(Event::NodeDead { node: 0, at: Nanos(5), silent: Nanos(51_200_000) }));
         stop.store(true, Ordering::Release);
         h.join().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            text.contains("WARN: node beta is dead (silent 51.2 ms, deadtime 50ms)"),
-            "{text}"
-        );
+        assert!(text.contains("WARN: node beta is dead (silent 51.2 ms, deadtime 50ms)"), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

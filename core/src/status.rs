@@ -160,12 +160,7 @@ impl StatusWriter {
     ) -> io::Result<StatusWriter> {
         let path = run_dir.join(FILE_NAME);
         let tmp = run_dir.join(".status.new");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)?;
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
         file.set_len(std::mem::size_of::<Page>() as u64)?;
@@ -185,9 +180,7 @@ impl StatusWriter {
         write_name(&p.self_name, self_name);
         for (i, n) in peers.iter().enumerate() {
             write_name(&p.nodes[i].name, n);
-            p.nodes[i]
-                .id
-                .store(u64::from(crate::wire::node_id(n)), Relaxed);
+            p.nodes[i].id.store(u64::from(crate::wire::node_id(n)), Relaxed);
         }
         for (i, l) in links.iter().enumerate() {
             write_name(&p.links[i].name, l);
@@ -402,32 +395,16 @@ impl StatusReader {
         let path = run_dir.join(FILE_NAME);
         let file = File::open(&path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
-                StatusError::Missing {
-                    path: path.clone(),
-                    dir: run_dir.to_path_buf(),
-                }
+                StatusError::Missing { path: path.clone(), dir: run_dir.to_path_buf() }
             } else {
-                StatusError::Map {
-                    path: path.clone(),
-                    source: e,
-                }
+                StatusError::Map { path: path.clone(), source: e }
             }
         })?;
-        let map = PageRef::map(&file).map_err(|source| StatusError::Map {
-            path: path.clone(),
-            source,
-        })?;
+        let map = PageRef::map(&file).map_err(|source| StatusError::Map { path: path.clone(), source })?;
         let p = map.page();
         let (magic, version) = (p.magic.load(Relaxed), p.version.load(Relaxed));
-        if magic != MAGIC
-            || version != VERSION
-            || p.size.load(Relaxed) != std::mem::size_of::<Page>() as u64
-        {
-            return Err(StatusError::Version {
-                path,
-                magic,
-                version,
-            });
+        if magic != MAGIC || version != VERSION || p.size.load(Relaxed) != std::mem::size_of::<Page>() as u64 {
+            return Err(StatusError::Version { path, magic, version });
         }
         Ok(StatusReader { map })
     }
@@ -512,11 +489,7 @@ impl StatusReader {
             updated: Nanos(p.updated.load(Relaxed)),
             now: crate::time::now(),
             iterations: p.iterations.load(Relaxed),
-            backend: if p.backend.load(Relaxed) == 1 {
-                "epoll"
-            } else {
-                "io_uring"
-            },
+            backend: if p.backend.load(Relaxed) == 1 { "epoll" } else { "io_uring" },
             rt_flags: p.rt_flags.load(Relaxed),
             timing: [
                 Nanos(p.keepalive.load(Relaxed)),
@@ -524,11 +497,7 @@ impl StatusReader {
                 Nanos(p.deadtime.load(Relaxed)),
                 Nanos(p.initdead.load(Relaxed)),
             ],
-            stalls: (
-                p.stalls.load(Relaxed),
-                Nanos(p.stalled.load(Relaxed)),
-                Nanos(p.max_late.load(Relaxed)),
-            ),
+            stalls: (p.stalls.load(Relaxed), Nanos(p.stalled.load(Relaxed)), Nanos(p.max_late.load(Relaxed))),
             tx_missed: p.tx_missed.load(Relaxed),
             events_dropped: p.events_dropped.load(Relaxed),
             log_dropped: p.log_dropped.load(Relaxed),

@@ -227,13 +227,7 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<Heartbeat, Reject> {
         let v = body.get(i + 2..i + 2 + l).ok_or(Reject::Malformed)?;
         match t {
             FIELD_TIMING if l == 8 => hb.timing = Some((u32_at(v, 0), u32_at(v, 4))),
-            FIELD_ECHO if l == 16 => {
-                hb.echo = Some(Echo {
-                    peer: u32_at(v, 0),
-                    timestamp: u64_at(v, 4),
-                    held: u32_at(v, 12),
-                })
-            }
+            FIELD_ECHO if l == 16 => hb.echo = Some(Echo { peer: u32_at(v, 0), timestamp: u64_at(v, 4), held: u32_at(v, 12) }),
             FIELD_TIMING | FIELD_ECHO => return Err(Reject::Malformed),
             _ => {}
         }
@@ -243,12 +237,7 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<Heartbeat, Reject> {
 }
 
 /// Writes a signed heartbeat into `out` and returns its length.
-pub fn encode_heartbeat(
-    h: &Header,
-    hb: &Heartbeat,
-    keys: &Keyring,
-    out: &mut [u8; MAX_HEARTBEAT],
-) -> usize {
+pub fn encode_heartbeat(h: &Header, hb: &Heartbeat, keys: &Keyring, out: &mut [u8; MAX_HEARTBEAT]) -> usize {
     let mut body = [0u8; 64];
     let mut bl = 0;
     if let Some((k, d)) = hb.timing {
@@ -280,9 +269,7 @@ pub fn encode_heartbeat(
     out[HEADER_LEN..HEADER_LEN + bl].copy_from_slice(&body[..bl]);
     let signed = HEADER_LEN + bl;
     let mut mac = [0u8; MAX_MAC];
-    let ml = keys
-        .sign(h.key, &out[..signed], &mut mac)
-        .expect("sending key exists");
+    let ml = keys.sign(h.key, &out[..signed], &mut mac).expect("sending key exists");
     out[signed..signed + ml].copy_from_slice(&mac[..ml]);
     signed + ml
 }
@@ -315,14 +302,7 @@ mod tests {
         }
     }
 
-    const VECTOR_HB: Heartbeat = Heartbeat {
-        timing: Some((10, 50)),
-        echo: Some(Echo {
-            peer: 0x0102_0304,
-            timestamp: 99,
-            held: 7,
-        }),
-    };
+    const VECTOR_HB: Heartbeat = Heartbeat { timing: Some((10, 50)), echo: Some(Echo { peer: 0x0102_0304, timestamp: 99, held: 7 }) };
 
     /// The test vectors printed in docs/wire-format.md.
     #[test]
@@ -333,24 +313,14 @@ mod tests {
         let mut out = [0u8; MAX_HEARTBEAT];
         let n = encode_heartbeat(&vector_header(Method::Sha256), &VECTOR_HB, &keys, &mut out);
         assert_eq!(n, 100);
-        let spec = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../docs/wire-format.md"
-        ))
-        .unwrap();
+        let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/wire-format.md")).unwrap();
         let want_sha = hex(&out[..n]);
-        assert!(
-            spec.contains(&want_sha),
-            "docs/wire-format.md lacks the sha256 vector {want_sha}"
-        );
+        assert!(spec.contains(&want_sha), "docs/wire-format.md lacks the sha256 vector {want_sha}");
         let keys = ring("auth 1\n1 crc\n");
         let n = encode_heartbeat(&vector_header(Method::Crc), &VECTOR_HB, &keys, &mut out);
         assert_eq!(n, 72);
         let want_crc = hex(&out[..n]);
-        assert!(
-            spec.contains(&want_crc),
-            "docs/wire-format.md lacks the crc vector {want_crc}"
-        );
+        assert!(spec.contains(&want_crc), "docs/wire-format.md lacks the crc vector {want_crc}");
     }
 
     #[test]
@@ -395,10 +365,7 @@ mod tests {
         assert_eq!(split(&v).unwrap_err(), Reject::UnknownKey);
         assert_eq!(parse_heartbeat(&[1]).unwrap_err(), Reject::Malformed);
         assert_eq!(parse_heartbeat(&[1, 9, 0]).unwrap_err(), Reject::Malformed);
-        assert_eq!(
-            parse_heartbeat(&[1, 2, 0, 0]).unwrap_err(),
-            Reject::Malformed
-        );
+        assert_eq!(parse_heartbeat(&[1, 2, 0, 0]).unwrap_err(), Reject::Malformed);
         assert_eq!(parse_heartbeat(&[77, 1, 0]).unwrap(), Heartbeat::default());
     }
 }

@@ -1,1 +1,250 @@
-//! placeholder
+//! hb's test bench: real topologies for real processes.
+//!
+//! - [`Netns`]: a network namespace this test created (deleted on drop), with `lo` up.
+//! - [`Pair`]: two namespaces joined by a veth pair, with IPv4 and IPv6 addresses — the two
+//!   "nodes" of most cluster tests. [`Pair::cut`] / [`Pair::mend`] take a side's link down and
+//!   up; [`Pair::netem`] adds `tc netem` loss, delay, duplication or corruption.
+//! - [`Proc`]: a child process killed (SIGKILL) and reaped on drop, never left behind.
+//! - [`udp_socket_in`]: a UDP socket created inside a namespace, for injecting packets.
+//! - [`require_root`]: tests that need root fail loudly in CI and skip elsewhere.
+//!
+//! Only addresses inside namespaces created here are ever used (10.77.0.0/24, fd77::/64).
+//! Later issues add the serial cable, watchdog and BMC/PDU emulators here.
+
+mod sys;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Whether we run as root.
+pub fn is_root() -> bool {
+    sys::euid() == 0
+}
+
+/// Returns whether a root-only test can run. Under CI (env `CI` set) a non-root run panics:
+/// CI runs as root, and a root test must never be skipped there.
+pub fn require_root(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test} needs root, and CI must run it");
+    }
+    eprintln!("skipping {test}: needs root (network namespaces)");
+    false
+}
+
+/// Runs a command, panicking with its output if it fails.
+pub fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")));
+    if !out.status.success() {
+        panic!("{} failed: {}{}", args.join(" "), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{:x}{}", std::process::id() & 0xffff, SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A network namespace this process created; deleted (with everything in it) on drop.
+#[derive(Debug)]
+pub struct Netns {
+    /// Its name under /run/netns.
+    pub name: String,
+}
+
+impl Netns {
+    /// Creates a fresh namespace with `lo` up.
+    pub fn new() -> Netns {
+        let name = unique("hbt");
+        sh(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+    /// `ip -n NAME args…`.
+    pub fn ip(&self, args: &[&str]) {
+        let mut v = vec!["ip", "-n", &self.name];
+        v.extend_from_slice(args);
+        sh(&v);
+    }
+    /// A command run inside the namespace (`ip netns exec NAME program`).
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+    /// Runs a command inside the namespace, panicking on failure.
+    pub fn exec(&self, args: &[&str]) {
+        let mut v = vec!["ip", "netns", "exec", &self.name];
+        v.extend_from_slice(args);
+        sh(&v);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// Two namespaces joined by a veth pair.
+#[derive(Debug)]
+pub struct Pair {
+    /// Node A's namespace.
+    pub a: Netns,
+    /// Node B's namespace.
+    pub b: Netns,
+    /// A's end of the veth.
+    pub a_if: String,
+    /// B's end of the veth.
+    pub b_if: String,
+}
+
+/// A's IPv4 address.
+pub const A4: &str = "10.77.0.1";
+/// B's IPv4 address.
+pub const B4: &str = "10.77.0.2";
+/// A's IPv6 address.
+pub const A6: &str = "fd77::1";
+/// B's IPv6 address.
+pub const B6: &str = "fd77::2";
+
+impl Pair {
+    /// Two namespaces, a veth between them, addresses 10.77.0.1/24 + fd77::1/64 on A and
+    /// .2 / ::2 on B (IPv6 without DAD, kept while the link is down).
+    pub fn new() -> Pair {
+        let (a, b) = (Netns::new(), Netns::new());
+        let base = unique("v");
+        let (a_if, b_if) = (format!("{base}a"), format!("{base}b"));
+        sh(&["ip", "link", "add", &a_if, "netns", &a.name, "type", "veth", "peer", "name", &b_if, "netns", &b.name]);
+        for (ns, ifc, v4, v6) in [(&a, &a_if, A4, A6), (&b, &b_if, B4, B6)] {
+            ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.keep_addr_on_down=1"]);
+            ns.exec(&["sysctl", "-qw", &format!("net.ipv6.conf.{ifc}.keep_addr_on_down=1")]);
+            ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", ifc]);
+            ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", ifc, "nodad"]);
+            ns.ip(&["link", "set", ifc, "up"]);
+        }
+        Pair { a, b, a_if, b_if }
+    }
+    /// Takes A's end of the link down (a cut cable, as `ip link set down` does it).
+    pub fn cut(&self) {
+        self.a.ip(&["link", "set", &self.a_if, "down"]);
+    }
+    /// Brings A's end back up.
+    pub fn mend(&self) {
+        self.a.ip(&["link", "set", &self.a_if, "up"]);
+    }
+    /// Applies `tc netem` parameters (e.g. `["loss", "10%"]`) to A's end.
+    pub fn netem(&self, params: &[&str]) {
+        let mut v = vec!["qdisc", "replace", "dev", &self.a_if, "root", "netem"];
+        v.extend_from_slice(params);
+        let mut full = vec!["tc", "-n", &self.a.name];
+        full.extend(v);
+        sh(&full);
+    }
+}
+
+/// A child process, killed with SIGKILL and reaped when dropped.
+#[derive(Debug)]
+pub struct Proc {
+    child: Option<Child>,
+}
+
+impl Proc {
+    /// Spawns `cmd` with stdin closed.
+    pub fn spawn(mut cmd: Command) -> Proc {
+        let child = cmd.stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+        Proc { child: Some(child) }
+    }
+    /// The pid (of `ip netns exec`, which execs the program, so it is the program's).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+    /// `kill -9` and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+    /// Sends SIGTERM and waits up to `timeout` for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        sys::kill(c.id(), libc::SIGTERM);
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Ok(Some(st)) = c.try_wait() {
+                self.child = None;
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+    /// Whether it is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Polls `f` every 5 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A UDP socket bound to `bind` inside namespace `ns` (it stays in that namespace).
+pub fn udp_socket_in(ns: &Netns, bind: SocketAddr) -> std::io::Result<UdpSocket> {
+    let path = format!("/run/netns/{}", ns.name);
+    std::thread::scope(|s| {
+        s.spawn(|| -> std::io::Result<UdpSocket> {
+            sys::enter_netns(&path)?;
+            UdpSocket::bind(bind)
+        })
+        .join()
+        .expect("netns thread")
+    })
+}
+
+/// A scratch directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    /// Its path.
+    pub path: std::path::PathBuf,
+}
+
+impl TempDir {
+    /// Creates `/tmp/<prefix>-<unique>`.
+    pub fn new(prefix: &str) -> TempDir {
+        let path = std::env::temp_dir().join(unique(&format!("{prefix}-")));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("HB_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}

@@ -145,27 +145,12 @@ const RCVBUF: usize = 256 * 1024;
 /// Opens one UDP link as `spec` describes.
 pub fn open_udp(spec: &UdpSpec) -> Result<UdpLink, MediaError> {
     let link = spec.name();
-    let ifindex = interface_index(&spec.dev).ok_or_else(|| MediaError::NoSuchInterface {
-        dev: spec.dev.clone(),
-    })?;
-    let domain = if spec.ipv6 {
-        Domain::IPV6
-    } else {
-        Domain::IPV4
-    };
+    let ifindex = interface_index(&spec.dev).ok_or_else(|| MediaError::NoSuchInterface { dev: spec.dev.clone() })?;
+    let domain = if spec.ipv6 { Domain::IPV6 } else { Domain::IPV4 };
     let ty = Type::DGRAM.nonblocking().cloexec();
-    let sock =
-        Socket::new(domain, ty, Some(Protocol::UDP)).map_err(|source| MediaError::Socket {
-            link: link.clone(),
-            source,
-        })?;
-    let opt = |option: &'static str, r: std::io::Result<()>| {
-        r.map_err(|source| MediaError::SetOption {
-            option,
-            link: link.clone(),
-            source,
-        })
-    };
+    let sock = Socket::new(domain, ty, Some(Protocol::UDP)).map_err(|source| MediaError::Socket { link: link.clone(), source })?;
+    let opt =
+        |option: &'static str, r: std::io::Result<()>| r.map_err(|source| MediaError::SetOption { option, link: link.clone(), source });
     let mut warnings = Vec::new();
 
     opt("SO_REUSEADDR", sock.set_reuse_address(true))?;
@@ -180,99 +165,54 @@ pub fn open_udp(spec: &UdpSpec) -> Result<UdpLink, MediaError> {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
             warnings.push(format!("{link}: SO_BINDTODEVICE {} needs CAP_NET_RAW; the socket is not tied to the interface", spec.dev));
         }
-        Err(source) => {
-            return Err(MediaError::SetOption {
-                option: "SO_BINDTODEVICE",
-                link,
-                source,
-            })
-        }
+        Err(source) => return Err(MediaError::SetOption { option: "SO_BINDTODEVICE", link, source }),
     }
 
-    let wildcard: IpAddr = if spec.ipv6 {
-        Ipv6Addr::UNSPECIFIED.into()
-    } else {
-        Ipv4Addr::UNSPECIFIED.into()
-    };
+    let wildcard: IpAddr = if spec.ipv6 { Ipv6Addr::UNSPECIFIED.into() } else { Ipv4Addr::UNSPECIFIED.into() };
     let bind_ip = spec.bind.unwrap_or(wildcard);
     let mut dests: Vec<SocketAddr> = Vec::new();
     match &spec.kind {
         UdpKind::Bcast => {
             if spec.ipv6 {
-                return Err(MediaError::BadAddress {
-                    link,
-                    what: "IPv6 has no broadcast; use mcast6".into(),
-                });
+                return Err(MediaError::BadAddress { link, what: "IPv6 has no broadcast; use mcast6".into() });
             }
             opt("SO_BROADCAST", sock.set_broadcast(true))?;
             dests.push(SocketAddr::new(Ipv4Addr::BROADCAST.into(), spec.port));
         }
-        UdpKind::Mcast {
-            group,
-            ttl,
-            loopback,
-        } => {
+        UdpKind::Mcast { group, ttl, loopback } => {
             match (group, spec.ipv6) {
                 (IpAddr::V4(g), false) if g.is_multicast() => {
                     sock.join_multicast_v4_n(g, &socket2::InterfaceIndexOrAddress::Index(ifindex))
-                        .map_err(|source| MediaError::JoinGroup {
-                            group: *group,
-                            dev: spec.dev.clone(),
-                            source,
-                        })?;
-                    opt(
-                        "IP_MULTICAST_TTL",
-                        sock.set_multicast_ttl_v4(u32::from(*ttl)),
-                    )?;
+                        .map_err(|source| MediaError::JoinGroup { group: *group, dev: spec.dev.clone(), source })?;
+                    opt("IP_MULTICAST_TTL", sock.set_multicast_ttl_v4(u32::from(*ttl)))?;
                     opt("IP_MULTICAST_LOOP", sock.set_multicast_loop_v4(*loopback))?;
                 }
                 (IpAddr::V6(g), true) if g.is_multicast() => {
-                    sock.join_multicast_v6(g, ifindex)
-                        .map_err(|source| MediaError::JoinGroup {
-                            group: *group,
-                            dev: spec.dev.clone(),
-                            source,
-                        })?;
-                    opt(
-                        "IPV6_MULTICAST_HOPS",
-                        sock.set_multicast_hops_v6(u32::from(*ttl)),
-                    )?;
+                    sock.join_multicast_v6(g, ifindex).map_err(|source| MediaError::JoinGroup {
+                        group: *group,
+                        dev: spec.dev.clone(),
+                        source,
+                    })?;
+                    opt("IPV6_MULTICAST_HOPS", sock.set_multicast_hops_v6(u32::from(*ttl)))?;
                     opt("IPV6_MULTICAST_LOOP", sock.set_multicast_loop_v6(*loopback))?;
                     opt("IPV6_MULTICAST_IF", sock.set_multicast_if_v6(ifindex))?;
                 }
-                _ => {
-                    return Err(MediaError::BadAddress {
-                        link,
-                        what: format!("{group} is not a multicast group of this family"),
-                    })
-                }
+                _ => return Err(MediaError::BadAddress { link, what: format!("{group} is not a multicast group of this family") }),
             }
             dests.push(with_scope(SocketAddr::new(*group, spec.port), ifindex));
         }
         UdpKind::Ucast { peers } => {
             for p in peers {
                 if p.is_ipv6() != spec.ipv6 {
-                    return Err(MediaError::BadAddress {
-                        link,
-                        what: format!("peer {p} is not of this link's family"),
-                    });
+                    return Err(MediaError::BadAddress { link, what: format!("peer {p} is not of this link's family") });
                 }
                 dests.push(with_scope(SocketAddr::new(*p, spec.port), ifindex));
             }
         }
     }
     let addr = SocketAddr::new(bind_ip, spec.port);
-    sock.bind(&addr.into()).map_err(|source| MediaError::Bind {
-        addr,
-        link: link.clone(),
-        source,
-    })?;
-    Ok(UdpLink {
-        socket: sock.into(),
-        dests: dests.iter().map(|a| SockAddr::from(*a)).collect(),
-        dest_addrs: dests,
-        warnings,
-    })
+    sock.bind(&addr.into()).map_err(|source| MediaError::Bind { addr, link: link.clone(), source })?;
+    Ok(UdpLink { socket: sock.into(), dests: dests.iter().map(|a| SockAddr::from(*a)).collect(), dest_addrs: dests, warnings })
 }
 
 /// Link-local IPv6 destinations need the interface as scope id.
@@ -292,9 +232,7 @@ mod tests {
     #[test]
     fn loopback_ucast_pair_exchanges_a_datagram() {
         let a = UdpSpec {
-            kind: UdpKind::Ucast {
-                peers: vec!["127.0.0.1".parse().unwrap()],
-            },
+            kind: UdpKind::Ucast { peers: vec!["127.0.0.1".parse().unwrap()] },
             dev: "lo".into(),
             port: 0,
             ipv6: false,
@@ -316,13 +254,7 @@ mod tests {
 
     #[test]
     fn unknown_interface_is_named() {
-        let a = UdpSpec {
-            kind: UdpKind::Bcast,
-            dev: "nosuchif0".into(),
-            port: 0,
-            ipv6: false,
-            bind: None,
-        };
+        let a = UdpSpec { kind: UdpKind::Bcast, dev: "nosuchif0".into(), port: 0, ipv6: false, bind: None };
         let e = open_udp(&a).unwrap_err();
         assert_eq!(e.to_string(), "no such interface \"nosuchif0\"");
     }

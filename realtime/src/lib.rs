@@ -35,8 +35,7 @@ impl Limits {
 
     /// Whether SCHED_FIFO at `prio` can be expected to succeed.
     pub fn may_use_fifo(&self, prio: u8) -> bool {
-        (self.root || self.rtprio.is_none_or(|l| l >= u64::from(prio)))
-            && self.rt_runtime_us != Some(0)
+        (self.root || self.rtprio.is_none_or(|l| l >= u64::from(prio))) && self.rt_runtime_us != Some(0)
     }
 }
 
@@ -103,11 +102,7 @@ pub enum RealtimeError {
 
 /// Reads the limits that decide whether the real-time set-up can succeed.
 pub fn check_limits() -> Limits {
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .ok()
-            .and_then(|s| s.trim().parse::<i64>().ok())
-    };
+    let read = |p: &str| std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse::<i64>().ok());
     Limits {
         memlock: sys::rlimit_soft(libc::RLIMIT_MEMLOCK),
         rtprio: sys::rlimit_soft(libc::RLIMIT_RTPRIO),
@@ -120,9 +115,7 @@ pub fn check_limits() -> Limits {
 /// Locks all current and future pages in RAM.
 pub fn lock_memory(limits: &Limits) -> Result<(), RealtimeError> {
     sys::mlockall().map_err(|source| RealtimeError::LockMemory {
-        memlock: limits
-            .memlock
-            .map_or_else(|| "unlimited".into(), |v| v.to_string()),
+        memlock: limits.memlock.map_or_else(|| "unlimited".into(), |v| v.to_string()),
         source,
     })
 }
@@ -149,9 +142,7 @@ pub fn set_fifo(prio: u8, limits: &Limits) -> Result<(), RealtimeError> {
     }
     sys::set_fifo(prio).map_err(|source| RealtimeError::SetFifo {
         prio,
-        rtprio: limits
-            .rtprio
-            .map_or_else(|| "unlimited".into(), |v| v.to_string()),
+        rtprio: limits.rtprio.map_or_else(|| "unlimited".into(), |v| v.to_string()),
         source,
     })
 }
@@ -188,25 +179,13 @@ mod tests {
     #[test]
     fn bad_priority_is_refused_before_the_syscall() {
         let l = check_limits();
-        assert!(matches!(
-            set_fifo(0, &l),
-            Err(RealtimeError::BadPriority(0))
-        ));
-        assert!(matches!(
-            set_fifo(100, &l),
-            Err(RealtimeError::BadPriority(100))
-        ));
+        assert!(matches!(set_fifo(0, &l), Err(RealtimeError::BadPriority(0))));
+        assert!(matches!(set_fifo(100, &l), Err(RealtimeError::BadPriority(100))));
     }
 
     #[test]
     fn may_lock_respects_the_limit() {
-        let l = Limits {
-            memlock: Some(1024),
-            rtprio: Some(0),
-            rt_runtime_us: Some(950_000),
-            rt_period_us: Some(1_000_000),
-            root: false,
-        };
+        let l = Limits { memlock: Some(1024), rtprio: Some(0), rt_runtime_us: Some(950_000), rt_period_us: Some(1_000_000), root: false };
         assert!(l.may_lock(1024));
         assert!(!l.may_lock(1025));
         assert!(!l.may_use_fifo(1));

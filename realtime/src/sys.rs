@@ -4,10 +4,7 @@
 use std::io;
 
 pub(crate) fn rlimit_soft(resource: libc::__rlimit_resource_t) -> Option<u64> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `r` is a valid, writable rlimit for the duration of the call.
     let rc = unsafe { libc::getrlimit(resource, &mut r) };
     if rc != 0 || r.rlim_cur == libc::RLIM_INFINITY {
@@ -33,9 +30,7 @@ pub(crate) fn mlockall() -> io::Result<()> {
 }
 
 pub(crate) fn set_fifo(prio: u8) -> io::Result<()> {
-    let param = libc::sched_param {
-        sched_priority: i32::from(prio),
-    };
+    let param = libc::sched_param { sched_priority: i32::from(prio) };
     // SAFETY: pid 0 is the calling thread; `param` is valid for the call.
     let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
     if rc == 0 {

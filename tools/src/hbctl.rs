@@ -1,1 +1,567 @@
-//! placeholder
+//! `hbctl`: what an operator types at the console — status, nodes, links, the event stream,
+//! configuration checks and key generation. Queries read hbd's status page (no syscall into
+//! hbd); `events` uses the IPC socket. Every query takes `--json` for scripts.
+
+use hb_core::daemon::{host_name, load_config, StartError};
+use hb_core::ipc::{json_str, Client};
+use hb_core::liveness::{LinkState, NodeState};
+use hb_core::status::{rt_flags, Snapshot, StatusReader};
+use hb_core::time::Nanos;
+use hb_core::wire::Reject;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// hbctl's exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Success.
+    Ok = 0,
+    /// hbd is not running (no status page, or its process is gone).
+    NotRunning = 1,
+    /// `status`: some peer is dead.
+    PeerDead = 2,
+    /// Bad command line.
+    Usage = 64,
+    /// A configuration file is missing or unreadable.
+    NoInput = 66,
+    /// Writing a file failed.
+    CantCreate = 73,
+    /// A configuration file is invalid.
+    Config = 78,
+}
+
+/// The help text.
+pub const HELP: &str = "\
+hbctl - query and control the hb heartbeat daemon
+
+USAGE
+    hbctl [GLOBAL OPTIONS] COMMAND [OPTIONS]
+
+COMMANDS
+    status         this node, hbd's health and every peer in one screen (cl_status hbstatus)
+    nodes          each peer: state, last heard, generation (cl_status listnodes/nodestatus)
+    links          each link and peer: state, last heard, packets, dropped packets by reason,
+                   round-trip times (cl_status listhblinks/hblinkstatus)
+    events         follow the event stream (node/link up, warn, dead; stalls) until interrupted
+                     --count N     stop after N events
+                     --timeout S   stop after S seconds
+    check-config   validate ha.cf and authkeys, as hbd --check-config does
+                     -c, --config-dir DIR   [default: /etc/ha.d]
+                     -n, --node-name NAME   [default: host name]
+    keygen         write a fresh random authkeys (HMAC-SHA256), mode 0600
+                     -o, --output FILE      [default: standard output]
+                     --force                replace an existing FILE
+
+GLOBAL OPTIONS
+    -r, --run-dir DIR   hbd's run directory (status page, hbd.sock)   [default: /run/hb]
+        --json          machine-readable output (one JSON object; events: one per line)
+    -h, --help          this text
+    -V, --version       the version
+
+EXIT STATUS
+    0   success
+    1   hbd is not running (no status page, or its process is gone)
+    2   status: at least one peer is dead
+    64  bad command line
+    66  configuration file missing or unreadable
+    73  keygen could not write its file
+    78  configuration invalid
+";
+
+struct Args {
+    run_dir: PathBuf,
+    json: bool,
+    cmd: String,
+    config_dir: PathBuf,
+    node: String,
+    count: Option<u64>,
+    timeout: Option<f64>,
+    output: Option<PathBuf>,
+    force: bool,
+}
+
+fn parse(args: Vec<String>) -> Result<Args, String> {
+    use lexopt::prelude::*;
+    let mut a = Args {
+        run_dir: "/run/hb".into(),
+        json: false,
+        cmd: String::new(),
+        config_dir: "/etc/ha.d".into(),
+        node: host_name(),
+        count: None,
+        timeout: None,
+        output: None,
+        force: false,
+    };
+    let mut p = lexopt::Parser::from_args(args);
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        let val = |p: &mut lexopt::Parser| -> Result<String, String> {
+            p.value().map_err(|e| e.to_string())?.into_string().map_err(|_| "not UTF-8".to_string())
+        };
+        match arg {
+            Short('r') | Long("run-dir") => a.run_dir = val(&mut p)?.into(),
+            Long("json") => a.json = true,
+            Short('c') | Long("config-dir") => a.config_dir = val(&mut p)?.into(),
+            Short('n') | Long("node-name") => a.node = val(&mut p)?,
+            Long("count") => a.count = Some(val(&mut p)?.parse().map_err(|_| "--count needs a number")?),
+            Long("timeout") => a.timeout = Some(val(&mut p)?.parse().map_err(|_| "--timeout needs seconds")?),
+            Short('o') | Long("output") => a.output = Some(val(&mut p)?.into()),
+            Long("force") => a.force = true,
+            Short('h') | Long("help") => a.cmd = "help".into(),
+            Short('V') | Long("version") => a.cmd = "version".into(),
+            Value(v) if a.cmd.is_empty() => a.cmd = v.into_string().map_err(|_| "not UTF-8")?,
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(a)
+}
+
+/// Runs hbctl with `args` (without the program name), writing to `out`.
+pub fn run(args: Vec<String>, out: &mut dyn Write) -> Exit {
+    let a = match parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("hbctl: {e}\nTry 'hbctl --help'.");
+            return Exit::Usage;
+        }
+    };
+    let r = match a.cmd.as_str() {
+        "help" => {
+            let _ = write!(out, "{HELP}");
+            Ok(Exit::Ok)
+        }
+        "version" => {
+            let _ = writeln!(out, "hbctl {}", env!("CARGO_PKG_VERSION"));
+            Ok(Exit::Ok)
+        }
+        "status" | "nodes" | "links" => query(&a, out),
+        "events" => events(&a, out),
+        "check-config" => check_config(&a, out),
+        "keygen" => keygen(&a, out),
+        "" => Err((Exit::Usage, "no command given; try 'hbctl --help'".to_string())),
+        other => Err((Exit::Usage, format!("unknown command {other:?}; try 'hbctl --help'"))),
+    };
+    match r {
+        Ok(x) => x,
+        Err((code, msg)) => {
+            eprintln!("hbctl: {msg}");
+            code
+        }
+    }
+}
+
+type CmdResult = Result<Exit, (Exit, String)>;
+
+fn snapshot(a: &Args) -> Result<Snapshot, (Exit, String)> {
+    let r = StatusReader::open(&a.run_dir).map_err(|e| (Exit::NotRunning, e.to_string()))?;
+    let s = r.snapshot();
+    if !s.writer_alive() {
+        return Err((Exit::NotRunning, format!("hbd (pid {}) is not running; its last status page is in {}", s.pid, a.run_dir.display())));
+    }
+    Ok(s)
+}
+
+fn ago(now: Nanos, t: Nanos) -> String {
+    if t == Nanos::ZERO {
+        "never".into()
+    } else {
+        format!("{:.1} ms ago", now.sub(t).as_millis_f64())
+    }
+}
+
+fn ms(ns: u64) -> String {
+    format!("{:.3}", ns as f64 / 1e6)
+}
+
+fn query(a: &Args, out: &mut dyn Write) -> CmdResult {
+    let s = snapshot(a)?;
+    let any_dead = s.nodes.iter().any(|n| n.state == NodeState::Dead);
+    let text = if a.json {
+        match a.cmd.as_str() {
+            "nodes" => nodes_json(&s),
+            "links" => links_json(&s),
+            _ => status_json(&s),
+        }
+    } else {
+        match a.cmd.as_str() {
+            "nodes" => nodes_text(&s),
+            "links" => links_text(&s),
+            _ => status_text(&s),
+        }
+    };
+    let _ = out.write_all(text.as_bytes());
+    Ok(if a.cmd == "status" && any_dead { Exit::PeerDead } else { Exit::Ok })
+}
+
+fn status_text(s: &Snapshot) -> String {
+    let up = s.now.sub(s.started);
+    let mut o = format!(
+        "hbd on {}: running (pid {}, generation {}, up {:.1} s)\n  loop: {} backend, {} iterations, real time: {}\n  timing: keepalive {} warntime {} deadtime {} initdead {}\n  own stalls: {} (total {:.1} ms, worst lateness {:.3} ms); heartbeat slots missed: {}\n",
+        s.self_name,
+        s.pid,
+        s.generation,
+        up.as_millis_f64() / 1000.0,
+        s.backend,
+        s.iterations,
+        rt_text(s.rt_flags),
+        s.timing[0],
+        s.timing[1],
+        s.timing[2],
+        s.timing[3],
+        s.stalls.0,
+        s.stalls.1.as_millis_f64(),
+        s.stalls.2.as_millis_f64(),
+        s.tx_missed,
+    );
+    if s.log_dropped + s.events_dropped > 0 {
+        o.push_str(&format!("  dropped: {} log records, {} events\n", s.log_dropped, s.events_dropped));
+    }
+    o.push_str(&nodes_text(s));
+    o
+}
+
+fn rt_text(f: u64) -> String {
+    let mut v = Vec::new();
+    v.push(if f & rt_flags::MLOCKED != 0 { "memory locked" } else { "memory NOT locked" });
+    v.push(if f & rt_flags::FIFO != 0 { "SCHED_FIFO" } else { "normal priority" });
+    if f & rt_flags::PINNED != 0 {
+        v.push("pinned");
+    }
+    v.join(", ")
+}
+
+fn nodes_text(s: &Snapshot) -> String {
+    let mut o = String::from("NODE             STATE  LAST HEARD       LINKS UP  GENERATION\n");
+    for n in &s.nodes {
+        let up = n.links.iter().filter(|l| matches!(l.state, LinkState::Up | LinkState::Warn)).count();
+        o.push_str(&format!(
+            "{:<16} {:<6} {:<16} {:>2}/{:<5}  {}\n",
+            n.name,
+            n.state.name(),
+            ago(s.now, n.last_heard),
+            up,
+            n.links.len(),
+            n.generation
+        ));
+    }
+    o
+}
+
+fn links_text(s: &Snapshot) -> String {
+    let mut o = String::new();
+    for (i, l) in s.links.iter().enumerate() {
+        let c = &l.counters;
+        o.push_str(&format!(
+            "link {}: received {}, own {}, sent {} ({} send errors), dropped {}",
+            l.name,
+            c.rx_ok,
+            c.own,
+            c.tx,
+            c.tx_err,
+            c.rejected()
+        ));
+        let reasons: Vec<String> = Reject::ALL
+            .iter()
+            .filter(|r| c.rejects[**r as usize] > 0)
+            .map(|r| format!("{} {}", r.name(), c.rejects[*r as usize]))
+            .collect();
+        if !reasons.is_empty() {
+            o.push_str(&format!(" ({})", reasons.join(", ")));
+        }
+        o.push('\n');
+        for n in &s.nodes {
+            let p = &n.links[i];
+            let rtt = if p.rtt_count == 0 {
+                "rtt -".to_string()
+            } else {
+                format!("rtt ms last {} min {} avg {} max {}", ms(p.rtt[0]), ms(p.rtt[1]), ms(p.rtt[3]), ms(p.rtt[2]))
+            };
+            o.push_str(&format!(
+                "  {:<14} {:<5} last heard {:<14} packets {:<8} {}  ups {} downs {}\n",
+                n.name,
+                p.state.name(),
+                ago(s.now, p.last_heard),
+                p.rx,
+                rtt,
+                p.ups,
+                p.downs
+            ));
+        }
+    }
+    o
+}
+
+fn nodes_json(s: &Snapshot) -> String {
+    format!("{{\"node\":{},\"nodes\":{}}}\n", json_str(&s.self_name), nodes_array(s))
+}
+
+fn nodes_array(s: &Snapshot) -> String {
+    let nodes: Vec<String> = s
+        .nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "{{\"name\":{},\"state\":\"{}\",\"last_heard_ms_ago\":{},\"generation\":{},\"links_up\":{}}}",
+                json_str(&n.name),
+                n.state.name(),
+                if n.last_heard == Nanos::ZERO { "null".into() } else { format!("{:.3}", s.now.sub(n.last_heard).as_millis_f64()) },
+                n.generation,
+                n.links.iter().filter(|l| matches!(l.state, LinkState::Up | LinkState::Warn)).count()
+            )
+        })
+        .collect();
+    format!("[{}]", nodes.join(","))
+}
+
+fn links_json(s: &Snapshot) -> String {
+    let links: Vec<String> = s
+        .links
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let c = &l.counters;
+            let rejects: Vec<String> = Reject::ALL.iter().map(|r| format!("\"{}\":{}", r.name(), c.rejects[*r as usize])).collect();
+            let peers: Vec<String> = s
+                .nodes
+                .iter()
+                .map(|n| {
+                    let p = &n.links[i];
+                    format!(
+                        "{{\"node\":{},\"state\":\"{}\",\"last_heard_ms_ago\":{},\"packets\":{},\"rtt_ns\":{{\"last\":{},\"min\":{},\"avg\":{},\"max\":{},\"samples\":{}}},\"ups\":{},\"downs\":{}}}",
+                        json_str(&n.name),
+                        p.state.name(),
+                        if p.last_heard == Nanos::ZERO { "null".into() } else { format!("{:.3}", s.now.sub(p.last_heard).as_millis_f64()) },
+                        p.rx,
+                        p.rtt[0],
+                        p.rtt[1],
+                        p.rtt[3],
+                        p.rtt[2],
+                        p.rtt_count,
+                        p.ups,
+                        p.downs
+                    )
+                })
+                .collect();
+            format!(
+                "{{\"link\":{},\"received\":{},\"own\":{},\"sent\":{},\"send_errors\":{},\"dropped\":{},\"dropped_by_reason\":{{{}}},\"peers\":[{}]}}",
+                json_str(&l.name),
+                c.rx_ok,
+                c.own,
+                c.tx,
+                c.tx_err,
+                c.rejected(),
+                rejects.join(","),
+                peers.join(",")
+            )
+        })
+        .collect();
+    format!("{{\"node\":{},\"links\":[{}]}}\n", json_str(&s.self_name), links.join(","))
+}
+
+fn status_json(s: &Snapshot) -> String {
+    format!(
+        "{{\"node\":{},\"running\":true,\"pid\":{},\"generation\":{},\"uptime_ms\":{:.1},\"backend\":\"{}\",\"iterations\":{},\"memory_locked\":{},\"sched_fifo\":{},\"keepalive_ms\":{},\"warntime_ms\":{},\"deadtime_ms\":{},\"initdead_ms\":{},\"stalls\":{},\"stalled_ms\":{:.3},\"worst_lateness_ms\":{:.3},\"tx_missed\":{},\"log_dropped\":{},\"events_dropped\":{},\"peers\":{}}}\n",
+        json_str(&s.self_name),
+        s.pid,
+        s.generation,
+        s.now.sub(s.started).as_millis_f64(),
+        s.backend,
+        s.iterations,
+        s.rt_flags & rt_flags::MLOCKED != 0,
+        s.rt_flags & rt_flags::FIFO != 0,
+        s.timing[0].as_millis_f64(),
+        s.timing[1].as_millis_f64(),
+        s.timing[2].as_millis_f64(),
+        s.timing[3].as_millis_f64(),
+        s.stalls.0,
+        s.stalls.1.as_millis_f64(),
+        s.stalls.2.as_millis_f64(),
+        s.tx_missed,
+        s.log_dropped,
+        s.events_dropped,
+        nodes_array(s)
+    )
+}
+
+fn events(a: &Args, out: &mut dyn Write) -> CmdResult {
+    let c = Client::connect(&a.run_dir).map_err(|e| {
+        (Exit::NotRunning, format!("cannot connect to hbd at {}: {e}", a.run_dir.join(hb_core::ipc::SOCKET_NAME).display()))
+    })?;
+    c.subscribe().map_err(|e| (Exit::NotRunning, format!("subscribe refused: {e}")))?;
+    let deadline = a.timeout.map(|t| std::time::Instant::now() + std::time::Duration::from_secs_f64(t));
+    let mut seen = 0u64;
+    loop {
+        if a.count.is_some_and(|n| seen >= n) {
+            return Ok(Exit::Ok);
+        }
+        let wait = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Ok(Exit::Ok);
+                }
+                left.as_millis() as u64
+            }
+            None => 1000,
+        };
+        match c.recv(wait) {
+            Ok(Some(m)) => {
+                seen += 1;
+                let line = if a.json { m } else { event_text(&m) };
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+            Ok(None) => {}
+            Err(e) => return Err((Exit::NotRunning, format!("event stream ended: {e}"))),
+        }
+    }
+}
+
+/// A JSON event line as a person reads it (crude field pick; the JSON is ours and flat).
+fn event_text(m: &str) -> String {
+    let field = |k: &str| -> Option<String> {
+        let pat = format!("\"{k}\":");
+        let i = m.find(&pat)? + pat.len();
+        let rest = &m[i..];
+        if let Some(r) = rest.strip_prefix('"') {
+            Some(r[..r.find('"')?].to_string())
+        } else {
+            Some(rest[..rest.find([',', '}'])?].to_string())
+        }
+    };
+    let ev = field("event").unwrap_or_default();
+    let node = field("node").unwrap_or_default();
+    let link = field("link").map(|l| format!(" link {l}")).unwrap_or_default();
+    let extra = field("silent_ns")
+        .or(field("late_ns"))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|v| format!(" ({:.1} ms)", v as f64 / 1e6))
+        .unwrap_or_default();
+    let at = field("at_ns").and_then(|v| v.parse::<u64>().ok()).map(|v| format!("[{:.3}] ", v as f64 / 1e9)).unwrap_or_default();
+    format!("{at}{ev} {node}{link}{extra}").trim_end().to_string()
+}
+
+fn check_config(a: &Args, out: &mut dyn Write) -> CmdResult {
+    match load_config(&a.config_dir, &a.node) {
+        Ok((cfg, _)) => {
+            let _ = writeln!(
+                out,
+                "{}: valid for node {} ({} nodes, {} media lines, keepalive {}, deadtime {})",
+                cfg.file.display(),
+                a.node,
+                cfg.nodes.len(),
+                cfg.media.len(),
+                cfg.keepalive,
+                cfg.deadtime
+            );
+            Ok(Exit::Ok)
+        }
+        Err(e) => {
+            let code = match e {
+                StartError::Config(_) => Exit::Config,
+                _ => Exit::NoInput,
+            };
+            let mut msg = e.to_string();
+            if let Some(src) = std::error::Error::source(&e) {
+                msg.push_str(&format!(": {src}"));
+            }
+            Err((code, msg))
+        }
+    }
+}
+
+fn keygen(a: &Args, out: &mut dyn Write) -> CmdResult {
+    let text = hb_core::auth::generate_authkeys().map_err(|e| (Exit::CantCreate, format!("no randomness: {e}")))?;
+    match &a.output {
+        None => {
+            let _ = out.write_all(text.as_bytes());
+            Ok(Exit::Ok)
+        }
+        Some(p) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).mode(0o600);
+            if a.force {
+                o.create(true).truncate(true);
+            } else {
+                o.create_new(true);
+            }
+            let mut f = o.open(p).map_err(|e| {
+                (
+                    Exit::CantCreate,
+                    format!(
+                        "cannot create {}: {e}{}",
+                        p.display(),
+                        if e.kind() == std::io::ErrorKind::AlreadyExists { " (use --force to replace it)" } else { "" }
+                    ),
+                )
+            })?;
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| (Exit::CantCreate, format!("chmod 600 {}: {e}", p.display())))?;
+            f.write_all(text.as_bytes()).map_err(|e| (Exit::CantCreate, format!("writing {}: {e}", p.display())))?;
+            let _ = writeln!(out, "wrote a new sha256 key to {} (mode 0600); copy it to every node", p.display());
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_s(args: &[&str]) -> (Exit, String) {
+        let mut out = Vec::new();
+        let code = run(args.iter().map(|s| s.to_string()).collect(), &mut out);
+        (code, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn help_usage_and_not_running() {
+        assert_eq!(run_s(&["--help"]).0, Exit::Ok);
+        assert!(run_s(&["--help"]).1.contains("EXIT STATUS"));
+        assert_eq!(run_s(&[]).0, Exit::Usage);
+        assert_eq!(run_s(&["frob"]).0, Exit::Usage);
+        assert_eq!(run_s(&["--run-dir", "/nonexistent-hb", "status"]).0, Exit::NotRunning);
+    }
+
+    #[test]
+    fn keygen_writes_0600_and_refuses_to_overwrite() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("hbctl-keygen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("authkeys");
+        let ps = p.to_str().unwrap();
+        assert_eq!(run_s(&["keygen", "-o", ps]).0, Exit::Ok);
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        hb_core::auth::load_authkeys(&p).unwrap();
+        assert_eq!(run_s(&["keygen", "-o", ps]).0, Exit::CantCreate);
+        assert_eq!(run_s(&["keygen", "-o", ps, "--force"]).0, Exit::Ok);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn check_config_exit_codes() {
+        let dir = std::env::temp_dir().join(format!("hbctl-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.to_str().unwrap();
+        assert_eq!(run_s(&["check-config", "-c", d, "-n", "a"]).0, Exit::NoInput);
+        std::fs::write(dir.join("ha.cf"), "keepalive 1\ndeadtime 2\n").unwrap();
+        assert_eq!(run_s(&["check-config", "-c", d, "-n", "a"]).0, Exit::Config);
+        std::fs::write(dir.join("ha.cf"), "ucast eth0 10.0.0.2\nnode a b\n").unwrap();
+        assert_eq!(run_s(&["check-config", "-c", d, "-n", "a"]).0, Exit::NoInput);
+        run_s(&["keygen", "-o", dir.join("authkeys").to_str().unwrap()]);
+        let (code, out) = run_s(&["check-config", "-c", d, "-n", "a"]);
+        assert_eq!(code, Exit::Ok, "{out}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn event_lines_for_people() {
+        assert_eq!(
+            event_text(r#"{"event":"node-dead","node":"b","at_ns":1500000000,"silent_ns":51200000}"#),
+            "[1.500] node-dead b (51.2 ms)"
+        );
+    }
+}

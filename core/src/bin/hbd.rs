@@ -110,10 +110,7 @@ fn parse_args() -> Result<(Options, bool), String> {
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         let val = |p: &mut lexopt::Parser| -> Result<String, String> {
-            p.value()
-                .map_err(|e| e.to_string())?
-                .into_string()
-                .map_err(|_| "not UTF-8".to_string())
+            p.value().map_err(|e| e.to_string())?.into_string().map_err(|_| "not UTF-8".to_string())
         };
         match arg {
             Short('c') | Long("config-dir") => o.config_dir = val(&mut p)?.into(),
@@ -125,11 +122,7 @@ fn parse_args() -> Result<(Options, bool), String> {
                     "auto" => Choice::Auto,
                     "io_uring" | "uring" => Choice::Uring,
                     "epoll" => Choice::Epoll,
-                    other => {
-                        return Err(format!(
-                            "--backend {other:?}: expected auto, io_uring or epoll"
-                        ))
-                    }
+                    other => return Err(format!("--backend {other:?}: expected auto, io_uring or epoll")),
                 }
             }
             Long("no-realtime") => o.no_realtime = true,

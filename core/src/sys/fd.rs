@@ -54,41 +54,19 @@ impl TimerFd {
     /// Creates one.
     pub fn new() -> io::Result<TimerFd> {
         // SAFETY: plain flags; a non-negative result is a new fd we own.
-        let fd = cvt(unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        })?;
+        let fd = cvt(unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) })?;
         // SAFETY: `fd` was just returned by timerfd_create.
         Ok(TimerFd(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
     /// Arms the timer to fire at the absolute time `at`.
     pub fn set_abs(&self, at: Nanos) -> io::Result<()> {
-        let at = if at == Nanos::MAX {
-            Nanos(i64::MAX as u64 / 2)
-        } else {
-            at.max(Nanos(1))
-        };
+        let at = if at == Nanos::MAX { Nanos(i64::MAX as u64 / 2) } else { at.max(Nanos(1)) };
         let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: (at.0 / 1_000_000_000) as libc::time_t,
-                tv_nsec: (at.0 % 1_000_000_000) as libc::c_long,
-            },
+            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
+            it_value: libc::timespec { tv_sec: (at.0 / 1_000_000_000) as libc::time_t, tv_nsec: (at.0 % 1_000_000_000) as libc::c_long },
         };
         // SAFETY: `spec` is valid for the call; the old-value pointer may be null.
-        cvt(unsafe {
-            libc::timerfd_settime(
-                self.0.as_raw_fd(),
-                libc::TFD_TIMER_ABSTIME,
-                &spec,
-                std::ptr::null_mut(),
-            )
-        })?;
+        cvt(unsafe { libc::timerfd_settime(self.0.as_raw_fd(), libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut()) })?;
         Ok(())
     }
     /// Clears an expiry. Never blocks.
@@ -119,10 +97,7 @@ impl Epoll {
     }
     /// Watches `fd` for readability (level-triggered), reporting `token`.
     pub fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: token,
-        };
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: token };
         // SAFETY: `ev` is valid for the call; `fd` is a live fd owned by the caller, which
         // keeps it open for as long as this epoll is used.
         cvt(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
@@ -131,14 +106,7 @@ impl Epoll {
     /// Waits for events (forever if `timeout_ms` is -1); returns the tokens through `out`.
     pub fn wait(&self, out: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
         // SAFETY: `out` is a valid, writable array of `out.len()` events.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.0.as_raw_fd(),
-                out.as_mut_ptr(),
-                out.len() as i32,
-                timeout_ms,
-            )
-        };
+        let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), out.as_mut_ptr(), out.len() as i32, timeout_ms) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::EINTR) {
@@ -153,20 +121,9 @@ impl Epoll {
 /// `sendto(2)` with `MSG_DONTWAIT`: never blocks; returns the OS error number on failure.
 pub fn send_to(fd: RawFd, data: &[u8], dest: &socket2::SockAddr) -> Result<(), i32> {
     // SAFETY: `data` and `dest` are valid for the call and their lengths are passed with them.
-    let n = unsafe {
-        libc::sendto(
-            fd,
-            data.as_ptr().cast(),
-            data.len(),
-            libc::MSG_DONTWAIT,
-            dest.as_ptr().cast(),
-            dest.len(),
-        )
-    };
+    let n = unsafe { libc::sendto(fd, data.as_ptr().cast(), data.len(), libc::MSG_DONTWAIT, dest.as_ptr().cast(), dest.len()) };
     if n < 0 {
-        Err(io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO))
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
     } else {
         Ok(())
     }

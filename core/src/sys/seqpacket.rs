@@ -22,11 +22,7 @@ fn sockaddr_un(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> 
     if b.len() >= a.sun_path.len() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "socket path {} is longer than {} bytes",
-                path.display(),
-                a.sun_path.len() - 1
-            ),
+            format!("socket path {} is longer than {} bytes", path.display(), a.sun_path.len() - 1),
         ));
     }
     for (d, s) in a.sun_path.iter_mut().zip(b) {
@@ -53,8 +49,7 @@ pub struct PeerCred {
 
 fn new_socket() -> io::Result<OwnedFd> {
     // SAFETY: plain arguments; a non-negative result is a new fd we own.
-    let fd =
-        cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) })?;
+    let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: `fd` was just returned by socket().
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -79,9 +74,7 @@ impl SeqPacket {
         let fd = new_socket()?;
         let (a, len) = sockaddr_un(path)?;
         // SAFETY: `a` is a valid sockaddr_un of `len` bytes.
-        cvt(unsafe {
-            libc::connect(fd.as_raw_fd(), (&a as *const libc::sockaddr_un).cast(), len)
-        })?;
+        cvt(unsafe { libc::connect(fd.as_raw_fd(), (&a as *const libc::sockaddr_un).cast(), len) })?;
         Ok(SeqPacket(fd))
     }
 
@@ -89,12 +82,7 @@ impl SeqPacket {
     pub fn accept(&self) -> io::Result<SeqPacket> {
         // SAFETY: null address pointers are allowed; the result is a new fd we own.
         let fd = cvt(unsafe {
-            libc::accept4(
-                self.0.as_raw_fd(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            )
+            libc::accept4(self.0.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
         })?;
         // SAFETY: `fd` was just returned by accept4.
         Ok(SeqPacket(unsafe { OwnedFd::from_raw_fd(fd) }))
@@ -102,27 +90,13 @@ impl SeqPacket {
 
     /// The peer's credentials (`SO_PEERCRED`).
     pub fn peer_cred(&self) -> io::Result<PeerCred> {
-        let mut c = libc::ucred {
-            pid: 0,
-            uid: 0,
-            gid: 0,
-        };
+        let mut c = libc::ucred { pid: 0, uid: 0, gid: 0 };
         let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
         // SAFETY: `c` and `len` are valid and writable; `len` is the size of `c`.
         cvt(unsafe {
-            libc::getsockopt(
-                self.0.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERCRED,
-                (&mut c as *mut libc::ucred).cast(),
-                &mut len,
-            )
+            libc::getsockopt(self.0.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut c as *mut libc::ucred).cast(), &mut len)
         })?;
-        Ok(PeerCred {
-            pid: c.pid,
-            uid: c.uid,
-            gid: c.gid,
-        })
+        Ok(PeerCred { pid: c.pid, uid: c.uid, gid: c.gid })
     }
 
     /// Sends one message; `nonblocking` adds `MSG_DONTWAIT`.
@@ -141,14 +115,7 @@ impl SeqPacket {
     pub fn recv(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
         let flags = if nonblocking { libc::MSG_DONTWAIT } else { 0 };
         // SAFETY: `buf` is valid and writable for `buf.len()` bytes.
-        let n = unsafe {
-            libc::recv(
-                self.0.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                flags,
-            )
-        };
+        let n = unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
         if n < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -158,10 +125,7 @@ impl SeqPacket {
 
     /// Sets a receive timeout for blocking `recv`.
     pub fn set_recv_timeout(&self, ms: u64) -> io::Result<()> {
-        let tv = libc::timeval {
-            tv_sec: (ms / 1000) as libc::time_t,
-            tv_usec: ((ms % 1000) * 1000) as libc::suseconds_t,
-        };
+        let tv = libc::timeval { tv_sec: (ms / 1000) as libc::time_t, tv_usec: ((ms % 1000) * 1000) as libc::suseconds_t };
         // SAFETY: `tv` is a valid timeval and its size is passed.
         cvt(unsafe {
             libc::setsockopt(
@@ -197,11 +161,7 @@ pub fn poll_in(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
     if n < 0 {
         let e = io::Error::last_os_error();
-        return if e.raw_os_error() == Some(libc::EINTR) {
-            Ok(0)
-        } else {
-            Err(e)
-        };
+        return if e.raw_os_error() == Some(libc::EINTR) { Ok(0) } else { Err(e) };
     }
     Ok(n as usize)
 }

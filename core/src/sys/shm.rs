@@ -18,10 +18,7 @@ impl PageMut {
         // read-only. Concurrent modification is only ever through the atomics of `Page`.
         let map = unsafe { MmapMut::map_mut(file)? };
         if map.len() < std::mem::size_of::<Page>() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "status file too small",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "status file too small"));
         }
         Ok(PageMut { map })
     }

@@ -77,9 +77,7 @@ impl Ring {
     pub fn new(socks: &[RawFd], wake: RawFd) -> Result<Ring, UringError> {
         let ring = IoUring::builder().build(256).map_err(UringError::Setup)?;
         let mut probe = Probe::new();
-        ring.submitter()
-            .register_probe(&mut probe)
-            .map_err(UringError::Probe)?;
+        ring.submitter().register_probe(&mut probe).map_err(UringError::Probe)?;
         for (code, name) in [
             (opcode::PollAdd::CODE, "POLL_ADD"),
             (opcode::Timeout::CODE, "TIMEOUT"),
@@ -93,10 +91,7 @@ impl Ring {
         let slots: Box<[TxSlot]> = (0..socks.len() * MAX_DESTS)
             .map(|i| TxSlot {
                 buf: [0; 128],
-                iov: libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0,
-                },
+                iov: libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 },
                 // SAFETY: sockaddr_storage and msghdr are plain C structs for which all-zero
                 // is a valid (empty) value.
                 addr: unsafe { std::mem::zeroed() },
@@ -134,13 +129,7 @@ impl Ring {
 
     /// Queues a datagram to `dest` (copied into slot `(link, dest_idx)`). Returns the errno
     /// `EBUSY` if that slot's previous send has not completed yet.
-    pub fn send(
-        &mut self,
-        link: usize,
-        dest_idx: usize,
-        dest: &socket2::SockAddr,
-        data: &[u8],
-    ) -> Result<(), i32> {
+    pub fn send(&mut self, link: usize, dest_idx: usize, dest: &socket2::SockAddr, data: &[u8]) -> Result<(), i32> {
         let i = link * MAX_DESTS + dest_idx;
         let fd = self.socks[link];
         let s = &mut self.slots[i];
@@ -153,53 +142,32 @@ impl Ring {
         // SAFETY: copies `alen` bytes from the SockAddr's storage (valid for `dest.len()`) into
         // our sockaddr_storage, which is at least that large; the regions do not overlap.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                dest.as_ptr().cast::<u8>(),
-                (&mut s.addr as *mut libc::sockaddr_storage).cast::<u8>(),
-                alen,
-            )
+            std::ptr::copy_nonoverlapping(dest.as_ptr().cast::<u8>(), (&mut s.addr as *mut libc::sockaddr_storage).cast::<u8>(), alen)
         };
-        s.iov = libc::iovec {
-            iov_base: s.buf.as_mut_ptr().cast(),
-            iov_len: n,
-        };
+        s.iov = libc::iovec { iov_base: s.buf.as_mut_ptr().cast(), iov_len: n };
         s.msg.msg_name = (&mut s.addr as *mut libc::sockaddr_storage).cast();
         s.msg.msg_namelen = alen as libc::socklen_t;
         s.msg.msg_iov = &mut s.iov;
         s.msg.msg_iovlen = 1;
         s.busy = true;
-        let e = opcode::SendMsg::new(types::Fd(fd), &s.msg)
-            .build()
-            .user_data(token(KIND_SEND, i as u64));
-        self.push(&e)
-            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+        let e = opcode::SendMsg::new(types::Fd(fd), &s.msg).build().user_data(token(KIND_SEND, i as u64));
+        self.push(&e).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
     }
 
     /// Submits what is queued and sleeps until `deadline`, socket readiness or the wake fd.
     /// Failed sends are reported through `on_tx_error(link, errno)`.
-    pub fn wait(
-        &mut self,
-        deadline: Nanos,
-        on_tx_error: &mut dyn FnMut(usize, i32),
-    ) -> io::Result<()> {
+    pub fn wait(&mut self, deadline: Nanos, on_tx_error: &mut dyn FnMut(usize, i32)) -> io::Result<()> {
         if self.timer.map(|(d, _)| d) != Some(deadline) {
             if let Some((_, tok)) = self.timer.take() {
-                let e = opcode::TimeoutRemove::new(tok)
-                    .build()
-                    .user_data(token(KIND_TIMER_REMOVE, 0));
+                let e = opcode::TimeoutRemove::new(tok).build().user_data(token(KIND_TIMER_REMOVE, 0));
                 self.push(&e)?;
             }
             if deadline != Nanos::MAX {
                 self.timer_gen += 1;
                 let tok = token(KIND_TIMER, self.timer_gen);
-                *self.ts = types::Timespec::new()
-                    .sec(deadline.0 / 1_000_000_000)
-                    .nsec((deadline.0 % 1_000_000_000) as u32);
+                *self.ts = types::Timespec::new().sec(deadline.0 / 1_000_000_000).nsec((deadline.0 % 1_000_000_000) as u32);
                 let ts: *const types::Timespec = &*self.ts;
-                let e = opcode::Timeout::new(ts)
-                    .flags(types::TimeoutFlags::ABS)
-                    .build()
-                    .user_data(tok);
+                let e = opcode::Timeout::new(ts).flags(types::TimeoutFlags::ABS).build().user_data(tok);
                 self.push(&e)?;
                 self.timer = Some((deadline, tok));
             }
@@ -215,20 +183,13 @@ impl Ring {
             }
         }
         if self.wake_rearm {
-            let e = opcode::PollAdd::new(types::Fd(self.wake), libc::POLLIN as u32)
-                .multi(true)
-                .build()
-                .user_data(token(KIND_WAKE, 0));
+            let e = opcode::PollAdd::new(types::Fd(self.wake), libc::POLLIN as u32).multi(true).build().user_data(token(KIND_WAKE, 0));
             self.push(&e)?;
             self.wake_rearm = false;
         }
         match self.ring.submit_and_wait(1) {
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::ETIME)
-                ) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::ETIME)) => {}
             Err(e) => return Err(e),
         }
         self.woken = false;
