@@ -1,0 +1,282 @@
+//! Two real `hbd` processes in two network namespaces joined by veth.
+//!
+//! For every UDP medium (ucast, bcast, mcast, ucast6) and both backends (io_uring, epoll):
+//! the nodes see each other; a cut cable (`ip link set down`) makes each declare the other
+//! dead and mending it brings them back without a restart; `kill -9` of one is detected by
+//! the other within deadtime plus a generous margin (the deadline is loose on purpose: this
+//! checks behaviour on a loaded 2-core machine; speed is measured by the bench, not here).
+//! Plus: every kind of bad packet, sent from the peer's namespace, is dropped and counted
+//! while the cluster stays healthy.
+
+use hb_core::ipc::Client;
+use hb_core::liveness::NodeState;
+use hb_core::status::{Snapshot, StatusReader};
+use hb_core::time::{self, Nanos};
+use hb_hwtest::{require_root, wait_for, Netns, Pair, Proc, TempDir, A4, A6, B4, B6};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const KEYS: &str = "auth 1\n1 sha256 cluster-test-secret\n";
+const DEADTIME_MS: u64 = 300;
+/// Extra time allowed beyond deadtime for detection on a loaded machine.
+const MARGIN: Duration = Duration::from_millis(1500);
+
+struct Node {
+    name: &'static str,
+    run: PathBuf,
+    proc: Proc,
+    log: PathBuf,
+}
+
+impl Node {
+    fn start(ns: &Netns, dir: &Path, name: &'static str, hacf: &str, backend: &str) -> Node {
+        let cfg = dir.join(name);
+        std::fs::create_dir_all(&cfg).unwrap();
+        std::fs::write(cfg.join("ha.cf"), hacf).unwrap();
+        std::fs::write(cfg.join("authkeys"), KEYS).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let run = cfg.join("run");
+        let log = cfg.join("hbd.log");
+        let mut cmd = ns.command(env!("CARGO_BIN_EXE_hbd"));
+        cmd.args(["-c", cfg.to_str().unwrap(), "-n", name, "-r", run.to_str().unwrap(), "-s", cfg.join("state").to_str().unwrap(), "--backend", backend]);
+        cmd.stderr(std::fs::File::create(&log).unwrap());
+        Node { name, run, proc: Proc::spawn(cmd), log }
+    }
+
+    fn snapshot(&self) -> Option<Snapshot> {
+        StatusReader::open(&self.run).ok().map(|r| r.snapshot())
+    }
+
+    fn peer_state(&self, peer: &str) -> Option<NodeState> {
+        self.snapshot()?.node(peer).map(|n| n.state)
+    }
+
+    fn wait_peer(&self, peer: &str, want: NodeState, within: Duration) {
+        if wait_for(within, || (self.peer_state(peer) == Some(want)).then_some(())).is_none() {
+            panic!("{} did not see {peer} {want:?} within {within:?} (state {:?})\nlog:\n{}", self.name, self.peer_state(peer), self.log_text());
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn subscribe(&self) -> Client {
+        let c = wait_for(Duration::from_secs(5), || Client::connect(&self.run).ok()).expect("IPC socket");
+        c.subscribe().unwrap();
+        c
+    }
+}
+
+/// Waits for a `node-dead` event about `peer` and returns its `at_ns`.
+fn wait_dead_event(c: &Client, peer: &str, within: Duration) -> Option<u64> {
+    let end = std::time::Instant::now() + within;
+    let want = format!("\"event\":\"node-dead\",\"node\":\"{peer}\"");
+    while std::time::Instant::now() < end {
+        if let Ok(Some(m)) = c.recv(100) {
+            if m.contains(&want) {
+                let at = m.split("\"at_ns\":").nth(1)?.split([',', '}']).next()?.parse().ok()?;
+                return Some(at);
+            }
+        }
+    }
+    None
+}
+
+fn timing() -> String {
+    format!("keepalive 50ms\nwarntime 150ms\ndeadtime {DEADTIME_MS}ms\ninitdead 5\nudpport 6940\n")
+}
+
+#[derive(Clone, Copy)]
+enum Medium {
+    Ucast,
+    Bcast,
+    Mcast,
+    Ucast6,
+}
+
+fn hacf(m: Medium, pair: &Pair, me: &str) -> String {
+    let dev = if me == "a" { &pair.a_if } else { &pair.b_if };
+    let media = match m {
+        // The same lines on both nodes: each ignores the one naming its own address.
+        Medium::Ucast => format!("ucast {dev} {A4}\nucast {dev} {B4}\n"),
+        Medium::Bcast => format!("bcast {dev}\n"),
+        Medium::Mcast => format!("mcast {dev} 239.77.0.1 6941 1 0\n"),
+        Medium::Ucast6 => format!("ucast6 {dev} {A6}\nucast6 {dev} {B6}\n"),
+    };
+    format!("{}{media}node a b\n", timing())
+}
+
+/// The whole life of a two-node cluster on one medium and backend.
+fn cluster_lifecycle(m: Medium, backend: &str) {
+    if !require_root("cluster_lifecycle") {
+        return;
+    }
+    let pair = Pair::new();
+    let dir = TempDir::new("hb-cluster");
+    let a = Node::start(&pair.a, &dir.path, "a", &hacf(m, &pair, "a"), backend);
+    let mut b = Node::start(&pair.b, &dir.path, "b", &hacf(m, &pair, "b"), backend);
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
+    b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
+    let s = a.snapshot().unwrap();
+    assert_eq!(s.backend, if backend == "epoll" { "epoll" } else { "io_uring" });
+    let (pid_a, pid_b) = (a.snapshot().unwrap().pid, b.snapshot().unwrap().pid);
+
+    // A cut cable: both sides declare the other dead; mending it brings them back, same pids.
+    pair.cut();
+    a.wait_peer("b", NodeState::Dead, Duration::from_millis(DEADTIME_MS) + MARGIN);
+    b.wait_peer("a", NodeState::Dead, Duration::from_millis(DEADTIME_MS) + MARGIN);
+    pair.mend();
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
+    b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
+    assert_eq!((a.snapshot().unwrap().pid, b.snapshot().unwrap().pid), (pid_a, pid_b), "no restart");
+    let logged = wait_for(Duration::from_secs(3), || a.log_text().contains("node b is back after a partition").then_some(()));
+    assert!(logged.is_some(), "{}", a.log_text());
+
+    // kill -9 of b: a declares it dead within deadtime plus the margin, timed on the event.
+    let events = a.subscribe();
+    let killed = time::now();
+    b.proc.kill9();
+    let at = wait_dead_event(&events, "b", Duration::from_secs(10)).unwrap_or_else(|| panic!("no node-dead event\n{}", a.log_text()));
+    let took = Nanos(at).sub(killed);
+    assert!(took <= Nanos::from_millis(DEADTIME_MS).add(Nanos(MARGIN.as_nanos() as u64)), "detection took {took}");
+    assert_eq!(a.peer_state("b"), Some(NodeState::Dead));
+    // Nothing crashed, nothing was rejected on a healthy medium.
+    let s = a.snapshot().unwrap();
+    assert_eq!(s.links[0].counters.rejected(), 0, "{:?}", s.links[0]);
+    assert!(wait_for(Duration::from_secs(3), || a.log_text().contains("node b is dead").then_some(())).is_some());
+}
+
+#[test]
+fn ucast_io_uring() {
+    cluster_lifecycle(Medium::Ucast, "io_uring");
+}
+#[test]
+fn ucast_epoll() {
+    cluster_lifecycle(Medium::Ucast, "epoll");
+}
+#[test]
+fn bcast_io_uring() {
+    cluster_lifecycle(Medium::Bcast, "io_uring");
+}
+#[test]
+fn bcast_epoll() {
+    cluster_lifecycle(Medium::Bcast, "epoll");
+}
+#[test]
+fn mcast_io_uring() {
+    cluster_lifecycle(Medium::Mcast, "io_uring");
+}
+#[test]
+fn mcast_epoll() {
+    cluster_lifecycle(Medium::Mcast, "epoll");
+}
+#[test]
+fn ucast6_io_uring() {
+    cluster_lifecycle(Medium::Ucast6, "io_uring");
+}
+#[test]
+fn ucast6_epoll() {
+    cluster_lifecycle(Medium::Ucast6, "epoll");
+}
+
+/// Every kind of bad packet, sent into a's port from b's namespace, is dropped and counted
+/// by reason; a keeps seeing b and keeps running.
+#[test]
+fn bad_packets_are_counted_and_harmless() {
+    use hb_core::auth::{parse_authkeys, Keyring};
+    use hb_core::engine::{Engine, EngineConfig};
+    use hb_core::liveness::Timing;
+    use hb_core::wire::{Reject, MAX_HEARTBEAT};
+
+    if !require_root("bad_packets_are_counted_and_harmless") {
+        return;
+    }
+    let pair = Pair::new();
+    let dir = TempDir::new("hb-badpkt");
+    let mut a = Node::start(&pair.a, &dir.path, "a", &hacf(Medium::Ucast, &pair, "a"), "io_uring");
+    let _b = Node::start(&pair.b, &dir.path, "b", &hacf(Medium::Ucast, &pair, "b"), "io_uring");
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
+    let b_gen = a.snapshot().unwrap().node("b").unwrap().generation;
+
+    let forge = |name: &str, cluster: &str, keys: &str, generation: u64, seq_skip: u64| -> Vec<u8> {
+        let t = Timing { keepalive: Nanos::from_millis(50), warntime: Nanos::from_millis(150), deadtime: Nanos::from_millis(300), initdead: Nanos::from_millis(5000), stall_threshold: Nanos::from_millis(25) };
+        let mut e = Engine::new(
+            EngineConfig { cluster: cluster.into(), self_name: name.into(), peers: vec!["a".into()], links: 1, timing: t, keys: Keyring::new(&parse_authkeys(keys, Path::new("k")).unwrap()), generation },
+            time::now(),
+        );
+        let mut out = [0u8; MAX_HEARTBEAT];
+        let mut n = 0;
+        for _ in 0..=seq_skip {
+            n = e.build_heartbeat(0, time::now(), &mut out);
+        }
+        out[..n].to_vec()
+    };
+    let valid_old_seq = forge("b", "linux-ha", KEYS, b_gen, 0); // seq 1 of b's live generation
+    let mut bad_mac = forge("b", "linux-ha", KEYS, b_gen + 5, 0);
+    let last = bad_mac.len() - 1;
+    bad_mac[last] ^= 0xff;
+    let mut v9 = valid_old_seq.clone();
+    v9[2] = 9;
+    let cases: Vec<(Reject, Vec<u8>)> = vec![
+        (Reject::Truncated, valid_old_seq[..20].to_vec()),
+        (Reject::Oversized, vec![0x68; 1400]),
+        (Reject::BadMagic, b"GET / HTTP/1.0\r\n\r\n".to_vec()),
+        (Reject::UnknownVersion, v9),
+        (Reject::WrongCluster, forge("b", "other-cluster", KEYS, b_gen, 0)),
+        (Reject::UnknownNode, forge("mallory", "linux-ha", KEYS, 1, 0)),
+        (Reject::BadMac, bad_mac),
+        (Reject::UnknownKey, forge("b", "linux-ha", "auth 2\n2 sha256 x\n", b_gen, 0)),
+        (Reject::Replay, valid_old_seq),
+        (Reject::OldGeneration, forge("b", "linux-ha", KEYS, b_gen - 1, 0)),
+    ];
+    let sock = hb_hwtest::udp_socket_in(&pair.b, format!("{B4}:0").parse().unwrap()).unwrap();
+    for (_, pkt) in &cases {
+        for _ in 0..3 {
+            sock.send_to(pkt, format!("{A4}:6940")).unwrap();
+        }
+    }
+    // A flood of garbage too: 2000 random-ish datagrams.
+    let mut x: u32 = 12345;
+    for i in 0..2000 {
+        let len = 1 + (i % 300);
+        let junk: Vec<u8> = (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        let _ = sock.send_to(&junk, format!("{A4}:6940"));
+    }
+    let counters = wait_for(Duration::from_secs(10), || {
+        let s = a.snapshot()?;
+        let c = s.links[0].counters;
+        cases.iter().all(|(r, _)| c.rejects[*r as usize] >= 3).then_some(c)
+    });
+    let s = a.snapshot().unwrap();
+    let c = counters.unwrap_or_else(|| panic!("not every reason counted: {:?}", s.links[0]));
+    assert!(c.rejected() >= 2000 + 30, "{c:?}");
+    assert!(a.proc.alive(), "hbd died:\n{}", a.log_text());
+    // Still healthy: b stays up for another deadtime and more.
+    std::thread::sleep(Duration::from_millis(2 * DEADTIME_MS));
+    assert_eq!(a.peer_state("b"), Some(NodeState::Up), "{}", a.log_text());
+    assert!(wait_for(Duration::from_secs(3), || a.log_text().contains("dropped a packet").then_some(())).is_some(), "rejections are logged");
+    // Rate limit: 2000+ rejections do not become 2000 log lines.
+    assert!(a.log_text().matches("dropped a packet").count() < 20);
+}
+
+/// A clean stop (SIGTERM) exits 0 and removes the socket and status page.
+#[test]
+fn clean_stop_exits_zero_and_cleans_up() {
+    if !require_root("clean_stop_exits_zero_and_cleans_up") {
+        return;
+    }
+    let pair = Pair::new();
+    let dir = TempDir::new("hb-stop");
+    let mut a = Node::start(&pair.a, &dir.path, "a", &hacf(Medium::Ucast, &pair, "a"), "auto");
+    wait_for(Duration::from_secs(10), || a.snapshot()).expect("status page");
+    let st = a.proc.terminate(Duration::from_secs(10)).expect("hbd exits on SIGTERM");
+    assert!(st.success(), "{st:?}\n{}", a.log_text());
+    assert!(!a.run.join("status").exists() && !a.run.join("hbd.sock").exists());
+}
