@@ -39,7 +39,18 @@ impl Node {
         let run = cfg.join("run");
         let log = cfg.join("hbd.log");
         let mut cmd = ns.command(env!("CARGO_BIN_EXE_hbd"));
-        cmd.args(["-c", cfg.to_str().unwrap(), "-n", name, "-r", run.to_str().unwrap(), "-s", cfg.join("state").to_str().unwrap(), "--backend", backend]);
+        cmd.args([
+            "-c",
+            cfg.to_str().unwrap(),
+            "-n",
+            name,
+            "-r",
+            run.to_str().unwrap(),
+            "-s",
+            cfg.join("state").to_str().unwrap(),
+            "--backend",
+            backend,
+        ]);
         cmd.stderr(std::fs::File::create(&log).unwrap());
         Node { name, run, proc: Proc::spawn(cmd), log }
     }
@@ -54,7 +65,12 @@ impl Node {
 
     fn wait_peer(&self, peer: &str, want: NodeState, within: Duration) {
         if wait_for(within, || (self.peer_state(peer) == Some(want)).then_some(())).is_none() {
-            panic!("{} did not see {peer} {want:?} within {within:?} (state {:?})\nlog:\n{}", self.name, self.peer_state(peer), self.log_text());
+            panic!(
+                "{} did not see {peer} {want:?} within {within:?} (state {:?})\nlog:\n{}",
+                self.name,
+                self.peer_state(peer),
+                self.log_text()
+            );
         }
     }
 
@@ -113,7 +129,7 @@ fn cluster_lifecycle(m: Medium, backend: &str) {
     if !require_root("cluster_lifecycle") {
         return;
     }
-    let pair = Pair::new();
+    let pair = Pair::create();
     let dir = TempDir::new("hb-cluster");
     let a = Node::start(&pair.a, &dir.path, "a", &hacf(m, &pair, "a"), backend);
     let mut b = Node::start(&pair.b, &dir.path, "b", &hacf(m, &pair, "b"), backend);
@@ -193,7 +209,7 @@ fn bad_packets_are_counted_and_harmless() {
     if !require_root("bad_packets_are_counted_and_harmless") {
         return;
     }
-    let pair = Pair::new();
+    let pair = Pair::create();
     let dir = TempDir::new("hb-badpkt");
     let mut a = Node::start(&pair.a, &dir.path, "a", &hacf(Medium::Ucast, &pair, "a"), "io_uring");
     let _b = Node::start(&pair.b, &dir.path, "b", &hacf(Medium::Ucast, &pair, "b"), "io_uring");
@@ -201,9 +217,23 @@ fn bad_packets_are_counted_and_harmless() {
     let b_gen = a.snapshot().unwrap().node("b").unwrap().generation;
 
     let forge = |name: &str, cluster: &str, keys: &str, generation: u64, seq_skip: u64| -> Vec<u8> {
-        let t = Timing { keepalive: Nanos::from_millis(50), warntime: Nanos::from_millis(150), deadtime: Nanos::from_millis(300), initdead: Nanos::from_millis(5000), stall_threshold: Nanos::from_millis(25) };
+        let t = Timing {
+            keepalive: Nanos::from_millis(50),
+            warntime: Nanos::from_millis(150),
+            deadtime: Nanos::from_millis(300),
+            initdead: Nanos::from_millis(5000),
+            stall_threshold: Nanos::from_millis(25),
+        };
         let mut e = Engine::new(
-            EngineConfig { cluster: cluster.into(), self_name: name.into(), peers: vec!["a".into()], links: 1, timing: t, keys: Keyring::new(&parse_authkeys(keys, Path::new("k")).unwrap()), generation },
+            EngineConfig {
+                cluster: cluster.into(),
+                self_name: name.into(),
+                peers: vec!["a".into()],
+                links: 1,
+                timing: t,
+                keys: Keyring::new(&parse_authkeys(keys, Path::new("k")).unwrap()),
+                generation,
+            },
             time::now(),
         );
         let mut out = [0u8; MAX_HEARTBEAT];
@@ -261,7 +291,10 @@ fn bad_packets_are_counted_and_harmless() {
     // Still healthy: b stays up for another deadtime and more.
     std::thread::sleep(Duration::from_millis(2 * DEADTIME_MS));
     assert_eq!(a.peer_state("b"), Some(NodeState::Up), "{}", a.log_text());
-    assert!(wait_for(Duration::from_secs(3), || a.log_text().contains("dropped a packet").then_some(())).is_some(), "rejections are logged");
+    assert!(
+        wait_for(Duration::from_secs(3), || a.log_text().contains("dropped a packet").then_some(())).is_some(),
+        "rejections are logged"
+    );
     // Rate limit: 2000+ rejections do not become 2000 log lines.
     assert!(a.log_text().matches("dropped a packet").count() < 20);
 }
@@ -272,7 +305,7 @@ fn clean_stop_exits_zero_and_cleans_up() {
     if !require_root("clean_stop_exits_zero_and_cleans_up") {
         return;
     }
-    let pair = Pair::new();
+    let pair = Pair::create();
     let dir = TempDir::new("hb-stop");
     let mut a = Node::start(&pair.a, &dir.path, "a", &hacf(Medium::Ucast, &pair, "a"), "auto");
     wait_for(Duration::from_secs(10), || a.snapshot()).expect("status page");

@@ -59,7 +59,7 @@ pub struct Netns {
 
 impl Netns {
     /// Creates a fresh namespace with `lo` up.
-    pub fn new() -> Netns {
+    pub fn create() -> Netns {
         let name = unique("hbt");
         sh(&["ip", "netns", "add", &name]);
         let ns = Netns { name };
@@ -117,8 +117,8 @@ pub const B6: &str = "fd77::2";
 impl Pair {
     /// Two namespaces, a veth between them, addresses 10.77.0.1/24 + fd77::1/64 on A and
     /// .2 / ::2 on B (IPv6 without DAD, kept while the link is down).
-    pub fn new() -> Pair {
-        let (a, b) = (Netns::new(), Netns::new());
+    pub fn create() -> Pair {
+        let (a, b) = (Netns::create(), Netns::create());
         let base = unique("v");
         let (a_if, b_if) = (format!("{base}a"), format!("{base}b"));
         sh(&["ip", "link", "add", &a_if, "netns", &a.name, "type", "veth", "peer", "name", &b_if, "netns", &b.name]);

@@ -199,11 +199,7 @@ impl Ring {
             let ud = cqe.user_data();
             let (kind, v) = (ud >> 56, ud & ((1 << 56) - 1));
             match kind {
-                KIND_POLL => {
-                    if !cqueue::more(cqe.flags()) {
-                        self.rearm[v as usize] = true;
-                    }
-                }
+                KIND_POLL if !cqueue::more(cqe.flags()) => self.rearm[v as usize] = true,
                 KIND_WAKE => {
                     self.woken = true;
                     if !cqueue::more(cqe.flags()) {
@@ -217,11 +213,7 @@ impl Ring {
                         on_tx_error(s.link, -cqe.result());
                     }
                 }
-                KIND_TIMER => {
-                    if self.timer.map(|(_, t)| t) == Some(ud) {
-                        self.timer = None;
-                    }
-                }
+                KIND_TIMER if self.timer.map(|(_, t)| t) == Some(ud) => self.timer = None,
                 _ => {}
             }
         }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every test: installs the Debian packages the tests need, checks formatting and lints,
+# runs the whole workspace's tests (the namespace tests need root), builds every fuzz target
+# and runs each for a short, fixed time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS="${HB_FUZZ_SECONDS:-20}"
+
+# 1. Debian packages: iproute2 (ip netns, veth, tc netem), heartbeat (its sample ha.cf is a
+#    test input, and its tools are the peers we compare with), gzip.
+PKGS="iproute2 heartbeat gzip"
+if [ "$(id -u)" = 0 ]; then
+    missing=""
+    for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+    if [ -n "$missing" ]; then
+        echo "== installing:$missing"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    fi
+else
+    echo "== not root: skipping package installation; namespace tests will be skipped (CI runs as root)"
+fi
+
+# 2. Formatting and lints.
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# 3. Tests (unit, integration, namespace clusters), one shared target dir.
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast
+else
+    cargo test --workspace --no-fail-fast
+fi
+
+# 4. Fuzz targets: build all, run each for a fixed time (nightly + cargo-fuzz).
+echo "== fuzz (${FUZZ_SECONDS}s per target)"
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    cargo +nightly install cargo-fuzz --locked --quiet
+fi
+( cd fuzz && cargo +nightly fuzz build --quiet )
+for t in $(cd fuzz && cargo +nightly fuzz list); do
+    echo "-- fuzz $t"
+    ( cd fuzz && cargo +nightly fuzz run "$t" -- -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 2>&1 | tail -n 2 )
+done
+echo "== all tests passed"
