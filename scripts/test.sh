@@ -41,7 +41,7 @@ echo "== fuzz (${FUZZ_SECONDS}s per target)"
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo +nightly install cargo-fuzz --locked --quiet
 fi
-( cd fuzz && cargo +nightly fuzz build --quiet )
+( cd fuzz && cargo +nightly fuzz build 2>&1 | tail -n 3 )
 for t in $(cd fuzz && cargo +nightly fuzz list); do
     echo "-- fuzz $t"
     ( cd fuzz && cargo +nightly fuzz run "$t" -- -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 2>&1 | tail -n 2 )
