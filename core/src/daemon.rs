@@ -170,6 +170,9 @@ pub fn next_generation(state_dir: &Path) -> Result<u64, StartError> {
     Ok(next)
 }
 
+/// The RT thread's stack size.
+const RT_STACK: usize = 512 * 1024;
+
 /// What the RT thread reports once set up.
 struct Ready {
     backend: Kind,
@@ -306,6 +309,9 @@ impl Daemon {
         let hook = opts.rt_hook;
         let rt = std::thread::Builder::new()
             .name("hbd-rt".into())
+            // Every byte of a thread stack is locked (mlockall); the RT thread prefaults 256 KiB
+            // of this and never needs more.
+            .stack_size(RT_STACK)
             .spawn(move || rt_thread(rt_ctx, choice, realtime, rtprio, rtcpu, limits, hook, ready_tx))
             .map_err(|source| StartError::Thread { what: "rt", source })?;
         let ready = match ready_rx.recv() {

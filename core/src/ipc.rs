@@ -126,7 +126,7 @@ pub fn spawn_server(
     node: String,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     listener.set_nonblocking()?;
-    std::thread::Builder::new().name("hbd-ipc".into()).spawn(move || {
+    std::thread::Builder::new().name("hbd-ipc".into()).stack_size(crate::logging::STACK).spawn(move || {
         let mut clients: Vec<Conn> = Vec::new();
         let mut buf = [0u8; 4096];
         let mut fds: Vec<libc::pollfd> = Vec::new();

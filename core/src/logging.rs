@@ -158,11 +158,17 @@ impl Logger {
 
     /// Writes one line to every sink that takes this level.
     pub fn log(&self, level: Level, msg: &str) {
+        self.log_at(level, msg, None)
+    }
+
+    /// Like [`Self::log`], stamped with when it happened (CLOCK_MONOTONIC) rather than now.
+    pub fn log_at(&self, level: Level, msg: &str, at: Option<Nanos>) {
         let s = &self.sinks;
         if level == Level::Debug && s.debug == 0 {
             return;
         }
-        let line = format!("{} hbd[{}]: {}: {}\n", utc_now(), std::process::id(), level.name(), msg);
+        let ago = at.map_or(Duration::ZERO, |t| Duration::from_nanos(crate::time::now().sub(t).0));
+        let line = format!("{} hbd[{}]: {}: {}\n", utc_at(SystemTime::now() - ago), std::process::id(), level.name(), msg);
         if s.stderr {
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
@@ -202,13 +208,21 @@ impl Logger {
 pub struct RtLog {
     prod: rtrb::Producer<Record>,
     dropped: Arc<AtomicU64>,
+    /// The log thread, woken early when the ring is half full (otherwise it polls slowly).
+    drainer: Option<std::thread::Thread>,
 }
 
 impl RtLog {
-    /// Queues a record; drops and counts it if the ring is full. Never blocks or allocates.
+    /// Queues a record; drops and counts it if the ring is full. Never blocks or allocates;
+    /// past half full it wakes the log thread (a non-blocking futex wake).
     pub fn push(&mut self, at: Nanos, msg: LogMsg) {
         if self.prod.push(Record { at, msg }).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.prod.slots() < RING / 2 {
+            if let Some(t) = &self.drainer {
+                t.unpark();
+            }
         }
     }
     /// Records dropped so far.
@@ -232,20 +246,25 @@ pub struct Names {
 
 /// Capacity of the RT log ring.
 pub const RING: usize = 1024;
+/// How long the idle log thread sleeps between looks at the ring. Records carry their own
+/// time, so a late drain never makes a log line's timestamp wrong.
+pub const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Stack size of the log thread (every byte of a thread stack is locked by mlockall).
+pub const STACK: usize = 256 * 1024;
 
 /// Creates the ring and the log thread. `stop` ends the thread once the ring is empty.
 pub fn spawn_log_thread(logger: Logger, names: Names, stop: Arc<AtomicBool>) -> std::io::Result<(RtLog, std::thread::JoinHandle<()>)> {
     let (prod, mut cons) = rtrb::RingBuffer::<Record>::new(RING);
     let dropped = Arc::new(AtomicU64::new(0));
     let d2 = dropped.clone();
-    let h = std::thread::Builder::new().name("hbd-log".into()).spawn(move || {
+    let h = std::thread::Builder::new().name("hbd-log".into()).stack_size(STACK).spawn(move || {
         let mut reported = 0u64;
         loop {
             let mut any = false;
             while let Ok(r) = cons.pop() {
                 any = true;
                 let (level, text) = format_record(&names, &r);
-                logger.log(level, &text);
+                logger.log_at(level, &text, Some(r.at));
             }
             let d = d2.load(Ordering::Relaxed);
             if d != reported {
@@ -256,11 +275,12 @@ pub fn spawn_log_thread(logger: Logger, names: Names, stop: Arc<AtomicBool>) -> 
                 break;
             }
             if !any {
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::park_timeout(IDLE_POLL);
             }
         }
     })?;
-    Ok((RtLog { prod, dropped }, h))
+    let drainer = Some(h.thread().clone());
+    Ok((RtLog { prod, dropped, drainer }, h))
 }
 
 fn name(v: &[String], i: u8) -> &str {
@@ -319,7 +339,12 @@ pub fn format_event(n: &Names, e: &Event) -> (Level, String) {
 
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn utc_now() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    utc_at(SystemTime::now())
+}
+
+/// A UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn utc_at(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil-from-days (proleptic Gregorian).
@@ -344,7 +369,7 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let logger = Logger::new(&LogConfig::default());
         let (prod, _cons) = rtrb::RingBuffer::<Record>::new(4);
-        let mut rt = RtLog { prod, dropped: Arc::new(AtomicU64::new(0)) };
+        let mut rt = RtLog { prod, dropped: Arc::new(AtomicU64::new(0)), drainer: None };
         for _ in 0..10 {
             rt.push(Nanos(1), LogMsg::LoopError { errno: 4 });
         }

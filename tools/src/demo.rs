@@ -143,11 +143,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+/// CPU time of every thread of `pid`, ns (schedstat: exact, unlike tick-sampled utime).
+fn cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let s = std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
+        total += s.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 fn rss_kb(pid: u32) -> Option<u64> {
@@ -214,12 +217,11 @@ pub fn run(a: &DemoArgs) -> u8 {
 
     if a.idle_s > 0 {
         let pid = t.a.proc.as_ref().unwrap().pid();
-        let hz = 100.0; // USER_HZ on Linux
-        let c0 = cpu_ticks(pid).unwrap_or(0);
+        let c0 = cpu_ns(pid).unwrap_or(0);
         let w0 = std::time::Instant::now();
         std::thread::sleep(Duration::from_secs(a.idle_s));
-        let c1 = cpu_ticks(pid).unwrap_or(0);
-        let cpu = (c1 - c0) as f64 / hz / w0.elapsed().as_secs_f64() * 100.0;
+        let c1 = cpu_ns(pid).unwrap_or(0);
+        let cpu = c1.saturating_sub(c0) as f64 / 1e9 / w0.elapsed().as_secs_f64() * 100.0;
         println!("\n== hbd (node a, pid {pid}) over {} s: CPU {cpu:.2} % of one core, RSS {} kB", a.idle_s, rss_kb(pid).unwrap_or(0));
     }
 
