@@ -313,3 +313,84 @@ fn clean_stop_exits_zero_and_cleans_up() {
     assert!(st.success(), "{st:?}\n{}", a.log_text());
     assert!(!a.run.join("status").exists() && !a.run.join("hbd.sock").exists());
 }
+
+/// A pause of the whole machine (both nodes stopped at once, as when the hypervisor
+/// deschedules the VM) is not a death: each node discounts its own stall. A pause of one
+/// node alone is that node's silence — its peer rightly declares it dead — but the paused
+/// node itself, on waking, first processes what its peer sent meanwhile and so does not
+/// declare the peer dead.
+#[test]
+fn pauses_are_not_peer_deaths() {
+    if !require_root("pauses_are_not_peer_deaths") {
+        return;
+    }
+    let pair = Pair::create();
+    let dir = TempDir::new("hb-pause");
+    let a = Node::start(&pair.a, &dir.path, "a", &hacf(Medium::Ucast, &pair, "a"), "io_uring");
+    let b = Node::start(&pair.b, &dir.path, "b", &hacf(Medium::Ucast, &pair, "b"), "epoll");
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
+    b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
+
+    // Both paused for 3 x deadtime, then resumed together.
+    a.proc.signal(libc::SIGSTOP);
+    b.proc.signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(3 * DEADTIME_MS));
+    a.proc.signal(libc::SIGCONT);
+    b.proc.signal(libc::SIGCONT);
+    std::thread::sleep(Duration::from_millis(3 * DEADTIME_MS));
+    for (n, peer) in [(&a, "b"), (&b, "a")] {
+        let s = n.snapshot().unwrap();
+        let p = s.node(peer).unwrap();
+        assert_eq!(p.state, NodeState::Up, "{} declared {peer} dead after a shared pause\n{}", n.name, n.log_text());
+        assert_eq!(p.links[0].downs, 0, "{}: link went down\n{}", n.name, n.log_text());
+        assert!(s.stalls.0 >= 1, "{} did not notice its own stall", n.name);
+    }
+    assert!(wait_for(Duration::from_secs(3), || a.log_text().contains("not scheduled for").then_some(())).is_some(), "{}", a.log_text());
+
+    // a alone paused: b declares a dead (a really was silent); a, on waking, has b's queued
+    // packets to process first and never declares b dead.
+    a.proc.signal(libc::SIGSTOP);
+    b.wait_peer("a", NodeState::Dead, Duration::from_millis(DEADTIME_MS) + MARGIN);
+    std::thread::sleep(Duration::from_millis(DEADTIME_MS));
+    a.proc.signal(libc::SIGCONT);
+    b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(DEADTIME_MS));
+    let s = a.snapshot().unwrap();
+    assert_eq!(s.node("b").unwrap().links[0].downs, 0, "a declared b dead after its own pause\n{}", a.log_text());
+}
+
+/// `hbd --check-config` validates without starting and says why with distinct exit codes.
+#[test]
+fn hbd_check_config_exit_codes() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+    let dir = TempDir::new("hb-check");
+    let d = dir.path.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hbd")).args(["--check-config", "-c", d, "-n", "a"]).args(extra).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (code, msg) = run(&[]);
+    assert_eq!(code, Some(66), "{msg}");
+    assert!(msg.contains("ha.cf"), "{msg}");
+    std::fs::write(dir.path.join("ha.cf"), "keepalive 100ms\ndeadtime 200ms\nucast eth0 10.0.0.2\nnode a b\n").unwrap();
+    let (code, msg) = run(&[]);
+    assert_eq!(code, Some(78), "{msg}");
+    assert!(msg.contains("ha.cf:2: deadtime 200ms must be more than 2 x keepalive 100ms"), "{msg}");
+    std::fs::write(dir.path.join("ha.cf"), "keepalive 100ms\ndeadtime 1\nucast eth0 10.0.0.2\nnode a b\n").unwrap();
+    let (code, msg) = run(&[]);
+    assert_eq!(code, Some(66), "authkeys missing: {msg}");
+    std::fs::write(dir.path.join("authkeys"), KEYS).unwrap();
+    std::fs::set_permissions(dir.path.join("authkeys"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, msg) = run(&[]);
+    assert_eq!(code, Some(78), "{msg}");
+    assert!(msg.contains("mode 0644 lets others read the keys"), "{msg}");
+    std::fs::set_permissions(dir.path.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (code, msg) = run(&[]);
+    assert_eq!(code, Some(0), "{msg}");
+    let (code, msg) = run(&["-n", "zz"]);
+    assert_eq!(code, Some(78), "{msg}");
+    assert!(msg.contains("this node \"zz\" is not listed"), "{msg}");
+    let (code, _) = run(&["--frobnicate"]);
+    assert_eq!(code, Some(64));
+}

@@ -186,6 +186,12 @@ impl Proc {
         }
         None
     }
+    /// Sends `sig` (e.g. `libc::SIGSTOP`, `libc::SIGCONT`).
+    pub fn signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            sys::kill(c.id(), sig);
+        }
+    }
     /// Whether it is still running.
     pub fn alive(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
