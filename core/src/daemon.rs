@@ -573,6 +573,7 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
         }
         if notify {
             ctx.ipc_wake.notify();
+            ctx.rtlog.flush_soon();
         }
         ctx.stats.iterations += 1;
         ctx.stats.log_dropped = ctx.rtlog.dropped();

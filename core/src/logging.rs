@@ -225,6 +225,13 @@ impl RtLog {
             }
         }
     }
+    /// Wakes the log thread now (after state changes, so they are written promptly and in
+    /// order with the other threads' lines). A non-blocking futex wake; no allocation.
+    pub fn flush_soon(&self) {
+        if let Some(t) = &self.drainer {
+            t.unpark();
+        }
+    }
     /// Records dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)

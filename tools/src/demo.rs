@@ -291,7 +291,7 @@ pub fn run(a: &DemoArgs) -> u8 {
     if let Some(p) = t.a.proc.as_mut() {
         p.terminate(Duration::from_secs(5));
     }
-    println!("\n== done; stopped node a cleanly and removed the namespaces.");
+    println!("\n== done; stopped node a cleanly{}.", if root { " and removed the namespaces" } else { "" });
     0
 }
 
