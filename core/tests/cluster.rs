@@ -262,12 +262,23 @@ fn bad_packets_are_counted_and_harmless() {
         (Reject::OldGeneration, forge("b", "linux-ha", KEYS, b_gen - 1, 0)),
     ];
     let sock = hb_hwtest::udp_socket_in(&pair.b, format!("{B4}:0").parse().unwrap()).unwrap();
-    for (_, pkt) in &cases {
-        for _ in 0..3 {
-            sock.send_to(pkt, format!("{A4}:6940")).unwrap();
-        }
+    let to = format!("{A4}:6940");
+    // Each kind, resent until counted: under load the kernel may drop an injected datagram
+    // (that is the kernel's business, not hbd's), so one send is not enough of a test.
+    for (reason, pkt) in &cases {
+        let counted = wait_for(Duration::from_secs(10), || {
+            let before = a.snapshot()?.links[0].counters.rejects[*reason as usize];
+            if before >= 1 {
+                return Some(());
+            }
+            sock.send_to(pkt, &to).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            None
+        });
+        assert!(counted.is_some(), "{} never counted: {:?}\n{}", reason.name(), a.snapshot().map(|s| s.links[0].clone()), a.log_text());
     }
-    // A flood of garbage too: 2000 random-ish datagrams.
+    // Then a flood of garbage: 2000 random-ish datagrams.
+    let before = a.snapshot().unwrap().links[0].counters.rejected();
     let mut x: u32 = 12345;
     for i in 0..2000 {
         let len = 1 + (i % 300);
@@ -277,16 +288,10 @@ fn bad_packets_are_counted_and_harmless() {
                 (x >> 16) as u8
             })
             .collect();
-        let _ = sock.send_to(&junk, format!("{A4}:6940"));
+        let _ = sock.send_to(&junk, &to);
     }
-    let counters = wait_for(Duration::from_secs(10), || {
-        let s = a.snapshot()?;
-        let c = s.links[0].counters;
-        cases.iter().all(|(r, _)| c.rejects[*r as usize] >= 3).then_some(c)
-    });
-    let s = a.snapshot().unwrap();
-    let c = counters.unwrap_or_else(|| panic!("not every reason counted: {:?}", s.links[0]));
-    assert!(c.rejected() >= 2000 + 30, "{c:?}");
+    let flooded = wait_for(Duration::from_secs(10), || (a.snapshot()?.links[0].counters.rejected() >= before + 500).then_some(()));
+    assert!(flooded.is_some(), "the flood was not counted: {:?}", a.snapshot().map(|s| s.links[0].clone()));
     assert!(a.proc.alive(), "hbd died:\n{}", a.log_text());
     // Still healthy: b stays up for another deadtime and more.
     std::thread::sleep(Duration::from_millis(2 * DEADTIME_MS));
