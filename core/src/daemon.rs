@@ -354,6 +354,26 @@ impl Daemon {
         })
     }
 
+    /// Handles signals until SIGTERM or SIGINT arrives, and returns its name. SIGHUP does not
+    /// stop hbd (heartbeat users send it to reload): the configuration is not re-read, and the
+    /// log says so. SIGUSR1 / SIGUSR2 raise / lower the `debug` level, as in heartbeat.
+    pub fn wait_for_stop(&self) -> &'static str {
+        use crate::sys::signals::{name, wait, HANDLED};
+        loop {
+            let sig = wait(&HANDLED);
+            match sig {
+                libc::SIGUSR1 | libc::SIGUSR2 => {
+                    let l = self.logger.debug_level();
+                    let n = if sig == libc::SIGUSR1 { l.saturating_add(1) } else { l.saturating_sub(1) };
+                    self.logger.set_debug_level(n);
+                    self.logger.info(&format!("{}: debug level {l} -> {n}", name(sig)));
+                }
+                libc::SIGHUP => self.logger.warn("SIGHUP: configuration reload is not implemented; hbd keeps running with the configuration it started with (restart it to apply changes)"),
+                _ => return name(sig),
+            }
+        }
+    }
+
     /// The logger, for the main thread's own messages.
     pub fn logger(&self) -> &Logger {
         &self.logger
@@ -382,14 +402,10 @@ impl Daemon {
     }
 }
 
-/// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (call before spawning threads).
-pub fn block_stop_signals() {
-    crate::sys::signals::block(&crate::sys::signals::STOP);
-}
-
-/// Waits for SIGTERM, SIGINT or SIGHUP and returns its name.
-pub fn wait_stop_signal() -> &'static str {
-    crate::sys::signals::name(crate::sys::signals::wait(&crate::sys::signals::STOP))
+/// Blocks the signals [`Daemon::wait_for_stop`] handles, in the calling thread (call before
+/// spawning any thread, so every thread inherits the mask).
+pub fn block_signals() {
+    crate::sys::signals::block(&crate::sys::signals::HANDLED);
 }
 
 trait SourceText {

@@ -96,7 +96,7 @@ struct Sinks {
     file: Mutex<Option<File>>,
     debugfile: Mutex<Option<File>>,
     syslog: Option<(UnixDatagram, u8)>,
-    debug: u8,
+    debug: std::sync::atomic::AtomicU8,
 }
 
 /// A handle for non-RT threads; cheap to clone.
@@ -148,7 +148,13 @@ impl Logger {
             }
         });
         let l = Logger {
-            sinks: Arc::new(Sinks { stderr: c.stderr, file: Mutex::new(file), debugfile: Mutex::new(debugfile), syslog, debug: c.debug }),
+            sinks: Arc::new(Sinks {
+                stderr: c.stderr,
+                file: Mutex::new(file),
+                debugfile: Mutex::new(debugfile),
+                syslog,
+                debug: c.debug.into(),
+            }),
         };
         for p in problems {
             l.log(Level::Warn, &p);
@@ -164,7 +170,7 @@ impl Logger {
     /// Like [`Self::log`], stamped with when it happened (CLOCK_MONOTONIC) rather than now.
     pub fn log_at(&self, level: Level, msg: &str, at: Option<Nanos>) {
         let s = &self.sinks;
-        if level == Level::Debug && s.debug == 0 {
+        if level == Level::Debug && s.debug.load(Ordering::Relaxed) == 0 {
             return;
         }
         let ago = at.map_or(Duration::ZERO, |t| Duration::from_nanos(crate::time::now().sub(t).0));
@@ -188,6 +194,15 @@ impl Logger {
                 let _ = f.write_all(line.as_bytes());
             }
         }
+    }
+
+    /// The `debug` level in force.
+    pub fn debug_level(&self) -> u8 {
+        self.sinks.debug.load(Ordering::Relaxed)
+    }
+    /// Changes the `debug` level (heartbeat's SIGUSR1 raises it, SIGUSR2 lowers it).
+    pub fn set_debug_level(&self, level: u8) {
+        self.sinks.debug.store(level, Ordering::Relaxed);
     }
 
     /// `log(Info, …)`.

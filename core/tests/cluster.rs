@@ -304,7 +304,8 @@ fn bad_packets_are_counted_and_harmless() {
     assert!(a.log_text().matches("dropped a packet").count() < 20);
 }
 
-/// A clean stop (SIGTERM) exits 0 and removes the socket and status page.
+/// SIGHUP, SIGUSR1 and SIGUSR2 do not stop hbd (heartbeat users send them to reload and to
+/// change the debug level); a clean stop (SIGTERM) exits 0 and removes the socket and page.
 #[test]
 fn clean_stop_exits_zero_and_cleans_up() {
     if !require_root("clean_stop_exits_zero_and_cleans_up") {
@@ -314,6 +315,18 @@ fn clean_stop_exits_zero_and_cleans_up() {
     let dir = TempDir::new("hb-stop");
     let mut a = Node::start(&pair.a, &dir.path, "a", &hacf(Medium::Ucast, &pair, "a"), "auto");
     wait_for(Duration::from_secs(10), || a.snapshot()).expect("status page");
+    for sig in [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2] {
+        a.proc.signal(sig);
+    }
+    let logged = wait_for(Duration::from_secs(5), || {
+        let l = a.log_text();
+        (l.contains("configuration reload is not implemented")
+            && l.contains("SIGUSR1: debug level 0 -> 1")
+            && l.contains("SIGUSR2: debug level 1 -> 0"))
+        .then_some(())
+    });
+    assert!(logged.is_some(), "{}", a.log_text());
+    assert!(a.proc.alive() && a.snapshot().unwrap().writer_alive());
     let st = a.proc.terminate(Duration::from_secs(10)).expect("hbd exits on SIGTERM");
     assert!(st.success(), "{st:?}\n{}", a.log_text());
     assert!(!a.run.join("status").exists() && !a.run.join("hbd.sock").exists());

@@ -32,7 +32,9 @@ DESCRIPTION
     Sends heartbeats to the other cluster nodes over every configured medium, declares a node
     dead when it has been silent for `deadtime` on all of them, and reports node and link
     events on its IPC socket and status page. Reads heartbeat 3.0's ha.cf and authkeys.
-    Runs in the foreground; stop it with SIGTERM, SIGINT or SIGHUP.
+    Runs in the foreground; SIGTERM or SIGINT stop it cleanly. SIGUSR1 / SIGUSR2 raise / lower
+    the debug level. SIGHUP does not stop it; configuration reload is not implemented yet, so
+    a changed ha.cf needs a restart (hbd logs this when it receives SIGHUP).
 
 OPTIONS
     -c, --config-dir DIR   directory holding ha.cf and authkeys        [default: /etc/ha.d]
@@ -170,8 +172,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    // Block the stop signals before any thread exists, so only sigwait below sees them.
-    hb_core::daemon::block_stop_signals();
+    // Block the handled signals before any thread exists, so only the main thread sees them.
+    hb_core::daemon::block_signals();
     let d = match Daemon::start(&opts) {
         Ok(d) => d,
         Err(e) => {
@@ -179,7 +181,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit_for(&e) as u8);
         }
     };
-    let sig = hb_core::daemon::wait_stop_signal();
+    let sig = d.wait_for_stop();
     d.stop(sig);
     ExitCode::from(Exit::Ok as u8)
 }

@@ -13,8 +13,9 @@ fn set(signals: &[i32]) -> libc::sigset_t {
     s
 }
 
-/// The signals that stop hbd cleanly.
-pub const STOP: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+/// The signals hbd's main thread handles: SIGTERM and SIGINT stop it; SIGHUP (heartbeat's
+/// "reload") and SIGUSR1/SIGUSR2 (heartbeat's debug level up/down) do not.
+pub const HANDLED: [i32; 5] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
 
 /// Blocks `signals` in the calling thread; threads spawned afterwards inherit the mask, so only
 /// [`wait`] ever sees them.
@@ -39,6 +40,8 @@ pub fn name(sig: i32) -> &'static str {
         libc::SIGTERM => "SIGTERM",
         libc::SIGINT => "SIGINT",
         libc::SIGHUP => "SIGHUP",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGUSR2 => "SIGUSR2",
         _ => "signal",
     }
 }
