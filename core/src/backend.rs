@@ -1,9 +1,10 @@
 //! The loop's I/O backends: io_uring by default, epoll where io_uring is missing or disabled.
 //!
-//! Both implement [`Backend`]: sleep until an absolute CLOCK_MONOTONIC deadline, a readable
-//! socket or the wake eventfd; send a datagram without blocking. Receiving is the same for
-//! both: after every wake-up the loop drains every socket with non-blocking reads, so it has
-//! processed everything already received before it judges a deadline.
+//! Both implement [`Backend`]: sleep until an absolute CLOCK_MONOTONIC deadline, the wake
+//! eventfd or (with `rx_wakeup`) a readable socket; send a datagram without blocking.
+//! Receiving is the same for both: after every wake-up the loop drains every socket with
+//! non-blocking reads, each datagram carrying the kernel's arrival stamp, so it has processed
+//! everything already received — at the time it was received — before it judges a deadline.
 //!
 //! [`Choice::Auto`] tries io_uring and falls back to epoll with the reason logged
 //! (`kernel.io_uring_disabled`, seccomp, an old or hardened kernel); `--backend` forces one.
@@ -64,9 +65,9 @@ pub struct UringBackend {
 }
 
 impl UringBackend {
-    /// Sets up the ring for `socks` and `wake`.
-    pub fn new(socks: &[RawFd], wake: RawFd) -> Result<UringBackend, UringError> {
-        Ok(UringBackend { ring: Ring::new(socks, wake)? })
+    /// Sets up the ring for `socks` and `wake`; `watch_sockets`: wake on received packets.
+    pub fn new(socks: &[RawFd], wake: RawFd, watch_sockets: bool) -> Result<UringBackend, UringError> {
+        Ok(UringBackend { ring: Ring::new(socks, wake, watch_sockets)? })
     }
 }
 
@@ -96,12 +97,14 @@ pub struct EpollBackend {
 }
 
 impl EpollBackend {
-    /// Sets up epoll for `socks` and `wake`.
-    pub fn new(socks: &[RawFd], wake: RawFd) -> io::Result<EpollBackend> {
+    /// Sets up epoll for `socks` and `wake`; `watch_sockets`: wake on received packets.
+    pub fn new(socks: &[RawFd], wake: RawFd, watch_sockets: bool) -> io::Result<EpollBackend> {
         let ep = Epoll::new()?;
         let timer = TimerFd::new()?;
-        for (i, &s) in socks.iter().enumerate() {
-            ep.add(s, i as u64)?;
+        if watch_sockets {
+            for (i, &s) in socks.iter().enumerate() {
+                ep.add(s, i as u64)?;
+            }
         }
         ep.add(timer.as_raw_fd(), TOKEN_TIMER)?;
         ep.add(wake, TOKEN_WAKE)?;

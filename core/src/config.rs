@@ -12,6 +12,10 @@
 //! - `rtcpu N` — pin the real-time thread to CPU N.
 //! - `stall_threshold TIME` — how late a wake-up must be before the loop discounts it as its
 //!   own stall (default: keepalive / 2, within 1 ms … 100 ms).
+//! - `rx_wakeup on|off|auto` — whether a received packet wakes the loop at once (`on`), or
+//!   waits for the loop's next tick (`off`: at most one keepalive later; its arrival time is
+//!   the kernel's stamp either way, so liveness is exact). `auto` (default) is `off` when
+//!   keepalive ≤ 20 ms, where halving the wake-ups halves the idle CPU, and `on` above.
 
 use crate::time::{parse_duration, Nanos};
 use hb_media::{UdpKind, UdpSpec};
@@ -125,7 +129,12 @@ pub struct HaCf {
     pub rtcpu: Option<usize>,
     /// hb: `stall_threshold`.
     pub stall_threshold: Nanos,
+    /// hb: `rx_wakeup`, resolved (`auto` → keepalive > [`RX_WAKEUP_AUTO_MAX`]).
+    pub rx_wakeup: bool,
 }
+
+/// With `rx_wakeup auto`, received packets wake the loop only when keepalive exceeds this.
+pub const RX_WAKEUP_AUTO_MAX: Nanos = Nanos::from_millis(20);
 
 /// Default SCHED_FIFO priority: above ordinary RT work, below the kernel's IRQ threads' 50 is
 /// not possible to promise, so we take 50 and let `rtprio` change it.
@@ -187,7 +196,9 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
         bind: None,
         rtcpu: None,
         stall_threshold: Nanos::ZERO,
+        rx_wakeup: false,
     };
+    let mut rx_wakeup: Option<bool> = None;
     let (mut keepalive_line, mut deadtime_line, mut warntime_line, mut initdead_line) = (0, 0, 0, 0);
     let mut warntime_set = false;
     let mut initdead_set = false;
@@ -247,6 +258,13 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                 exactly(1)?;
                 cfg.stall_threshold = time(args[0])?;
                 stall_set = true;
+            }
+            "rx_wakeup" => {
+                exactly(1)?;
+                rx_wakeup = match args[0] {
+                    "auto" => None,
+                    a => Some(boolean(a).ok_or_else(|| err(n, format!("rx_wakeup {a:?} must be on, off or auto")))?),
+                };
             }
             "udpport" => {
                 exactly(1)?;
@@ -464,6 +482,7 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
     } else if cfg.initdead < cfg.deadtime {
         return Err(err(initdead_line, format!("initdead {} must be at least deadtime {}", cfg.initdead, cfg.deadtime)));
     }
+    cfg.rx_wakeup = rx_wakeup.unwrap_or(cfg.keepalive > RX_WAKEUP_AUTO_MAX);
     if !stall_set {
         cfg.stall_threshold = Nanos((cfg.keepalive.0 / 2).clamp(1_000_000, 100_000_000));
     }
@@ -670,6 +689,7 @@ mod tests {
             ("auto_failback maybe\n", "ha.cf:1: auto_failback \"maybe\" must be on, off or legacy"),
             ("crm respawn\n", "ha.cf:1: `crm respawn`: hb's CRM is not implemented yet (only `crm off` is accepted)"),
             ("realtime sometimes\n", "ha.cf:1: realtime \"sometimes\" must be on or off"),
+            ("rx_wakeup soon\n", "ha.cf:1: rx_wakeup \"soon\" must be on, off or auto"),
             ("apiauth ipfail uid=nosuchuserhere\n", "ha.cf:1: apiauth: unknown uid \"nosuchuserhere\""),
             ("keepalive 10us\n", "ha.cf:1: keepalive 10us is below hb's minimum of 100us"),
         ];
@@ -691,8 +711,12 @@ mod tests {
         assert_eq!(c.initdead, Nanos::from_millis(12_000));
         let c = parse("deadtime 8\n").unwrap();
         assert_eq!(c.initdead, Nanos::from_millis(16_000));
+        assert!(c.rx_wakeup, "keepalive 1 s wakes on receive");
         let c = parse(GOOD).unwrap();
         assert_eq!(c.stall_threshold, Nanos::from_millis(5));
+        assert!(!c.rx_wakeup, "keepalive 10 ms drains on its ticks");
+        assert!(parse("keepalive 10ms\nrx_wakeup on\n").unwrap().rx_wakeup);
+        assert!(!parse("keepalive 1\nrx_wakeup off\n").unwrap().rx_wakeup);
         assert_eq!(c.media[0].spec.port, 6940);
     }
 

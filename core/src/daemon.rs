@@ -18,7 +18,7 @@ use crate::ipc::{self, AllowList};
 use crate::liveness::{Event, Timing};
 use crate::logging::{self, LogConfig, LogMsg, Logger, Names, RtLog};
 use crate::status::{rt_flags, LoopStats, StatusWriter};
-use crate::sys::fd::EventFd;
+use crate::sys::fd::{realtime_ns, recv_stamped, EventFd};
 use crate::sys::seqpacket::SeqPacket;
 use crate::time::{self, Nanos};
 use crate::wire::MAX_HEARTBEAT;
@@ -303,16 +303,21 @@ impl Daemon {
             stop: stop.clone(),
             stats: LoopStats { rt_flags: flags, ..Default::default() },
         };
-        let choice = opts.backend;
-        let rtprio = cfg.rtprio;
-        let rtcpu = cfg.rtcpu;
-        let hook = opts.rt_hook;
+        let setup = RtSetup {
+            choice: opts.backend,
+            realtime,
+            rtprio: cfg.rtprio,
+            rtcpu: cfg.rtcpu,
+            limits,
+            hook: opts.rt_hook,
+            rx_wakeup: cfg.rx_wakeup,
+        };
         let rt = std::thread::Builder::new()
             .name("hbd-rt".into())
             // Every byte of a thread stack is locked (mlockall); the RT thread prefaults 256 KiB
             // of this and never needs more.
             .stack_size(RT_STACK)
-            .spawn(move || rt_thread(rt_ctx, choice, realtime, rtprio, rtcpu, limits, hook, ready_tx))
+            .spawn(move || rt_thread(rt_ctx, setup, ready_tx))
             .map_err(|source| StartError::Thread { what: "rt", source })?;
         let ready = match ready_rx.recv() {
             Ok(Ok(r)) => r,
@@ -326,7 +331,7 @@ impl Daemon {
             logger.warn(n);
         }
         logger.info(&format!(
-            "hbd started: node {} generation {generation}, {} peer(s), links [{}], keepalive {} warntime {} deadtime {} initdead {}, backend {}, mlock {}, SCHED_FIFO {}",
+            "hbd started: node {} generation {generation}, {} peer(s), links [{}], keepalive {} warntime {} deadtime {} initdead {}, backend {}, mlock {}, SCHED_FIFO {}, received packets {}",
             opts.node_name,
             peers.len(),
             link_names.join(", "),
@@ -336,7 +341,8 @@ impl Daemon {
             cfg.initdead,
             ready.backend.name(),
             if ready.rt_flags & rt_flags::MLOCKED != 0 { "yes" } else { "no" },
-            if ready.rt_flags & rt_flags::FIFO != 0 { format!("prio {rtprio}") } else { "no".into() },
+            if ready.rt_flags & rt_flags::FIFO != 0 { format!("prio {}", cfg.rtprio) } else { "no".into() },
+            if cfg.rx_wakeup { "wake the loop (rx_wakeup on)" } else { "drained on each tick (rx_wakeup off)" },
         ));
         Ok(Daemon {
             stop,
@@ -431,17 +437,19 @@ struct RtCtx {
     stats: LoopStats,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn rt_thread(
-    mut ctx: RtCtx,
+/// How the RT thread sets itself up.
+struct RtSetup {
     choice: Choice,
     realtime: bool,
     rtprio: u8,
     rtcpu: Option<usize>,
     limits: hb_realtime::Limits,
     hook: Option<fn()>,
-    ready: mpsc::Sender<Result<Ready, StartError>>,
-) {
+    rx_wakeup: bool,
+}
+
+fn rt_thread(mut ctx: RtCtx, setup: RtSetup, ready: mpsc::Sender<Result<Ready, StartError>>) {
+    let RtSetup { choice, realtime, rtprio, rtcpu, limits, hook, rx_wakeup } = setup;
     let mut notes = Vec::new();
     // Real time, part 2 (this thread): pin, slack, prefault, then the policy.
     // INVARIANT: SCHED_FIFO is set last, after everything that may fault or allocate.
@@ -466,7 +474,7 @@ fn rt_thread(
     let socks: Vec<RawFd> = ctx.links.iter().map(|l| l.socket.as_raw_fd()).collect();
     let wake = ctx.wake.as_raw_fd();
     match choice {
-        Choice::Uring | Choice::Auto => match UringBackend::new(&socks, wake) {
+        Choice::Uring | Choice::Auto => match UringBackend::new(&socks, wake, rx_wakeup) {
             Ok(b) => {
                 let _ = ready.send(Ok(Ready { backend: Kind::Uring, rt_flags: ctx.stats.rt_flags, notes }));
                 ctx.stats.backend = Kind::Uring as u64;
@@ -477,13 +485,13 @@ fn rt_thread(
             }
             Err(e) if choice == Choice::Auto => {
                 notes.push(format!("{e}: {}; falling back to epoll", e.source_text()));
-                start_epoll(ctx, &socks, wake, notes, hook, ready)
+                start_epoll(ctx, &socks, wake, rx_wakeup, notes, hook, ready)
             }
             Err(e) => {
                 let _ = ready.send(Err(e.into()));
             }
         },
-        Choice::Epoll => start_epoll(ctx, &socks, wake, notes, hook, ready),
+        Choice::Epoll => start_epoll(ctx, &socks, wake, rx_wakeup, notes, hook, ready),
     }
 }
 
@@ -491,11 +499,12 @@ fn start_epoll(
     mut ctx: RtCtx,
     socks: &[RawFd],
     wake: RawFd,
+    rx_wakeup: bool,
     notes: Vec<String>,
     hook: Option<fn()>,
     ready: mpsc::Sender<Result<Ready, StartError>>,
 ) {
-    match EpollBackend::new(socks, wake) {
+    match EpollBackend::new(socks, wake, rx_wakeup) {
         Ok(b) => {
             let _ = ready.send(Ok(Ready { backend: Kind::Epoll, rt_flags: ctx.stats.rt_flags, notes }));
             ctx.stats.backend = Kind::Epoll as u64;
@@ -530,6 +539,7 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
     let mut last_reject_log = [Nanos::ZERO; crate::config::MAX_LINKS];
     let mut last_tx_log = [Nanos::ZERO; crate::config::MAX_LINKS];
     let mut deadline = time::now();
+    let mut last_drain = deadline;
     loop {
         let (engine, rtlog, txlog) = (&mut ctx.engine, &mut ctx.rtlog, &mut last_tx_log);
         let woken = match backend.wait(deadline, &mut |link, errno| {
@@ -546,12 +556,18 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
             ctx.wake.drain();
         }
         let now = time::now();
+        // Kernel receive stamps are CLOCK_REALTIME; convert with the offset read now. A wall
+        // clock step between a packet's arrival and now could skew the conversion, so the
+        // result is clamped to when it can have arrived: after the previous drain, by now.
+        let offset = i128::from(realtime_ns()) - i128::from(now.0);
         // INVARIANT: every packet already received is processed before deadlines are judged.
         for (i, l) in ctx.links.iter().enumerate() {
             loop {
-                match l.socket.recv_from(&mut rx) {
-                    Ok((n, _from)) => {
-                        if let Err(reason) = ctx.engine.receive(i, &rx[..n], now) {
+                match recv_stamped(l.socket.as_raw_fd(), &mut rx) {
+                    Ok((n, stamp)) => {
+                        let arrival = stamp
+                            .map_or(now, |s| Nanos((i128::from(s) - offset).clamp(i128::from(last_drain.0), i128::from(now.0)) as u64));
+                        if let Err(reason) = ctx.engine.receive(i, &rx[..n], arrival) {
                             if now >= last_reject_log[i].add(REJECT_LOG_INTERVAL) {
                                 last_reject_log[i] = now;
                                 let total = ctx.engine.link_counters(i).rejected();
@@ -567,6 +583,7 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
                 }
             }
         }
+        last_drain = now;
         ctx.engine.poll(now);
         if ctx.engine.tx_due(now) {
             for (i, l) in ctx.links.iter().enumerate() {

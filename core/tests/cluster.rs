@@ -6,7 +6,8 @@
 //! the other within deadtime plus a generous margin (the deadline is loose on purpose: this
 //! checks behaviour on a loaded 2-core machine; speed is measured by the bench, not here).
 //! Plus: every kind of bad packet, sent from the peer's namespace, is dropped and counted
-//! while the cluster stays healthy.
+//! while the cluster stays healthy. bcast and ucast6 run with `rx_wakeup off` (packets
+//! drained on the loop's ticks), ucast and mcast with `rx_wakeup on`.
 
 use hb_core::ipc::Client;
 use hb_core::liveness::NodeState;
@@ -121,7 +122,12 @@ fn hacf(m: Medium, pair: &Pair, me: &str) -> String {
         Medium::Mcast => format!("mcast {dev} 239.77.0.1 6941 1 0\n"),
         Medium::Ucast6 => format!("ucast6 {dev} {A6}\nucast6 {dev} {B6}\n"),
     };
-    format!("{}{media}node a b\n", timing())
+    // Both receive modes are covered: bcast and ucast6 drain on ticks, the others wake.
+    let rx = match m {
+        Medium::Bcast | Medium::Ucast6 => "rx_wakeup off\n",
+        Medium::Ucast | Medium::Mcast => "rx_wakeup on\n",
+    };
+    format!("{}{rx}{media}node a b\n", timing())
 }
 
 /// The whole life of a two-node cluster on one medium and backend.

@@ -2,7 +2,8 @@
 //!
 //! A counting global allocator counts allocations made on threads that marked themselves —
 //! and the daemon's RT thread marks itself through `Options::rt_hook`, called just before its
-//! loop starts. Two daemons run in this process on loopback (one io_uring, one epoll) at a
+//! loop starts. Two daemons run in this process on loopback (one io_uring draining on ticks,
+//! one epoll woken by received packets) at a
 //! 1 ms keepalive for thousands of heartbeats, including receive, RTT echoes, status page
 //! publishing, event and log ring pushes; then one is stopped so the other's loop also runs
 //! the warn/dead event paths. The RT threads' allocation count must stay zero.
@@ -60,12 +61,12 @@ fn mark_rt_thread() {
     MARKED_THREADS.fetch_add(1, Ordering::Relaxed);
 }
 
-fn node_dir(root: &Path, name: &str, me: &str, port: u16) -> Options {
+fn node_dir(root: &Path, name: &str, me: &str, port: u16, rx_wakeup: &str) -> Options {
     let cfg = root.join(name);
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(
         cfg.join("ha.cf"),
-        format!("keepalive 1ms\nwarntime 20ms\ndeadtime 50ms\ninitdead 5\nudpport {port}\nbind {me}\nucast lo 127.0.0.1 127.0.0.2\nnode a b\nrealtime off\n"),
+        format!("keepalive 1ms\nwarntime 20ms\ndeadtime 50ms\ninitdead 5\nudpport {port}\nbind {me}\nucast lo 127.0.0.1 127.0.0.2\nnode a b\nrealtime off\nrx_wakeup {rx_wakeup}\n"),
     )
     .unwrap();
     std::fs::write(cfg.join("authkeys"), "auth 1\n1 sha256 zero-alloc\n").unwrap();
@@ -94,8 +95,9 @@ fn the_rt_loop_allocates_nothing_over_thousands_of_heartbeats() {
 
     let root = std::env::temp_dir().join(format!("hb-zero-alloc-{}", std::process::id()));
     let port = 20000 + (std::process::id() % 20000) as u16;
-    let a_opts = node_dir(&root, "a", "127.0.0.1", port);
-    let mut b_opts = node_dir(&root, "b", "127.0.0.2", port);
+    // a: io_uring, drains on ticks; b: epoll, woken by received packets.
+    let a_opts = node_dir(&root, "a", "127.0.0.1", port, "off");
+    let mut b_opts = node_dir(&root, "b", "127.0.0.2", port, "on");
     b_opts.backend = Choice::Epoll;
     let a = Daemon::start(&a_opts).expect("start a");
     let b = Daemon::start(&b_opts).expect("start b");

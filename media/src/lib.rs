@@ -13,6 +13,7 @@ mod sys;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
 
+use std::os::fd::AsRawFd;
 pub use sys::{interface_index, local_addresses};
 
 /// Which UDP medium a link is.
@@ -154,6 +155,7 @@ pub fn open_udp(spec: &UdpSpec) -> Result<UdpLink, MediaError> {
     let mut warnings = Vec::new();
 
     opt("SO_REUSEADDR", sock.set_reuse_address(true))?;
+    opt("SO_TIMESTAMPNS", sys::enable_rx_timestamps(sock.as_raw_fd()))?;
     if let Err(e) = sock.set_recv_buffer_size(RCVBUF) {
         warnings.push(format!("{link}: SO_RCVBUF {RCVBUF} refused: {e}"));
     }

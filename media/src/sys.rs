@@ -43,3 +43,24 @@ pub fn local_addresses() -> Vec<IpAddr> {
     unsafe { libc::freeifaddrs(head) };
     out
 }
+
+/// Asks the kernel to stamp every received datagram with its arrival time (`SO_TIMESTAMPNS`,
+/// CLOCK_REALTIME), so the loop knows when a packet arrived, not when it got round to it.
+pub fn enable_rx_timestamps(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a valid c_int and its size is passed; `fd` is a socket the caller owns.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

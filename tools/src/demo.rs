@@ -32,6 +32,8 @@ pub struct DemoArgs {
     pub backend: String,
     /// Force loopback even as root.
     pub loopback: bool,
+    /// `rx_wakeup` for both nodes.
+    pub rx_wakeup: String,
 }
 
 /// Help text.
@@ -50,6 +52,7 @@ OPTIONS
     --runs N         kill and restart the peer N times; print min/median/p99/max [default: 1]
     --idle S         measure hbd's idle CPU over S seconds and its RSS [default: 0 = skip]
     --backend KIND   auto, io_uring or epoll        [default: auto]
+    --rx-wakeup M    rx_wakeup on, off or auto (see hbd --help) [default: auto]
     --loopback       use loopback even as root
     -h, --help       this text
 ";
@@ -168,7 +171,10 @@ pub fn run(a: &DemoArgs) -> u8 {
     let dir = TempDir::new("hb-demo");
     let root = is_root() && !a.loopback;
     let warntime = (a.deadtime_ms * 3 / 5).max(a.keepalive_ms);
-    let timing = format!("keepalive {}ms\nwarntime {warntime}ms\ndeadtime {}ms\ninitdead 10\n", a.keepalive_ms, a.deadtime_ms);
+    let timing = format!(
+        "keepalive {}ms\nwarntime {warntime}ms\ndeadtime {}ms\ninitdead 10\nrx_wakeup {}\n",
+        a.keepalive_ms, a.deadtime_ms, a.rx_wakeup
+    );
     let (pair, a_cfg, b_cfg, how) = if root {
         let pair = Pair::create();
         let media_a = format!("ucast {} {A4} {B4}\n", pair.a_if);
@@ -298,7 +304,15 @@ pub fn run(a: &DemoArgs) -> u8 {
 /// Parses the command line.
 pub fn parse(args: Vec<String>) -> Result<Option<DemoArgs>, String> {
     use lexopt::prelude::*;
-    let mut a = DemoArgs { keepalive_ms: 10, deadtime_ms: 50, runs: 1, idle_s: 0, backend: "auto".into(), loopback: false };
+    let mut a = DemoArgs {
+        keepalive_ms: 10,
+        deadtime_ms: 50,
+        runs: 1,
+        idle_s: 0,
+        backend: "auto".into(),
+        loopback: false,
+        rx_wakeup: "auto".into(),
+    };
     let mut p = lexopt::Parser::from_args(args);
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         let num = |p: &mut lexopt::Parser| -> Result<u64, String> {
@@ -316,6 +330,7 @@ pub fn parse(args: Vec<String>) -> Result<Option<DemoArgs>, String> {
             Long("idle") => a.idle_s = num(&mut p)?,
             Long("backend") => a.backend = p.value().map_err(|e| e.to_string())?.into_string().map_err(|_| "not UTF-8")?,
             Long("loopback") => a.loopback = true,
+            Long("rx-wakeup") => a.rx_wakeup = p.value().map_err(|e| e.to_string())?.into_string().map_err(|_| "not UTF-8")?,
             Short('h') | Long("help") => return Ok(None),
             other => return Err(other.unexpected().to_string()),
         }

@@ -62,6 +62,10 @@ HA.CF
     rtcpu N                pin the real-time thread to CPU N
     stall_threshold TIME   a wake-up this much later than planned is our own stall, and is
                            discounted from peers' silence  [default: keepalive/2, 1ms..100ms]
+    rx_wakeup on|off|auto  on: a received packet wakes the loop at once; off: packets wait
+                           for the loop's next tick (at most one keepalive; liveness still
+                           uses the kernel's arrival stamp, so detection is unchanged) and
+                           idle CPU halves. auto: off when keepalive <= 20ms  [default: auto]
 
 EXIT STATUS
     0   stopped cleanly; or, with --check-config, the configuration is valid

@@ -134,3 +134,78 @@ pub fn euid() -> u32 {
     // SAFETY: no preconditions.
     unsafe { libc::geteuid() }
 }
+
+/// CLOCK_REALTIME in ns (only to convert kernel receive stamps, never to judge time).
+pub fn realtime_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Receives one datagram without blocking. Returns its length and the kernel's receive stamp
+/// (CLOCK_REALTIME ns, from `SO_TIMESTAMPNS`) if the socket delivers one. A datagram longer
+/// than `buf` is truncated; the returned length is then `buf.len()`.
+pub fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // Room for one cmsg carrying a timespec, 8-byte aligned.
+    let mut cbuf = [0u64; 8];
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header, filled in below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    // SAFETY: `msg` points at `iov` (covering `buf`) and `cbuf`, all valid for the call.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: the kernel filled msg_control/msg_controllen; CMSG_FIRSTHDR/NXTHDR stay inside it.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !c.is_null() {
+        // SAFETY: `c` is a non-null cmsghdr inside the control buffer.
+        let h = unsafe { &*c };
+        if h.cmsg_level == libc::SOL_SOCKET
+            && h.cmsg_type == libc::SCM_TIMESTAMPNS
+            && h.cmsg_len as usize >= std::mem::size_of::<libc::cmsghdr>() + std::mem::size_of::<libc::timespec>()
+        {
+            // SAFETY: the kernel wrote a timespec as this cmsg's data (length checked above);
+            // read_unaligned because cmsg data alignment is not guaranteed for timespec.
+            let ts: libc::timespec = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
+            stamp = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+        }
+        // SAFETY: as for CMSG_FIRSTHDR.
+        c = unsafe { libc::CMSG_NXTHDR(&msg, c) };
+    }
+    Ok((n as usize, stamp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn received_datagrams_carry_the_kernels_arrival_stamp() {
+        let spec = hb_media::UdpSpec {
+            kind: hb_media::UdpKind::Ucast { peers: vec![] },
+            dev: "lo".into(),
+            port: 0,
+            ipv6: false,
+            bind: Some("127.0.0.1".parse().unwrap()),
+        };
+        let link = hb_media::open_udp(&spec).unwrap();
+        let port = link.socket.local_addr().unwrap().port();
+        let before = realtime_ns();
+        link.socket.send_to(b"stamp me", ("127.0.0.1", port)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut buf = [0u8; 64];
+        let (n, stamp) = recv_stamped(link.socket.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"stamp me");
+        let stamp = stamp.expect("SO_TIMESTAMPNS stamp");
+        assert!(stamp >= before && stamp < before + 20_000_000, "stamped at arrival, not at read: {} ns after send", stamp - before);
+        assert_eq!(recv_stamped(link.socket.as_raw_fd(), &mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    }
+}

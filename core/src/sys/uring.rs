@@ -1,9 +1,10 @@
 //! The io_uring ring of the RT loop: the only caller of `unsafe push` in hb.
 //!
-//! What the ring carries: a multishot `POLL_ADD` per socket and for the wake eventfd
-//! (readiness; the loop then drains each socket with non-blocking reads so that everything
-//! already received is processed before a deadline is judged), one absolute CLOCK_MONOTONIC
-//! `TIMEOUT` for the next deadline, and a `SENDMSG` per heartbeat.
+//! What the ring carries: a multishot `POLL_ADD` for the wake eventfd and, when received
+//! packets are to wake the loop (`rx_wakeup`), for each socket (readiness; the loop then
+//! drains each socket with non-blocking reads so that everything already received is
+//! processed before a deadline is judged), one absolute CLOCK_MONOTONIC `TIMEOUT` for the next
+//! deadline, and a `SENDMSG` per heartbeat.
 //!
 //! Buffer-lifetime contract: every pointer handed to the kernel points into `Ring::slots`
 //! (a boxed slice allocated once, never moved or resized) or into `Ring::ts` (boxed). A send
@@ -74,7 +75,9 @@ pub struct Ring {
 
 impl Ring {
     /// Sets up a ring for `socks` and the `wake` eventfd; checks every opcode the loop uses.
-    pub fn new(socks: &[RawFd], wake: RawFd) -> Result<Ring, UringError> {
+    /// With `watch_sockets` false the ring only sends on the sockets and never wakes for them
+    /// (the loop drains them on its ticks).
+    pub fn new(socks: &[RawFd], wake: RawFd, watch_sockets: bool) -> Result<Ring, UringError> {
         let ring = IoUring::builder().build(256).map_err(UringError::Setup)?;
         let mut probe = Probe::new();
         ring.submitter().register_probe(&mut probe).map_err(UringError::Probe)?;
@@ -106,7 +109,7 @@ impl Ring {
             slots,
             ts: Box::new(types::Timespec::new()),
             socks: socks.to_vec(),
-            rearm: vec![true; socks.len()],
+            rearm: vec![watch_sockets; socks.len()],
             wake,
             wake_rearm: true,
             timer: None,
