@@ -31,6 +31,17 @@ struct Node {
 
 impl Node {
     fn start(ns: &Netns, dir: &Path, name: &'static str, hacf: &str, backend: &str) -> Node {
+        Node::start_with(ns, dir, name, hacf, backend, |_| {})
+    }
+
+    fn start_with(
+        ns: &Netns,
+        dir: &Path,
+        name: &'static str,
+        hacf: &str,
+        backend: &str,
+        tweak: impl FnOnce(&mut std::process::Command),
+    ) -> Node {
         let cfg = dir.join(name);
         std::fs::create_dir_all(&cfg).unwrap();
         std::fs::write(cfg.join("ha.cf"), hacf).unwrap();
@@ -53,6 +64,7 @@ impl Node {
             backend,
         ]);
         cmd.stderr(std::fs::File::create(&log).unwrap());
+        tweak(&mut cmd);
         Node { name, run, proc: Proc::spawn(cmd), log }
     }
 
@@ -417,4 +429,33 @@ fn hbd_check_config_exit_codes() {
     assert!(msg.contains("this node \"zz\" is not listed"), "{msg}");
     let (code, _) = run(&["--frobnicate"]);
     assert_eq!(code, Some(64));
+}
+
+/// On a kernel without io_uring (here: io_uring_setup fails with ENOSYS under seccomp), the
+/// default backend falls back to epoll and says why; a forced io_uring refuses to start with
+/// exit status 71 and the reason.
+#[test]
+fn without_io_uring_auto_falls_back_to_epoll() {
+    if !require_root("without_io_uring_auto_falls_back_to_epoll") {
+        return;
+    }
+    let pair = Pair::create();
+    let dir = TempDir::new("hb-nouring");
+    let mut forced = Node::start_with(&pair.a, &dir.path, "a", &hacf(Medium::Ucast, &pair, "a"), "io_uring", hb_hwtest::deny_io_uring);
+    let st = forced.proc.wait_exit(Duration::from_secs(10)).expect("forced io_uring exits");
+    assert_eq!(st.code(), Some(71), "{}", forced.log_text());
+    assert!(
+        forced.log_text().contains("io_uring backend unavailable: io_uring_setup failed: Function not implemented"),
+        "{}",
+        forced.log_text()
+    );
+
+    let a = Node::start_with(&pair.a, &dir.path, "a", &hacf(Medium::Ucast, &pair, "a"), "auto", hb_hwtest::deny_io_uring);
+    let b = Node::start(&pair.b, &dir.path, "b", &hacf(Medium::Ucast, &pair, "b"), "auto");
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
+    b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
+    assert_eq!(a.snapshot().unwrap().backend, "epoll");
+    assert_eq!(b.snapshot().unwrap().backend, "io_uring");
+    let logged = wait_for(Duration::from_secs(3), || a.log_text().contains("falling back to epoll").then_some(()));
+    assert!(logged.is_some(), "{}", a.log_text());
 }

@@ -7,6 +7,7 @@
 //! - [`Proc`]: a child process killed (SIGKILL) and reaped on drop, never left behind.
 //! - [`udp_socket_in`]: a UDP socket created inside a namespace, for injecting packets.
 //! - [`require_root`]: tests that need root fail loudly in CI and skip elsewhere.
+//! - [`deny_io_uring`]: a process that sees a kernel without io_uring (seccomp).
 //!
 //! Only addresses inside namespaces created here are ever used (10.77.0.0/24, fd77::/64).
 //! Later issues add the serial cable, watchdog and BMC/PDU emulators here.
@@ -172,6 +173,19 @@ impl Proc {
             let _ = c.wait();
         }
     }
+    /// Waits up to `timeout` for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Ok(Some(st)) = c.try_wait() {
+                self.child = None;
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
     /// Sends SIGTERM and waits up to `timeout` for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let c = self.child.as_mut()?;
@@ -202,6 +216,12 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Makes `cmd`'s process see a kernel without io_uring (`io_uring_setup` fails with ENOSYS,
+/// through a seccomp filter), to test the epoll fall-back for real.
+pub fn deny_io_uring(cmd: &mut Command) {
+    sys::deny_io_uring(cmd)
 }
 
 /// Polls `f` every 5 ms until it returns `Some` or `timeout` passes.

@@ -22,3 +22,45 @@ pub(crate) fn enter_netns(path: &str) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Makes every `io_uring_setup` in the process that `cmd` starts fail with ENOSYS, as on a
+/// kernel built without io_uring: a seccomp filter installed between fork and exec
+/// (inherited across exec, and by `ip netns exec`'s own exec of the real program).
+pub(crate) fn deny_io_uring(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // BPF opcodes (linux/filter.h).
+    const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+    const JEQ_K: u16 = 0x05 | 0x10 | 0x00;
+    const RET_K: u16 = 0x06;
+    const ARCH_OFFSET: u32 = 4; // seccomp_data.arch
+    const NR_OFFSET: u32 = 0; // seccomp_data.nr
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
+    const NR_IO_URING_SETUP: u32 = 425;
+    let f = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let prog = [
+        f(LD_W_ABS, 0, 0, ARCH_OFFSET),
+        f(JEQ_K, 0, 3, ARCH),
+        f(LD_W_ABS, 0, 0, NR_OFFSET),
+        f(JEQ_K, 0, 1, NR_IO_URING_SETUP),
+        f(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+        f(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ];
+    // SAFETY: the closure runs in the forked child before exec and only makes two prctl calls
+    // on memory (`prog`, moved into the closure) that stays valid for them; it allocates
+    // nothing and takes no locks, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut libc::sock_filter };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog as *const libc::sock_fprog) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
