@@ -29,9 +29,9 @@ pub(crate) fn enter_netns(path: &str) -> std::io::Result<()> {
 pub(crate) fn deny_io_uring(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     // BPF opcodes (linux/filter.h).
-    const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-    const JEQ_K: u16 = 0x05 | 0x10 | 0x00;
-    const RET_K: u16 = 0x06;
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
     const ARCH_OFFSET: u32 = 4; // seccomp_data.arch
     const NR_OFFSET: u32 = 0; // seccomp_data.nr
     #[cfg(target_arch = "x86_64")]
