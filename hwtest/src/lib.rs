@@ -188,17 +188,8 @@ impl Proc {
     }
     /// Sends SIGTERM and waits up to `timeout` for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let c = self.child.as_mut()?;
-        sys::kill(c.id(), libc::SIGTERM);
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if let Ok(Some(st)) = c.try_wait() {
-                self.child = None;
-                return Some(st);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
+        self.signal(libc::SIGTERM);
+        self.wait_exit(timeout)
     }
     /// Sends `sig` (e.g. `libc::SIGSTOP`, `libc::SIGCONT`).
     pub fn signal(&self, sig: i32) {

@@ -170,6 +170,15 @@ fn ago(now: Nanos, t: Nanos) -> String {
     }
 }
 
+/// Milliseconds since `t` as a JSON number, or `null` for never.
+fn ms_ago_json(now: Nanos, t: Nanos) -> String {
+    if t == Nanos::ZERO {
+        "null".into()
+    } else {
+        format!("{:.3}", now.sub(t).as_millis_f64())
+    }
+}
+
 fn ms(ns: u64) -> String {
     format!("{:.3}", ns as f64 / 1e6)
 }
@@ -305,7 +314,7 @@ fn nodes_array(s: &Snapshot) -> String {
                 "{{\"name\":{},\"state\":\"{}\",\"last_heard_ms_ago\":{},\"generation\":{},\"links_up\":{}}}",
                 json_str(&n.name),
                 n.state.name(),
-                if n.last_heard == Nanos::ZERO { "null".into() } else { format!("{:.3}", s.now.sub(n.last_heard).as_millis_f64()) },
+                ms_ago_json(s.now, n.last_heard),
                 n.generation,
                 n.links.iter().filter(|l| matches!(l.state, LinkState::Up | LinkState::Warn)).count()
             )
@@ -331,7 +340,7 @@ fn links_json(s: &Snapshot) -> String {
                         "{{\"node\":{},\"state\":\"{}\",\"last_heard_ms_ago\":{},\"packets\":{},\"rtt_ns\":{{\"last\":{},\"min\":{},\"avg\":{},\"max\":{},\"samples\":{}}},\"ups\":{},\"downs\":{}}}",
                         json_str(&n.name),
                         p.state.name(),
-                        if p.last_heard == Nanos::ZERO { "null".into() } else { format!("{:.3}", s.now.sub(p.last_heard).as_millis_f64()) },
+                        ms_ago_json(s.now, p.last_heard),
                         p.rx,
                         p.rtt[0],
                         p.rtt[1],
