@@ -9,10 +9,14 @@
 //! - [`require_root`]: tests that need root fail loudly in CI and skip elsewhere.
 //! - [`deny_io_uring`]: a process that sees a kernel without io_uring (seccomp).
 //!
+//! - [`watchdog::WatchdogEmulator`]: a FUSE file serving the real watchdog API, recording
+//!   every pet and the moment the timer would reset the board.
+//!
 //! Only addresses inside namespaces created here are ever used (10.77.0.0/24, fd77::/64).
-//! Later issues add the serial cable, watchdog and BMC/PDU emulators here.
+//! Later issues add the serial cable and BMC/PDU emulators here.
 
 mod sys;
+pub mod watchdog;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};

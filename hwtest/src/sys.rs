@@ -64,3 +64,11 @@ pub(crate) fn deny_io_uring(cmd: &mut std::process::Command) {
         });
     }
 }
+
+/// CLOCK_MONOTONIC in ns (the clock hbd's events and the emulators' records share).
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
