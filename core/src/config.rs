@@ -12,6 +12,8 @@
 //! - `rtcpu N` — pin the real-time thread to CPU N.
 //! - `stall_threshold TIME` — how late a wake-up must be before the loop discounts it as its
 //!   own stall (default: keepalive / 2, within 1 ms … 100 ms).
+//! - `watchdog_timeout SECONDS` — the hardware watchdog's timeout, set at open (default 5,
+//!   as sbd); `watchdog_interval TIME` — how often hbd pets it (default a third of it).
 //! - `rx_wakeup on|off|auto` — whether a received packet wakes the loop at once (`on`), or
 //!   waits for the loop's next tick (`off`: at most one keepalive later; its arrival time is
 //!   the kernel's stamp either way, so liveness is exact). `auto` (default) is `off` when
@@ -129,6 +131,12 @@ pub struct HaCf {
     pub rtcpu: Option<usize>,
     /// hb: `stall_threshold`.
     pub stall_threshold: Nanos,
+    /// `watchdog` device, if any.
+    pub watchdog: Option<PathBuf>,
+    /// hb: `watchdog_timeout`, seconds.
+    pub watchdog_timeout: u32,
+    /// hb: `watchdog_interval`.
+    pub watchdog_interval: Nanos,
     /// hb: `rx_wakeup`, resolved (`auto` → keepalive > [`RX_WAKEUP_AUTO_MAX`]).
     pub rx_wakeup: bool,
 }
@@ -149,7 +157,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("ping_group", "ping pseudo-members are not implemented yet"),
     ("hbaping", "ping pseudo-members are not implemented yet"),
     ("deadping", "ping pseudo-members are not implemented yet"),
-    ("watchdog", "the hardware watchdog is not implemented yet"),
     ("stonith", "STONITH is not implemented yet"),
     ("stonith_host", "STONITH is not implemented yet"),
     ("respawn", "process respawning is not implemented yet"),
@@ -197,7 +204,11 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
         rtcpu: None,
         stall_threshold: Nanos::ZERO,
         rx_wakeup: false,
+        watchdog: None,
+        watchdog_timeout: 5,
+        watchdog_interval: Nanos::ZERO,
     };
+    let mut wd_interval_line = 0usize;
     let mut rx_wakeup: Option<bool> = None;
     let (mut keepalive_line, mut deadtime_line, mut warntime_line, mut initdead_line) = (0, 0, 0, 0);
     let mut warntime_set = false;
@@ -258,6 +269,25 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                 exactly(1)?;
                 cfg.stall_threshold = time(args[0])?;
                 stall_set = true;
+            }
+            "watchdog" => {
+                exactly(1)?;
+                if !args[0].starts_with('/') {
+                    return Err(err(n, format!("watchdog {:?} must be an absolute device path", args[0])));
+                }
+                cfg.watchdog = Some(args[0].into());
+            }
+            "watchdog_timeout" => {
+                exactly(1)?;
+                cfg.watchdog_timeout = match args[0].parse::<u32>() {
+                    Ok(t) if (1..=3600).contains(&t) => t,
+                    _ => return Err(err(n, format!("watchdog_timeout {:?} must be whole seconds, 1-3600", args[0]))),
+                };
+            }
+            "watchdog_interval" => {
+                exactly(1)?;
+                cfg.watchdog_interval = time(args[0])?;
+                wd_interval_line = n;
             }
             "rx_wakeup" => {
                 exactly(1)?;
@@ -483,6 +513,15 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
         return Err(err(initdead_line, format!("initdead {} must be at least deadtime {}", cfg.initdead, cfg.deadtime)));
     }
     cfg.rx_wakeup = rx_wakeup.unwrap_or(cfg.keepalive > RX_WAKEUP_AUTO_MAX);
+    let wd_timeout = Nanos(u64::from(cfg.watchdog_timeout) * 1_000_000_000);
+    if cfg.watchdog_interval == Nanos::ZERO {
+        cfg.watchdog_interval = Nanos(wd_timeout.0 / 3);
+    } else if cfg.watchdog_interval.0 * 2 > wd_timeout.0 {
+        return Err(err(
+            wd_interval_line,
+            format!("watchdog_interval {} must be at most half of watchdog_timeout {}s", cfg.watchdog_interval, cfg.watchdog_timeout),
+        ));
+    }
     if !stall_set {
         cfg.stall_threshold = Nanos((cfg.keepalive.0 / 2).clamp(1_000_000, 100_000_000));
     }
@@ -654,6 +693,7 @@ mod tests {
             "# only comments\n\n   \n",
             "debug 1\ndebugfile /var/log/ha-debug\nlogfile /var/log/ha-log\nlogfacility none\nrealtime off\nrtprio 20\nrtcpu 1\nbind 127.0.0.1\ncluster appliance\n",
             "apiauth hbctl uid=0,root gid=0\n",
+            "watchdog /dev/watchdog\nwatchdog_timeout 10\nwatchdog_interval 1\n",
         ];
         for v in valid {
             parse(v).unwrap_or_else(|e| panic!("{v:?} should be valid: {e}"));
@@ -666,9 +706,11 @@ mod tests {
             ("bcast eth0\nudpport 700\n", "ha.cf:2: `udpport` must come before the media lines that use it (first one on line 1)"),
             ("udpport 0\n", "ha.cf:1: udpport \"0\" is not a port number (1-65535)"),
             ("serial /dev/ttyS0\n", "ha.cf:1: `serial` is a heartbeat directive hb does not support: serial links are not implemented yet"),
+            ("watchdog dev/watchdog\n", "ha.cf:1: watchdog \"dev/watchdog\" must be an absolute device path"),
+            ("watchdog_timeout 0\n", "ha.cf:1: watchdog_timeout \"0\" must be whole seconds, 1-3600"),
             (
-                "watchdog /dev/watchdog\n",
-                "ha.cf:1: `watchdog` is a heartbeat directive hb does not support: the hardware watchdog is not implemented yet",
+                "watchdog_timeout 2\nwatchdog_interval 1500ms\n",
+                "ha.cf:2: watchdog_interval 1500ms must be at most half of watchdog_timeout 2s",
             ),
             (
                 "stonith_host * baytech 10.0.0.3 mylogin mysecretpassword\n",

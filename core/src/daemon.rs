@@ -49,6 +49,8 @@ pub struct Options {
     pub no_realtime: bool,
     /// Called on the RT thread just before its loop starts (tests mark the thread with it).
     pub rt_hook: Option<fn()>,
+    /// Accept a `watchdog` path that is not a character device (a test emulator).
+    pub watchdog_test_mode: bool,
 }
 
 /// Start-up failed; each variant names the step.
@@ -95,6 +97,9 @@ pub enum StartError {
     /// The epoll backend could not be set up.
     #[error("epoll backend set-up failed")]
     Epoll(#[source] io::Error),
+    /// The watchdog cannot be opened or set up.
+    #[error(transparent)]
+    Watchdog(#[from] hb_watchdog::WatchdogError),
     /// The status page cannot be created.
     #[error("cannot create the status page in {path}")]
     Status {
@@ -291,6 +296,31 @@ impl Daemon {
 
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "rt", source })?);
+        // INVARIANT: the watchdog is opened (armed) after every other fallible step of
+        // start-up, and the RT thread disarms it if its own set-up fails: a configuration or
+        // start-up error must never leave an armed watchdog behind to reset the node.
+        let wd = match &cfg.watchdog {
+            Some(path) => {
+                let o = hb_watchdog::OpenOptions {
+                    timeout: Some(cfg.watchdog_timeout),
+                    pretimeout: None,
+                    allow_non_chardev: opts.watchdog_test_mode,
+                };
+                let wd = hb_watchdog::Watchdog::open(path, &o)?;
+                for n in wd.notes() {
+                    logger.warn(n);
+                }
+                logger.info(&format!(
+                    "watchdog {} armed: timeout {} s, pet every {} by {}",
+                    path.display(),
+                    wd.timeout().map_or_else(|| "unknown".into(), |t| t.to_string()),
+                    cfg.watchdog_interval,
+                    if wd.method() == hb_watchdog::PetMethod::Ioctl { "WDIOC_KEEPALIVE" } else { "write" }
+                ));
+                Some(wd)
+            }
+            None => None,
+        };
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Ready, StartError>>();
         let rt_ctx = RtCtx {
             engine,
@@ -301,7 +331,15 @@ impl Daemon {
             ipc_wake: ipc_wake.clone(),
             wake: wake.clone(),
             stop: stop.clone(),
-            stats: LoopStats { rt_flags: flags, ..Default::default() },
+            stats: LoopStats {
+                rt_flags: flags,
+                wd_timeout_s: wd.as_ref().and_then(|w| w.timeout()).map_or(0, u64::from),
+                ..Default::default()
+            },
+            wd,
+            wd_interval: cfg.watchdog_interval,
+            wd_policy: hb_watchdog::decision::Policy::default(),
+            logger: logger.clone(),
         };
         let setup = RtSetup {
             choice: opts.backend,
@@ -435,6 +473,25 @@ struct RtCtx {
     wake: Arc<EventFd>,
     stop: Arc<AtomicBool>,
     stats: LoopStats,
+    wd: Option<hb_watchdog::Watchdog>,
+    wd_interval: Nanos,
+    wd_policy: hb_watchdog::decision::Policy,
+    /// For set-up and tear-down messages only; never used inside the loop.
+    logger: Logger,
+}
+
+impl RtCtx {
+    /// Disarms the watchdog (magic close), logging the outcome. Not for the loop.
+    fn disarm_watchdog(&mut self, why: &str) {
+        if let Some(wd) = self.wd.take() {
+            let path = wd.path().display().to_string();
+            match wd.disarm() {
+                Ok(true) => self.logger.info(&format!("watchdog {path} disarmed ({why})")),
+                Ok(false) => self.logger.warn(&format!("watchdog {path}: magic close sent ({why}), but the driver does not promise WDIOF_MAGICCLOSE; it may still reset the node")),
+                Err(e) => self.logger.error(&format!("{e}: {}", e.source_text())),
+            }
+        }
+    }
 }
 
 /// How the RT thread sets itself up.
@@ -481,13 +538,15 @@ fn rt_thread(mut ctx: RtCtx, setup: RtSetup, ready: mpsc::Sender<Result<Ready, S
                 if let Some(h) = hook {
                     h();
                 }
-                run_loop(b, &mut ctx)
+                run_loop(b, &mut ctx);
+                ctx.disarm_watchdog("clean stop");
             }
             Err(e) if choice == Choice::Auto => {
                 notes.push(format!("{e}: {}; falling back to epoll", e.source_text()));
                 start_epoll(ctx, &socks, wake, rx_wakeup, notes, hook, ready)
             }
             Err(e) => {
+                ctx.disarm_watchdog("start-up failed");
                 let _ = ready.send(Err(e.into()));
             }
         },
@@ -511,9 +570,11 @@ fn start_epoll(
             if let Some(h) = hook {
                 h();
             }
-            run_loop(b, &mut ctx)
+            run_loop(b, &mut ctx);
+            ctx.disarm_watchdog("clean stop");
         }
         Err(e) => {
+            ctx.disarm_watchdog("start-up failed");
             let _ = ready.send(Err(StartError::Epoll(e)));
         }
     }
@@ -540,6 +601,8 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
     let mut last_tx_log = [Nanos::ZERO; crate::config::MAX_LINKS];
     let mut deadline = time::now();
     let mut last_drain = deadline;
+    let mut next_pet = deadline;
+    let mut withholding = false;
     loop {
         let (engine, rtlog, txlog) = (&mut ctx.engine, &mut ctx.rtlog, &mut last_tx_log);
         let woken = match backend.wait(deadline, &mut |link, errno| {
@@ -585,6 +648,45 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
         }
         last_drain = now;
         ctx.engine.poll(now);
+        if let Some(wd) = ctx.wd.as_mut() {
+            if now >= next_pet {
+                use hb_watchdog::decision::{decide, Health, Verdict};
+                let health = Health {
+                    now: now.0,
+                    loop_lateness: now.sub(next_pet).0,
+                    crm_last_seen: None,
+                    may_run_resources: true,
+                    apphb_failed: false,
+                };
+                match decide(&ctx.wd_policy, &health) {
+                    Verdict::Pet => {
+                        match wd.pet_raw() {
+                            Ok(()) => {
+                                ctx.stats.wd_pets += 1;
+                                ctx.stats.wd_last_pet = now.0;
+                            }
+                            Err(e) => ctx.rtlog.push(now, LogMsg::WatchdogPetFailed { errno: e.raw_os_error().unwrap_or(0) }),
+                        }
+                        if withholding {
+                            withholding = false;
+                            ctx.rtlog.push(now, LogMsg::WatchdogResumed);
+                        }
+                    }
+                    Verdict::Withhold(reason) => {
+                        if !withholding {
+                            withholding = true;
+                            ctx.rtlog.push(now, LogMsg::WatchdogWithheld { reason });
+                            ctx.rtlog.flush_soon();
+                        }
+                    }
+                }
+                ctx.stats.wd_state = if withholding { 2 } else { 1 };
+                next_pet = next_pet.add(ctx.wd_interval);
+                if next_pet <= now {
+                    next_pet = now.add(ctx.wd_interval);
+                }
+            }
+        }
         if ctx.engine.tx_due(now) {
             for (i, l) in ctx.links.iter().enumerate() {
                 for (d, dest) in l.dests.iter().enumerate() {
@@ -617,6 +719,9 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
             break;
         }
         deadline = ctx.engine.next_deadline();
+        if ctx.wd.is_some() {
+            deadline = deadline.min(next_pet);
+        }
     }
 }
 

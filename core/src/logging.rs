@@ -80,6 +80,18 @@ pub enum LogMsg {
         /// errno.
         errno: i32,
     },
+    /// hbd stopped petting the watchdog (the node will be reset).
+    WatchdogWithheld {
+        /// Why.
+        reason: hb_watchdog::decision::Reason,
+    },
+    /// hbd petting again after withholding.
+    WatchdogResumed,
+    /// A pet failed.
+    WatchdogPetFailed {
+        /// errno.
+        errno: i32,
+    },
 }
 
 /// A log record from the RT thread.
@@ -321,6 +333,11 @@ pub fn format_record(n: &Names, r: &Record) -> (Level, String) {
             (Level::Warn, format!("link {}: send failed: {}", name(&n.links, link), std::io::Error::from_raw_os_error(errno)))
         }
         LogMsg::LoopError { errno } => (Level::Error, format!("loop wait failed: {}", std::io::Error::from_raw_os_error(errno))),
+        LogMsg::WatchdogWithheld { reason } => {
+            (Level::Error, format!("no longer petting the watchdog: {}; the node will be reset when it expires", reason.describe()))
+        }
+        LogMsg::WatchdogResumed => (Level::Warn, "petting the watchdog again".into()),
+        LogMsg::WatchdogPetFailed { errno } => (Level::Error, format!("watchdog pet failed: {}", std::io::Error::from_raw_os_error(errno))),
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::atomic::{fence, AtomicU64, Ordering::*};
 /// "hbstatus".
 pub const MAGIC: u64 = u64::from_be_bytes(*b"hbstatus");
 /// Layout version; bumped on any change to [`Page`].
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 const NAME_WORDS: usize = 8;
 
 /// The status file's name inside the run directory.
@@ -91,6 +91,10 @@ pub struct Page {
     events_dropped: AtomicU64,
     log_dropped: AtomicU64,
     stopping: AtomicU64,
+    wd_state: AtomicU64,
+    wd_pets: AtomicU64,
+    wd_last_pet: AtomicU64,
+    wd_timeout_s: AtomicU64,
     self_name: [AtomicU64; NAME_WORDS],
     nodes: [NodeSlot; MAX_NODES],
     links: [LinkSlot; MAX_LINKS],
@@ -140,6 +144,14 @@ pub struct LoopStats {
     pub log_dropped: u64,
     /// Set when a clean stop has begun.
     pub stopping: bool,
+    /// Watchdog: 0 none, 1 petting, 2 withholding (the node will be reset).
+    pub wd_state: u64,
+    /// Watchdog pets so far.
+    pub wd_pets: u64,
+    /// Last pet (CLOCK_MONOTONIC ns).
+    pub wd_last_pet: u64,
+    /// Watchdog timeout in force, seconds.
+    pub wd_timeout_s: u64,
 }
 
 /// hbd's side: creates, maps and publishes.
@@ -203,6 +215,10 @@ impl StatusWriter {
         p.rt_flags.store(ls.rt_flags, Relaxed);
         p.log_dropped.store(ls.log_dropped, Relaxed);
         p.stopping.store(u64::from(ls.stopping), Relaxed);
+        p.wd_state.store(ls.wd_state, Relaxed);
+        p.wd_pets.store(ls.wd_pets, Relaxed);
+        p.wd_last_pet.store(ls.wd_last_pet, Relaxed);
+        p.wd_timeout_s.store(ls.wd_timeout_s, Relaxed);
         let (stalls, stalled, max_late) = e.stall_stats();
         p.stalls.store(stalls, Relaxed);
         p.stalled.store(stalled.0, Relaxed);
@@ -361,6 +377,8 @@ pub struct Snapshot {
     pub log_dropped: u64,
     /// A clean stop is under way.
     pub stopping: bool,
+    /// Watchdog: state (0 none, 1 petting, 2 withholding), pets, last pet, timeout seconds.
+    pub watchdog: (u64, u64, Nanos, u64),
     /// Peers.
     pub nodes: Vec<NodeSnap>,
     /// Links.
@@ -502,6 +520,7 @@ impl StatusReader {
             events_dropped: p.events_dropped.load(Relaxed),
             log_dropped: p.log_dropped.load(Relaxed),
             stopping: p.stopping.load(Relaxed) != 0,
+            watchdog: (p.wd_state.load(Relaxed), p.wd_pets.load(Relaxed), Nanos(p.wd_last_pet.load(Relaxed)), p.wd_timeout_s.load(Relaxed)),
             nodes,
             links,
         }

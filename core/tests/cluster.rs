@@ -459,3 +459,83 @@ fn without_io_uring_auto_falls_back_to_epoll() {
     let logged = wait_for(Duration::from_secs(3), || a.log_text().contains("falling back to epoll").then_some(()));
     assert!(logged.is_some(), "{}", a.log_text());
 }
+
+fn watchdog_hacf(pair: &Pair, path: &Path) -> String {
+    format!("{}watchdog {}\nwatchdog_timeout 1\nwatchdog_interval 200ms\n", hacf(Medium::Ucast, pair, "a"), path.display())
+}
+
+fn test_mode(cmd: &mut std::process::Command) {
+    cmd.arg("--watchdog-test-mode");
+}
+
+/// hbd pets the watchdog every `watchdog_interval` from its RT loop; a clean stop disarms it
+/// with the magic close and it never expires.
+#[test]
+fn watchdog_pets_on_schedule_and_a_clean_stop_disarms() {
+    use hb_hwtest::watchdog::{Features, WatchdogEmulator};
+    if !require_root("watchdog_pets_on_schedule_and_a_clean_stop_disarms") {
+        return;
+    }
+    let emu = WatchdogEmulator::start(Features::default()).unwrap();
+    let pair = Pair::create();
+    let dir = TempDir::new("hb-wd-pets");
+    let mut a = Node::start_with(&pair.a, &dir.path, "a", &watchdog_hacf(&pair, &emu.path()), "auto", test_mode);
+    wait_for(Duration::from_secs(10), || a.snapshot()).expect("hbd running");
+    std::thread::sleep(Duration::from_millis(2500));
+    let s = a.snapshot().unwrap();
+    assert_eq!((s.watchdog.0, s.watchdog.3), (1, 1), "petting, timeout 1 s: {:?}", s.watchdog);
+    let st = emu.state();
+    assert!(st.armed && st.timeout_s == 1, "{st:?}");
+    // Intervals between hbd's pets (the first two records are open and SETTIMEOUT).
+    let gaps: Vec<f64> = st.pets[2..].windows(2).map(|w| (w[1] - w[0]) as f64 / 1e6).collect();
+    assert!(gaps.len() >= 8, "only {} pets", gaps.len());
+    let mut sorted = gaps.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let max = sorted[sorted.len() - 1];
+    eprintln!("watchdog pet intervals (ms, target 200): min {:.3} median {median:.3} max {max:.3}", sorted[0]);
+    assert!((150.0..=250.0).contains(&median), "{gaps:?}");
+    assert!(max < 500.0, "a pet came {max} ms after the previous one: {gaps:?}");
+
+    let exit = a.proc.terminate(Duration::from_secs(10)).expect("exits");
+    assert!(exit.success(), "{}", a.log_text());
+    let st = wait_for(Duration::from_secs(5), || Some(emu.state()).filter(|s| !s.open)).unwrap();
+    assert!(!st.armed && st.disarmed_at.is_some(), "{st:?}\n{}", a.log_text());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(emu.state().expired_at, None);
+    assert!(a.log_text().contains("disarmed (clean stop)"), "{}", a.log_text());
+}
+
+/// A hung hbd (SIGSTOP) stops petting and the watchdog expires within its timeout; a killed
+/// hbd (kill -9) leaves it armed and it expires too.
+#[test]
+fn watchdog_expires_when_hbd_hangs_or_is_killed() {
+    use hb_hwtest::watchdog::{Features, WatchdogEmulator};
+    if !require_root("watchdog_expires_when_hbd_hangs_or_is_killed") {
+        return;
+    }
+    let pair = Pair::create();
+    for how in ["SIGSTOP", "kill -9"] {
+        let emu = WatchdogEmulator::start(Features::default()).unwrap();
+        let dir = TempDir::new("hb-wd-expire");
+        let mut a = Node::start_with(&pair.a, &dir.path, "a", &watchdog_hacf(&pair, &emu.path()), "auto", test_mode);
+        wait_for(Duration::from_secs(10), || a.snapshot().filter(|s| s.watchdog.1 >= 3)).expect("petting");
+        let t0 = time::now();
+        if how == "SIGSTOP" {
+            a.proc.signal(libc::SIGSTOP);
+        } else {
+            a.proc.kill9();
+        }
+        let at = wait_for(Duration::from_secs(5), || emu.state().expired_at)
+            .unwrap_or_else(|| panic!("{how}: never expired: {:?}", emu.state()));
+        let after = Nanos(at).sub(t0);
+        eprintln!("{how}: watchdog expired {after} after it (timeout 1 s, pet every 200 ms)");
+        assert!(after <= Nanos::from_millis(1000), "{how}: expired {after} after, more than the timeout");
+        let st = emu.state();
+        if how == "kill -9" {
+            assert!(st.closed_armed_at.is_some() && st.disarmed_at.is_none(), "{st:?}");
+        }
+        a.proc.signal(libc::SIGCONT);
+        a.proc.kill9();
+    }
+}

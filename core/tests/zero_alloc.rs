@@ -81,6 +81,7 @@ fn node_dir(root: &Path, name: &str, me: &str, port: u16, rx_wakeup: &str) -> Op
         log_stderr: false,
         no_realtime: true,
         rt_hook: Some(mark_rt_thread),
+        watchdog_test_mode: false,
     }
 }
 

@@ -223,6 +223,14 @@ fn status_text(s: &Snapshot) -> String {
         s.stalls.2.as_millis_f64(),
         s.tx_missed,
     );
+    match s.watchdog {
+        (0, ..) => {}
+        (1, pets, last, t) => o.push_str(&format!("  watchdog: petting (timeout {t} s), {pets} pets, last {}\n", ago(s.now, last))),
+        (_, pets, last, t) => o.push_str(&format!(
+            "  watchdog: NOT PETTING — the node will be reset (timeout {t} s); {pets} pets, last {}\n",
+            ago(s.now, last)
+        )),
+    }
     if s.log_dropped + s.events_dropped > 0 {
         o.push_str(&format!("  dropped: {} log records, {} events\n", s.log_dropped, s.events_dropped));
     }
@@ -370,7 +378,7 @@ fn links_json(s: &Snapshot) -> String {
 
 fn status_json(s: &Snapshot) -> String {
     format!(
-        "{{\"node\":{},\"running\":true,\"pid\":{},\"generation\":{},\"uptime_ms\":{:.1},\"backend\":\"{}\",\"iterations\":{},\"memory_locked\":{},\"sched_fifo\":{},\"keepalive_ms\":{},\"warntime_ms\":{},\"deadtime_ms\":{},\"initdead_ms\":{},\"stalls\":{},\"stalled_ms\":{:.3},\"worst_lateness_ms\":{:.3},\"tx_missed\":{},\"log_dropped\":{},\"events_dropped\":{},\"peers\":{}}}\n",
+        "{{\"node\":{},\"running\":true,\"pid\":{},\"generation\":{},\"uptime_ms\":{:.1},\"backend\":\"{}\",\"iterations\":{},\"memory_locked\":{},\"sched_fifo\":{},\"keepalive_ms\":{},\"warntime_ms\":{},\"deadtime_ms\":{},\"initdead_ms\":{},\"stalls\":{},\"stalled_ms\":{:.3},\"worst_lateness_ms\":{:.3},\"tx_missed\":{},\"log_dropped\":{},\"events_dropped\":{},\"watchdog\":{},\"peers\":{}}}\n",
         json_str(&s.self_name),
         s.pid,
         s.generation,
@@ -389,6 +397,10 @@ fn status_json(s: &Snapshot) -> String {
         s.tx_missed,
         s.log_dropped,
         s.events_dropped,
+        match s.watchdog {
+            (0, ..) => "null".to_string(),
+            (st, pets, last, t) => format!("{{\"petting\":{},\"pets\":{pets},\"last_pet_ms_ago\":{},\"timeout_s\":{t}}}", st == 1, ms_ago_json(s.now, last)),
+        },
         nodes_array(s)
     )
 }

@@ -208,15 +208,20 @@ impl Watchdog {
 
     /// Pets the watchdog. If `WDIOC_KEEPALIVE` turns out unsupported, switches to writes.
     pub fn pet(&mut self) -> Result<(), WatchdogError> {
+        self.pet_raw().map_err(|source| WatchdogError::Pet { path: self.path.clone(), source })
+    }
+
+    /// [`Self::pet`] for the RT loop: one syscall, no allocation even on failure.
+    pub fn pet_raw(&mut self) -> io::Result<()> {
         if self.method == PetMethod::Ioctl {
             match sys::ioctl_int(self.file.as_raw_fd(), sys::KEEPALIVE, 0) {
                 Ok(_) => return Ok(()),
                 Err(e) if not_supported(&e) => self.method = PetMethod::Write,
-                Err(source) => return Err(WatchdogError::Pet { path: self.path.clone(), source }),
+                Err(e) => return Err(e),
             }
         }
         // Any byte but 'V' pets without arming magic close.
-        self.file.write_all(&[0]).map_err(|source| WatchdogError::Pet { path: self.path.clone(), source })
+        self.file.write_all(&[0])
     }
 
     /// Seconds left before the reset, where the driver says (`WDIOC_GETTIMELEFT`).

@@ -43,6 +43,9 @@ OPTIONS
     -s, --state-dir DIR    persisted boot generation                   [default: /var/lib/hb]
     -b, --backend KIND     auto, io_uring or epoll                     [default: auto]
         --no-realtime      no mlockall and no SCHED_FIFO, whatever ha.cf says
+        --watchdog-test-mode
+                           accept a `watchdog` path that is not a character device (the
+                           test bench's FUSE emulator); never for production
         --check-config     validate ha.cf and authkeys for this node, then exit
     -q, --quiet            do not log to standard error
     -h, --help             this text
@@ -51,7 +54,9 @@ OPTIONS
 HA.CF
     heartbeat 3.0 directives hb implements: keepalive, warntime, deadtime, initdead, udpport,
     bcast (alias udp), mcast, mcast6, ucast, ucast6, node, cluster, logfile, debugfile,
-    logfacility, debug, realtime, rtprio, auto_failback (nice_failback), apiauth, crm off.
+    logfacility, debug, realtime, rtprio, auto_failback (nice_failback), apiauth, crm off,
+    watchdog DEVICE (hbd pets it from its real-time loop; a clean stop disarms it with the
+    magic close, a crash, kill -9 or hang leaves it armed and the node is reset).
     Times are heartbeat's: `2` and `1.5` are seconds, `250ms` milliseconds.
     heartbeat directives not implemented yet (serial, ping, watchdog, stonith, respawn, ...)
     are refused by name; hb never ignores a line silently.
@@ -60,6 +65,9 @@ HA.CF
     bind ADDR              bind UDP sockets to ADDR rather than the wildcard; a ucast line
                            naming ADDR is this node's own (several nodes on one host)
     rtcpu N                pin the real-time thread to CPU N
+    watchdog_timeout S     the watchdog's timeout, whole seconds, set at open  [default: 5]
+    watchdog_interval TIME how often hbd pets it, at most half the timeout
+                                                       [default: a third of the timeout]
     stall_threshold TIME   a wake-up this much later than planned is our own stall, and is
                            discounted from peers' silence  [default: keepalive/2, 1ms..100ms]
     rx_wakeup on|off|auto  on: a received packet wakes the loop at once; off: packets wait
@@ -111,6 +119,7 @@ fn parse_args() -> Result<(Options, bool), String> {
         log_stderr: true,
         no_realtime: false,
         rt_hook: None,
+        watchdog_test_mode: false,
     };
     let mut check = false;
     let mut p = lexopt::Parser::from_env();
@@ -132,6 +141,7 @@ fn parse_args() -> Result<(Options, bool), String> {
                 }
             }
             Long("no-realtime") => o.no_realtime = true,
+            Long("watchdog-test-mode") => o.watchdog_test_mode = true,
             Long("check-config") => check = true,
             Short('q') | Long("quiet") => o.log_stderr = false,
             Short('h') | Long("help") => {
