@@ -61,12 +61,12 @@ fn mark_rt_thread() {
     MARKED_THREADS.fetch_add(1, Ordering::Relaxed);
 }
 
-fn node_dir(root: &Path, name: &str, me: &str, port: u16, rx_wakeup: &str) -> Options {
+fn node_dir(root: &Path, name: &str, me: &str, port: u16, rx_wakeup: &str, extra: &str) -> Options {
     let cfg = root.join(name);
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(
         cfg.join("ha.cf"),
-        format!("keepalive 1ms\nwarntime 20ms\ndeadtime 50ms\ninitdead 5\nudpport {port}\nbind {me}\nucast lo 127.0.0.1 127.0.0.2\nnode a b\nrealtime off\nrx_wakeup {rx_wakeup}\n"),
+        format!("keepalive 1ms\nwarntime 20ms\ndeadtime 50ms\ninitdead 5\nudpport {port}\nbind {me}\nucast lo 127.0.0.1 127.0.0.2\nnode a b\nrealtime off\nrx_wakeup {rx_wakeup}\n{extra}"),
     )
     .unwrap();
     std::fs::write(cfg.join("authkeys"), "auth 1\n1 sha256 zero-alloc\n").unwrap();
@@ -81,7 +81,7 @@ fn node_dir(root: &Path, name: &str, me: &str, port: u16, rx_wakeup: &str) -> Op
         log_stderr: false,
         no_realtime: true,
         rt_hook: Some(mark_rt_thread),
-        watchdog_test_mode: false,
+        watchdog_test_mode: true,
     }
 }
 
@@ -96,9 +96,16 @@ fn the_rt_loop_allocates_nothing_over_thousands_of_heartbeats() {
 
     let root = std::env::temp_dir().join(format!("hb-zero-alloc-{}", std::process::id()));
     let port = 20000 + (std::process::id() % 20000) as u16;
-    // a: io_uring, drains on ticks; b: epoll, woken by received packets.
-    let a_opts = node_dir(&root, "a", "127.0.0.1", port, "off");
-    let mut b_opts = node_dir(&root, "b", "127.0.0.2", port, "on");
+    // a: io_uring, drains on ticks, and (as root, where FUSE can mount the emulator) pets a
+    // watchdog every 5 ms; b: epoll, woken by received packets.
+    let emu = hb_hwtest::is_root().then(|| hb_hwtest::watchdog::WatchdogEmulator::start(Default::default()).expect("watchdog emulator"));
+    let wd =
+        emu.as_ref().map_or(String::new(), |e| format!("watchdog {}\nwatchdog_timeout 2\nwatchdog_interval 5ms\n", e.path().display()));
+    if std::env::var_os("CI").is_some() {
+        assert!(emu.is_some(), "CI runs as root: the watchdog path must be covered");
+    }
+    let a_opts = node_dir(&root, "a", "127.0.0.1", port, "off", &wd);
+    let mut b_opts = node_dir(&root, "b", "127.0.0.2", port, "on", "");
     b_opts.backend = Choice::Epoll;
     let a = Daemon::start(&a_opts).expect("start a");
     let b = Daemon::start(&b_opts).expect("start b");
@@ -131,6 +138,9 @@ fn the_rt_loop_allocates_nothing_over_thousands_of_heartbeats() {
     }
     std::thread::sleep(Duration::from_millis(100));
     let allocs = RT_ALLOCS.load(Ordering::Relaxed);
+    if let Some(e) = &emu {
+        assert!(e.state().pets.len() > 300, "the watchdog was petted from the loop: {} pets", e.state().pets.len());
+    }
     a.stop("test");
     let _ = std::fs::remove_dir_all(&root);
     assert_eq!(allocs, 0, "the RT threads allocated {allocs} times after start-up");
