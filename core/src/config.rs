@@ -14,6 +14,10 @@
 //!   own stall (default: keepalive / 2, within 1 ms … 100 ms).
 //! - `watchdog_timeout SECONDS` — the hardware watchdog's timeout, set at open (default 5,
 //!   as sbd); `watchdog_interval TIME` — how often hbd pets it (default a third of it).
+//! - `apphb_watchdog on|off` — a failed application heartbeat (missed check-in, or its process
+//!   gone without unregistering) stops the watchdog pets, so the node resets (default off:
+//!   such failures are events only). `watchdog_require_crm on|off` — pet only while the CRM
+//!   (the application heartbeat named `hb-crmd`) checks in (default off).
 //! - `rx_wakeup on|off|auto` — whether a received packet wakes the loop at once (`on`), or
 //!   waits for the loop's next tick (`off`: at most one keepalive later; its arrival time is
 //!   the kernel's stamp either way, so liveness is exact). `auto` (default) is `off` when
@@ -137,6 +141,10 @@ pub struct HaCf {
     pub watchdog_timeout: u32,
     /// hb: `watchdog_interval`.
     pub watchdog_interval: Nanos,
+    /// hb: `apphb_watchdog` — a failed application heartbeat stops the watchdog pets.
+    pub apphb_watchdog: bool,
+    /// hb: `watchdog_require_crm` — pet only while the CRM checks in.
+    pub watchdog_require_crm: bool,
     /// hb: `rx_wakeup`, resolved (`auto` → keepalive > [`RX_WAKEUP_AUTO_MAX`]).
     pub rx_wakeup: bool,
 }
@@ -207,6 +215,8 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
         watchdog: None,
         watchdog_timeout: 5,
         watchdog_interval: Nanos::ZERO,
+        apphb_watchdog: false,
+        watchdog_require_crm: false,
     };
     let mut wd_interval_line = 0usize;
     let mut rx_wakeup: Option<bool> = None;
@@ -283,6 +293,15 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                     Ok(t) if (1..=3600).contains(&t) => t,
                     _ => return Err(err(n, format!("watchdog_timeout {:?} must be whole seconds, 1-3600", args[0]))),
                 };
+            }
+            "apphb_watchdog" | "watchdog_require_crm" => {
+                exactly(1)?;
+                let v = boolean(args[0]).ok_or_else(|| err(n, format!("{directive} {:?} must be on or off", args[0])))?;
+                if directive == "apphb_watchdog" {
+                    cfg.apphb_watchdog = v;
+                } else {
+                    cfg.watchdog_require_crm = v;
+                }
             }
             "watchdog_interval" => {
                 exactly(1)?;
@@ -693,7 +712,7 @@ mod tests {
             "# only comments\n\n   \n",
             "debug 1\ndebugfile /var/log/ha-debug\nlogfile /var/log/ha-log\nlogfacility none\nrealtime off\nrtprio 20\nrtcpu 1\nbind 127.0.0.1\ncluster appliance\n",
             "apiauth hbctl uid=0,root gid=0\n",
-            "watchdog /dev/watchdog\nwatchdog_timeout 10\nwatchdog_interval 1\n",
+            "watchdog /dev/watchdog\nwatchdog_timeout 10\nwatchdog_interval 1\napphb_watchdog on\nwatchdog_require_crm off\n",
         ];
         for v in valid {
             parse(v).unwrap_or_else(|e| panic!("{v:?} should be valid: {e}"));
@@ -706,6 +725,7 @@ mod tests {
             ("bcast eth0\nudpport 700\n", "ha.cf:2: `udpport` must come before the media lines that use it (first one on line 1)"),
             ("udpport 0\n", "ha.cf:1: udpport \"0\" is not a port number (1-65535)"),
             ("serial /dev/ttyS0\n", "ha.cf:1: `serial` is a heartbeat directive hb does not support: serial links are not implemented yet"),
+            ("apphb_watchdog maybe\n", "ha.cf:1: apphb_watchdog \"maybe\" must be on or off"),
             ("watchdog dev/watchdog\n", "ha.cf:1: watchdog \"dev/watchdog\" must be an absolute device path"),
             ("watchdog_timeout 0\n", "ha.cf:1: watchdog_timeout \"0\" must be whole seconds, 1-3600"),
             (

@@ -14,7 +14,7 @@ use crate::auth::{load_authkeys, AuthKeys, Keyring};
 use crate::backend::{Backend, Choice, EpollBackend, Kind, UringBackend, MAX_DESTS};
 use crate::config::{facility_code, parse_ha_cf, ConfigError, HaCf};
 use crate::engine::{Engine, EngineConfig};
-use crate::ipc::{self, AllowList};
+use crate::ipc::{self, AllowList, AppShared, ServerCtx};
 use crate::liveness::{Event, Timing};
 use crate::logging::{self, LogConfig, LogMsg, Logger, Names, RtLog};
 use crate::status::{rt_flags, LoopStats, StatusWriter};
@@ -290,9 +290,15 @@ impl Daemon {
         let ipc_wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "ipc", source })?);
         let ipc_stop = Arc::new(AtomicBool::new(false));
         let allow = AllowList::new(&cfg.apiauth);
-        let ipc =
-            ipc::spawn_server(listener, ev_cons, ipc_wake.clone(), ipc_stop.clone(), names, allow, logger.clone(), opts.node_name.clone())
-                .map_err(|source| StartError::Thread { what: "ipc", source })?;
+        let apps = Arc::new(AppShared::default());
+        let ipc = ipc::spawn_server(
+            listener,
+            ev_cons,
+            ipc_wake.clone(),
+            ipc_stop.clone(),
+            ServerCtx { names, allow, logger: logger.clone(), node: opts.node_name.clone(), apps: apps.clone() },
+        )
+        .map_err(|source| StartError::Thread { what: "ipc", source })?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "rt", source })?);
@@ -338,7 +344,12 @@ impl Daemon {
             },
             wd,
             wd_interval: cfg.watchdog_interval,
-            wd_policy: hb_watchdog::decision::Policy::default(),
+            wd_policy: hb_watchdog::decision::Policy {
+                require_crm: cfg.watchdog_require_crm,
+                apphb_is_fatal: cfg.apphb_watchdog,
+                ..hb_watchdog::decision::Policy::default()
+            },
+            apps,
             logger: logger.clone(),
         };
         let setup = RtSetup {
@@ -476,6 +487,7 @@ struct RtCtx {
     wd: Option<hb_watchdog::Watchdog>,
     wd_interval: Nanos,
     wd_policy: hb_watchdog::decision::Policy,
+    apps: Arc<AppShared>,
     /// For set-up and tear-down messages only; never used inside the loop.
     logger: Logger,
 }
@@ -651,12 +663,14 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
         if let Some(wd) = ctx.wd.as_mut() {
             if now >= next_pet {
                 use hb_watchdog::decision::{decide, Health, Verdict};
+                let crm = ctx.apps.crm_last_seen.load(Ordering::Relaxed);
+                // may_run_resources: always true until fencing and quorum exist to say otherwise.
                 let health = Health {
                     now: now.0,
                     loop_lateness: now.sub(next_pet).0,
-                    crm_last_seen: None,
+                    crm_last_seen: (crm != 0).then_some(crm),
                     may_run_resources: true,
-                    apphb_failed: false,
+                    apphb_failed: ctx.apps.failed.load(Ordering::Relaxed),
                 };
                 match decide(&ctx.wd_policy, &health) {
                     Verdict::Pet => {

@@ -6,23 +6,30 @@
 //!
 //! Protocol: one request per message, one JSON object per reply message.
 //! - `ping` → `{"ok":"pong","node":…,"pid":…}`
-//! - `subscribe` → `{"ok":"subscribed"}`, then one message per liveness event, e.g.
-//!   `{"event":"node-dead","node":"b","at_ns":…,"silent_ns":…}`
+//! - `subscribe` → `{"ok":"subscribed"}`, then one message per event, e.g.
+//!   `{"event":"node-dead","node":"b","at_ns":…,"silent_ns":…}` or
+//!   `{"event":"apphb-missed","name":"db","at_ns":…,"silent_ns":…}`
+//! - `apphb-register NAME INTERVAL_MS [persistent]`, `apphb-checkin NAME`,
+//!   `apphb-unregister NAME`, `apphb-status` — application heartbeats ([`crate::apphb`]);
+//!   a registration without `persistent` belongs to its connection, and closing the
+//!   connection without unregistering reports the application as exited
 //! - anything else → `{"error":"unknown request \"…\""}`
 //!
 //! The server thread is not real-time: it waits with `poll(2)` on the listener, the clients and
 //! an eventfd the RT thread signals after pushing events into a lock-free ring. A subscriber
 //! that cannot keep up (its socket buffer full) is disconnected, never waited for.
 
+use crate::apphb::{self, AppEvent};
 use crate::config::ApiAuth;
 use crate::liveness::Event;
-use crate::logging::{Logger, Names};
+use crate::logging::{Level, Logger, Names};
 use crate::sys::fd::EventFd;
 use crate::sys::seqpacket::{poll_in, PeerCred, SeqPacket};
+use crate::time::Nanos;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,27 +116,157 @@ pub fn event_json(n: &Names, e: &Event) -> String {
 }
 
 struct Conn {
+    id: u64,
     sock: SeqPacket,
     subscribed: bool,
 }
 
+/// State the IPC thread shares with the RT thread: written here, read (lock-free) there.
+#[derive(Debug, Default)]
+pub struct AppShared {
+    /// Some application heartbeat has failed (missed, or its process exited).
+    pub failed: AtomicBool,
+    /// Last check-in of the application heartbeat named [`CRM_NAME`] (CLOCK_MONOTONIC ns; 0 =
+    /// never).
+    pub crm_last_seen: AtomicU64,
+}
+
+/// The application-heartbeat name the CRM registers under.
+pub const CRM_NAME: &str = "hb-crmd";
+
+/// What the server thread needs besides its sockets.
+pub struct ServerCtx {
+    /// Names for event messages.
+    pub names: Names,
+    /// Who may connect.
+    pub allow: AllowList,
+    /// Log sink.
+    pub logger: Logger,
+    /// This node's name.
+    pub node: String,
+    /// Shared with the RT thread.
+    pub apps: Arc<AppShared>,
+}
+
+fn app_event_json(e: &AppEvent, at: Nanos) -> String {
+    match e {
+        AppEvent::Registered { name, interval } => {
+            format!("{{\"event\":\"{}\",\"name\":{},\"at_ns\":{},\"interval_ns\":{}}}", e.kind(), json_str(name), at.0, interval.0)
+        }
+        AppEvent::Missed { name, silent } => {
+            format!("{{\"event\":\"{}\",\"name\":{},\"at_ns\":{},\"silent_ns\":{}}}", e.kind(), json_str(name), at.0, silent.0)
+        }
+        AppEvent::Recovered { name } | AppEvent::Exited { name } | AppEvent::Unregistered { name } => {
+            format!("{{\"event\":\"{}\",\"name\":{},\"at_ns\":{}}}", e.kind(), json_str(name), at.0)
+        }
+    }
+}
+
+fn app_event_log(e: &AppEvent) -> (Level, String) {
+    match e {
+        AppEvent::Registered { name, interval } => (Level::Info, format!("application heartbeat {name:?} registered (every {interval})")),
+        AppEvent::Missed { name, silent } => {
+            (Level::Warn, format!("application heartbeat {name:?} missed its check-in (silent {:.1} ms)", silent.as_millis_f64()))
+        }
+        AppEvent::Recovered { name } => (Level::Info, format!("application heartbeat {name:?} checked in again")),
+        AppEvent::Exited { name } => (Level::Warn, format!("application heartbeat {name:?}: its process went away without unregistering")),
+        AppEvent::Unregistered { name } => (Level::Info, format!("application heartbeat {name:?} unregistered")),
+    }
+}
+
+/// Answers one request. Application-heartbeat events it causes go to `out`.
+fn handle(req: &str, c: &mut Conn, apps: &mut apphb::Table, ctx: &ServerCtx, now: Nanos, out: &mut Vec<AppEvent>) -> String {
+    let err = |m: String| format!("{{\"error\":{}}}", json_str(&m));
+    let w: Vec<&str> = req.split_whitespace().collect();
+    match w.as_slice() {
+        ["ping"] => format!("{{\"ok\":\"pong\",\"node\":{},\"pid\":{}}}", json_str(&ctx.node), std::process::id()),
+        ["subscribe"] => {
+            c.subscribed = true;
+            "{\"ok\":\"subscribed\"}".to_string()
+        }
+        ["apphb-register", name, ms, rest @ ..] => {
+            let persistent = match rest {
+                [] => false,
+                ["persistent"] => true,
+                _ => return err(format!("usage: apphb-register NAME INTERVAL_MS [persistent], not {req:?}")),
+            };
+            let Ok(ms) = ms.parse::<u64>() else { return err(format!("interval {ms:?} is not milliseconds")) };
+            match apps.register(name, Nanos::from_millis(ms), (!persistent).then_some(c.id), now) {
+                Ok(e) => {
+                    out.push(e);
+                    format!("{{\"ok\":\"registered\",\"name\":{},\"interval_ms\":{ms},\"persistent\":{persistent}}}", json_str(name))
+                }
+                Err(e) => err(e.to_string()),
+            }
+        }
+        ["apphb-checkin", name] => match apps.checkin(name, now) {
+            Ok(e) => {
+                out.extend(e);
+                "{\"ok\":\"checked-in\"}".to_string()
+            }
+            Err(e) => err(e.to_string()),
+        },
+        ["apphb-unregister", name] => match apps.unregister(name) {
+            Ok(e) => {
+                out.push(e);
+                "{\"ok\":\"unregistered\"}".to_string()
+            }
+            Err(e) => err(e.to_string()),
+        },
+        ["apphb-status"] => {
+            let list: Vec<String> = apps
+                .apps()
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{{\"name\":{},\"interval_ms\":{},\"last_checkin_ms_ago\":{:.3},\"checkins\":{},\"persistent\":{},\"state\":\"{}\"}}",
+                        json_str(&a.name),
+                        a.interval.as_millis(),
+                        now.sub(a.last).as_millis_f64(),
+                        a.checkins,
+                        a.conn.is_none(),
+                        if a.exited { "exited" } else if a.failed { "missed" } else { "ok" }
+                    )
+                })
+                .collect();
+            format!("{{\"ok\":\"apphb-status\",\"apps\":[{}]}}", list.join(","))
+        }
+        _ => err(format!("unknown request {req:?}")),
+    }
+}
+
+/// Sends `msg` to every subscriber; drops subscribers that cannot keep up.
+fn broadcast(clients: &mut Vec<Conn>, msg: &str, logger: &Logger) {
+    clients.retain(|c| {
+        if !c.subscribed {
+            return true;
+        }
+        match c.sock.send(msg.as_bytes(), true) {
+            Ok(()) => true,
+            Err(e) => {
+                logger.warn(&format!("IPC subscriber dropped: {e}"));
+                false
+            }
+        }
+    });
+}
+
 /// Starts the server thread.
-#[allow(clippy::too_many_arguments)]
 pub fn spawn_server(
     listener: SeqPacket,
     mut events: rtrb::Consumer<Event>,
     wake: Arc<EventFd>,
     stop: Arc<AtomicBool>,
-    names: Names,
-    allow: AllowList,
-    logger: Logger,
-    node: String,
+    ctx: ServerCtx,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     listener.set_nonblocking()?;
     std::thread::Builder::new().name("hbd-ipc".into()).stack_size(crate::logging::STACK).spawn(move || {
         let mut clients: Vec<Conn> = Vec::new();
+        let mut apps = apphb::Table::default();
+        let mut next_id = 0u64;
         let mut buf = [0u8; 4096];
         let mut fds: Vec<libc::pollfd> = Vec::new();
+        let mut app_events: Vec<AppEvent> = Vec::new();
         while !stop.load(Ordering::Acquire) {
             fds.clear();
             fds.push(libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
@@ -137,31 +274,22 @@ pub fn spawn_server(
             for c in &clients {
                 fds.push(libc::pollfd { fd: c.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 });
             }
-            if let Err(e) = poll_in(&mut fds, 1000) {
-                logger.error(&format!("IPC poll failed: {e}"));
+            let until = apps.poll_at().sub(crate::time::now());
+            let timeout = (until.0.div_ceil(1_000_000)).min(1000) as i32;
+            if let Err(e) = poll_in(&mut fds, timeout) {
+                ctx.logger.error(&format!("IPC poll failed: {e}"));
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
             if fds[1].revents != 0 {
                 wake.drain();
             }
-            // Events first: forward everything queued to every subscriber.
+            // Liveness events first: forward everything queued to every subscriber.
             while let Ok(ev) = events.pop() {
-                let msg = event_json(&names, &ev);
-                clients.retain(|c| {
-                    if !c.subscribed {
-                        return true;
-                    }
-                    match c.sock.send(msg.as_bytes(), true) {
-                        Ok(()) => true,
-                        Err(e) => {
-                            logger.warn(&format!("IPC subscriber dropped: {e}"));
-                            false
-                        }
-                    }
-                });
+                broadcast(&mut clients, &event_json(&ctx.names, &ev), &ctx.logger);
             }
-            // Requests from clients (indexes shift as clients leave, so walk the fds copy).
+            let now = crate::time::now();
+            // Requests from clients (the fds after the first two are the clients, in order).
             let mut gone = Vec::new();
             for (i, c) in clients.iter_mut().enumerate() {
                 if fds[2 + i].revents == 0 {
@@ -170,15 +298,8 @@ pub fn spawn_server(
                 match c.sock.recv(&mut buf, true) {
                     Ok(0) => gone.push(i),
                     Ok(n) => {
-                        let req = String::from_utf8_lossy(&buf[..n]);
-                        let reply = match req.trim() {
-                            "ping" => format!("{{\"ok\":\"pong\",\"node\":{},\"pid\":{}}}", json_str(&node), std::process::id()),
-                            "subscribe" => {
-                                c.subscribed = true;
-                                "{\"ok\":\"subscribed\"}".to_string()
-                            }
-                            other => format!("{{\"error\":{}}}", json_str(&format!("unknown request {other:?}"))),
-                        };
+                        let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        let reply = handle(req.trim(), c, &mut apps, &ctx, now, &mut app_events);
                         if c.sock.send(reply.as_bytes(), true).is_err() {
                             gone.push(i);
                         }
@@ -188,19 +309,31 @@ pub fn spawn_server(
                 }
             }
             for i in gone.into_iter().rev() {
-                clients.remove(i);
+                let c = clients.remove(i);
+                apps.connection_closed(c.id, &mut |e| app_events.push(e));
             }
+            apps.poll(now, &mut |e| app_events.push(e));
+            for e in app_events.drain(..) {
+                let (level, text) = app_event_log(&e);
+                ctx.logger.log(level, &text);
+                broadcast(&mut clients, &app_event_json(&e, now), &ctx.logger);
+            }
+            ctx.apps.failed.store(apps.any_failed(), Ordering::Relaxed);
+            ctx.apps.crm_last_seen.store(apps.last_checkin(CRM_NAME).map_or(0, |t| t.0), Ordering::Relaxed);
             if fds[0].revents != 0 {
                 while let Ok(sock) = listener.accept() {
                     let cred = sock.peer_cred();
                     match cred {
-                        Ok(c) if allow.allows(&c) && clients.len() < MAX_CLIENTS => clients.push(Conn { sock, subscribed: false }),
+                        Ok(c) if ctx.allow.allows(&c) && clients.len() < MAX_CLIENTS => {
+                            next_id += 1;
+                            clients.push(Conn { id: next_id, sock, subscribed: false });
+                        }
                         Ok(c) => {
                             let why = if clients.len() >= MAX_CLIENTS { "too many clients" } else { "permission denied" };
-                            logger.warn(&format!("IPC: refused pid {} uid {} gid {}: {why}", c.pid, c.uid, c.gid));
+                            ctx.logger.warn(&format!("IPC: refused pid {} uid {} gid {}: {why}", c.pid, c.uid, c.gid));
                             let _ = sock.send(format!("{{\"error\":{}}}", json_str(why)).as_bytes(), true);
                         }
-                        Err(e) => logger.warn(&format!("IPC: cannot read peer credentials: {e}")),
+                        Err(e) => ctx.logger.warn(&format!("IPC: cannot read peer credentials: {e}")),
                     }
                 }
             }
@@ -247,6 +380,44 @@ impl Client {
             Err(e) => Err(e),
         }
     }
+}
+
+/// An application's heartbeat registration (heartbeat's `apphb_register` / `apphb_hb` /
+/// `apphb_unregister`). Bound to its connection: dropping it without [`Self::unregister`] —
+/// as when the process dies — is reported as the application having exited.
+pub struct AppHeartbeat {
+    client: Client,
+    name: String,
+}
+
+fn expect_ok(reply: String) -> io::Result<String> {
+    if reply.starts_with("{\"ok\"") {
+        Ok(reply)
+    } else {
+        Err(io::Error::other(reply))
+    }
+}
+
+impl AppHeartbeat {
+    /// Registers `name`, promising a check-in at least every `interval`.
+    pub fn register(run_dir: &Path, name: &str, interval: Duration) -> io::Result<AppHeartbeat> {
+        let client = Client::connect(run_dir)?;
+        expect_ok(client.request(&format!("apphb-register {name} {}", interval.as_millis()))?)?;
+        Ok(AppHeartbeat { client, name: name.into() })
+    }
+    /// Checks in.
+    pub fn checkin(&self) -> io::Result<()> {
+        expect_ok(self.client.request(&format!("apphb-checkin {}", self.name))?).map(drop)
+    }
+    /// Unregisters cleanly.
+    pub fn unregister(self) -> io::Result<()> {
+        expect_ok(self.client.request(&format!("apphb-unregister {}", self.name))?).map(drop)
+    }
+}
+
+/// Sends one request on a fresh connection and returns the reply if it is an `ok`.
+pub fn request_ok(run_dir: &Path, req: &str) -> io::Result<String> {
+    expect_ok(Client::connect(run_dir)?.request(req)?)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //!
 //! Unsafe code lives only in `sys` (STYLE habit 7).
 
+pub mod apphb;
 pub mod auth;
 pub mod backend;
 pub mod config;

@@ -539,3 +539,60 @@ fn watchdog_expires_when_hbd_hangs_or_is_killed() {
         a.proc.kill9();
     }
 }
+
+/// Application heartbeats: a missed check-in and a recovery are events on the stream; a
+/// process that goes away without unregistering is an `apphb-exited` event, and with
+/// `apphb_watchdog on` hbd then stops petting the watchdog, which expires.
+#[test]
+fn application_heartbeats_become_events_and_can_reset_the_node() {
+    use hb_core::ipc::AppHeartbeat;
+    use hb_hwtest::watchdog::{Features, WatchdogEmulator};
+    if !require_root("application_heartbeats_become_events_and_can_reset_the_node") {
+        return;
+    }
+    let emu = WatchdogEmulator::start(Features::default()).unwrap();
+    let pair = Pair::create();
+    let dir = TempDir::new("hb-apphb");
+    let conf = format!("{}apphb_watchdog on\n", watchdog_hacf(&pair, &emu.path()));
+    let a = Node::start_with(&pair.a, &dir.path, "a", &conf, "auto", test_mode);
+    let events = a.subscribe();
+    let next = |kind: &str| -> String {
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < end {
+            if let Ok(Some(m)) = events.recv(100) {
+                if m.contains(&format!("\"event\":\"{kind}\",\"name\":\"db\"")) {
+                    return m;
+                }
+            }
+        }
+        panic!("no {kind} event\n{}", a.log_text());
+    };
+    let app = AppHeartbeat::register(&a.run, "db", Duration::from_millis(200)).unwrap();
+    next("apphb-registered");
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(100));
+        app.checkin().unwrap();
+    }
+    // Silence: a miss, then a check-in: recovered. Meanwhile the watchdog was withheld.
+    let missed = next("apphb-missed");
+    assert!(missed.contains("\"silent_ns\":"), "{missed}");
+    app.checkin().unwrap();
+    next("apphb-recovered");
+    assert!(wait_for(Duration::from_secs(2), || a.snapshot().filter(|s| s.watchdog.0 == 1)).is_some(), "petting again");
+    // The application dies without unregistering.
+    let died = time::now();
+    drop(app);
+    next("apphb-exited");
+    assert!(wait_for(Duration::from_secs(2), || a.snapshot().filter(|s| s.watchdog.0 == 2)).is_some(), "watchdog withheld");
+    let at = wait_for(Duration::from_secs(5), || emu.state().expired_at).expect("the watchdog expires");
+    eprintln!("application exit to watchdog expiry: {}", Nanos(at).sub(died));
+    assert!(
+        wait_for(Duration::from_secs(3), || a
+            .log_text()
+            .contains("no longer petting the watchdog: an application heartbeat failed")
+            .then_some(()))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+}

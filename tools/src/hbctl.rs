@@ -49,6 +49,15 @@ COMMANDS
     check-config   validate ha.cf and authkeys, as hbd --check-config does
                      -c, --config-dir DIR   [default: /etc/ha.d]
                      -n, --node-name NAME   [default: host name]
+    apphb register NAME --interval TIME
+                   register a script's application heartbeat (kept until unregistered)
+    apphb checkin NAME
+                   check in (each run of the script); a missed check-in is an event, and
+                   with `apphb_watchdog on` in ha.cf a reason for the watchdog to reset
+    apphb unregister NAME
+    apphb status   every application heartbeat: interval, last check-in, state
+                   (programs use hb_core::ipc::AppHeartbeat, bound to their connection:
+                   dying without unregistering is reported as an exit)
     keygen         write a fresh random authkeys (HMAC-SHA256), mode 0600
                      -o, --output FILE      [default: standard output]
                      --force                replace an existing FILE
@@ -79,6 +88,8 @@ struct Args {
     timeout: Option<f64>,
     output: Option<PathBuf>,
     force: bool,
+    interval: Option<String>,
+    rest: Vec<String>,
 }
 
 fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -93,6 +104,8 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         timeout: None,
         output: None,
         force: false,
+        interval: None,
+        rest: Vec::new(),
     };
     let mut p = lexopt::Parser::from_args(args);
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
@@ -110,7 +123,9 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             Long("force") => a.force = true,
             Short('h') | Long("help") => a.cmd = "help".into(),
             Short('V') | Long("version") => a.cmd = "version".into(),
+            Long("interval") => a.interval = Some(val(&mut p)?),
             Value(v) if a.cmd.is_empty() => a.cmd = v.into_string().map_err(|_| "not UTF-8")?,
+            Value(v) if a.cmd == "apphb" => a.rest.push(v.into_string().map_err(|_| "not UTF-8")?),
             other => return Err(other.unexpected().to_string()),
         }
     }
@@ -139,6 +154,7 @@ pub fn run(args: Vec<String>, out: &mut dyn Write) -> Exit {
         "events" => events(&a, out),
         "check-config" => check_config(&a, out),
         "keygen" => keygen(&a, out),
+        "apphb" => apphb(&a, out),
         "" => Err((Exit::Usage, "no command given; try 'hbctl --help'".to_string())),
         other => Err((Exit::Usage, format!("unknown command {other:?}; try 'hbctl --help'"))),
     };
@@ -461,6 +477,55 @@ fn event_text(m: &str) -> String {
         .unwrap_or_default();
     let at = field("at_ns").and_then(|v| v.parse::<u64>().ok()).map(|v| format!("[{:.3}] ", v as f64 / 1e9)).unwrap_or_default();
     format!("{at}{ev} {node}{link}{extra}").trim_end().to_string()
+}
+
+fn apphb(a: &Args, out: &mut dyn Write) -> CmdResult {
+    use hb_core::ipc::request_ok;
+    let usage = || (Exit::Usage, "usage: hbctl apphb register NAME --interval TIME | checkin NAME | unregister NAME | status".to_string());
+    let req = match a.rest.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["register", name] => {
+            let t = a.interval.as_deref().ok_or_else(usage)?;
+            let d = hb_core::time::parse_duration(t).map_err(|e| (Exit::Usage, format!("--interval: {e}")))?;
+            format!("apphb-register {name} {} persistent", d.as_millis())
+        }
+        ["checkin", name] => format!("apphb-checkin {name}"),
+        ["unregister", name] => format!("apphb-unregister {name}"),
+        ["status"] => "apphb-status".to_string(),
+        _ => return Err(usage()),
+    };
+    let reply = request_ok(&a.run_dir, &req).map_err(|e| {
+        let msg = e.to_string();
+        if msg.starts_with("{\"error\"") {
+            (Exit::Usage, msg)
+        } else {
+            (Exit::NotRunning, format!("cannot reach hbd at {}: {msg}", a.run_dir.display()))
+        }
+    })?;
+    if a.json || a.rest[0] != "status" {
+        let _ = writeln!(out, "{reply}");
+    } else {
+        let _ = writeln!(out, "NAME             INTERVAL    LAST CHECK-IN      CHECK-INS  STATE");
+        for item in reply.split("{\"name\":").skip(1) {
+            let field = |k: &str| -> String {
+                let pat = format!("\"{k}\":");
+                item.split(&pat)
+                    .nth(1)
+                    .map(|r| r.trim_start_matches('"').split(['"', ',', '}']).next().unwrap_or("").to_string())
+                    .unwrap_or_default()
+            };
+            let name = item.trim_start_matches('"').split('"').next().unwrap_or("");
+            let _ = writeln!(
+                out,
+                "{:<16} {:>7} ms  {:>9} ms ago  {:>9}  {}",
+                name,
+                field("interval_ms"),
+                field("last_checkin_ms_ago"),
+                field("checkins"),
+                field("state")
+            );
+        }
+    }
+    Ok(Exit::Ok)
 }
 
 fn check_config(a: &Args, out: &mut dyn Write) -> CmdResult {

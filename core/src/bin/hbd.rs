@@ -68,6 +68,12 @@ HA.CF
     watchdog_timeout S     the watchdog's timeout, whole seconds, set at open  [default: 5]
     watchdog_interval TIME how often hbd pets it, at most half the timeout
                                                        [default: a third of the timeout]
+    apphb_watchdog on|off  a failed application heartbeat (a missed check-in, or the
+                           process gone without unregistering) stops the pets: the node
+                           resets                                      [default: off]
+    watchdog_require_crm on|off
+                           pet only while the CRM (application heartbeat 'hb-crmd')
+                           checks in; hb-crmd does not exist yet     [default: off]
     stall_threshold TIME   a wake-up this much later than planned is our own stall, and is
                            discounted from peers' silence  [default: keepalive/2, 1ms..100ms]
     rx_wakeup on|off|auto  on: a received packet wakes the loop at once; off: packets wait
