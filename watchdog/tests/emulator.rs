@@ -1,4 +1,5 @@
-//! The watchdog API against the FUSE watchdog emulator, through real open/write/ioctl/close.
+//! The watchdog API against the FUSE watchdog emulator, through real open/write/ioctl/close,
+//! and against a real device when `HB_HWTEST_WATCHDOG` names one.
 
 use hb_hwtest::watchdog::{Features, WatchdogEmulator};
 use hb_hwtest::{require_root, wait_for};
@@ -93,4 +94,24 @@ fn a_regular_file_is_refused_outside_test_mode() {
     }
     // That open armed the emulator and closed it without 'V': exactly what a real driver
     // would see; nothing else to check.
+}
+
+/// With `HB_HWTEST_WATCHDOG=/dev/watchdogN` (a real driver, or softdog loaded with
+/// `soft_noboot=1`), the API runs against it: open, support, timeout, pets, time left, and a
+/// disarm so the machine is not reset. Without it the emulator tests above stand in.
+#[test]
+fn a_real_device_when_configured() {
+    let Some(dev) = std::env::var_os("HB_HWTEST_WATCHDOG") else {
+        eprintln!("HB_HWTEST_WATCHDOG not set: no real watchdog to test (the emulator tests ran)");
+        return;
+    };
+    let mut wd =
+        Watchdog::open(std::path::Path::new(&dev), &OpenOptions { timeout: Some(30), pretimeout: None, allow_non_chardev: false }).unwrap();
+    eprintln!("{:?} timeout {:?} method {:?} notes {:?}", wd.support(), wd.timeout(), wd.method(), wd.notes());
+    for _ in 0..3 {
+        wd.pet().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = wd.time_left().unwrap();
+    assert!(wd.disarm().unwrap(), "the driver must support magic close, or this test would leave it armed");
 }
