@@ -264,8 +264,11 @@ impl Daemon {
         }
 
         let now = time::now();
-        let status = StatusWriter::create(&opts.run_dir, &opts.node_name, &peers, &link_names, &timing, now)
+        let (status, status_warning) = StatusWriter::create(&opts.run_dir, &opts.node_name, &peers, &link_names, &timing, now)
             .map_err(|source| StartError::Status { path: opts.run_dir.clone(), source })?;
+        if let Some(w) = status_warning {
+            logger.warn(&w);
+        }
         let engine = Engine::new(
             EngineConfig {
                 cluster: cfg.cluster.clone(),
@@ -448,7 +451,7 @@ impl Daemon {
             let _ = h.join();
         }
         let _ = std::fs::remove_file(self.run_dir.join(ipc::SOCKET_NAME));
-        let _ = std::fs::remove_file(self.run_dir.join(crate::status::FILE_NAME));
+        StatusWriter::remove(&self.run_dir);
         self.logger.info("stopped");
         self.log_stop.store(true, Ordering::Release);
         if let Some(h) = self.log.take() {

@@ -158,10 +158,22 @@ pub struct LoopStats {
 pub struct StatusWriter {
     map: PageMut,
     _file: File,
+    /// Where the page really is (in /dev/shm when the run directory is on a disk).
+    backing: PathBuf,
 }
+
+/// Where a page goes when the run directory is on a disk filesystem.
+const SHM_DIR: &str = "/dev/shm";
 
 impl StatusWriter {
     /// Creates `<run_dir>/status` and writes the fixed parts (names, timing).
+    ///
+    /// The RT thread stores into this page every iteration, so it must live in memory: on a
+    /// disk filesystem, writeback write-protects the page again and the next store faults into
+    /// the filesystem, which may wait for its journal. When `run_dir` is not on tmpfs/ramfs,
+    /// the page is created in `/dev/shm` and `<run_dir>/status` is a symlink to it (readers
+    /// follow it unchanged). Returns the writer and, if the page could only go on a disk, a
+    /// warning for the log.
     pub fn create(
         run_dir: &Path,
         self_name: &str,
@@ -169,9 +181,32 @@ impl StatusWriter {
         links: &[String],
         timing: &crate::liveness::Timing,
         started: Nanos,
-    ) -> io::Result<StatusWriter> {
+    ) -> io::Result<(StatusWriter, Option<String>)> {
         let path = run_dir.join(FILE_NAME);
-        let tmp = run_dir.join(".status.new");
+        // A page left in /dev/shm by a crashed predecessor goes first.
+        if let Ok(old) = std::fs::read_link(&path) {
+            if old.starts_with(SHM_DIR) {
+                let _ = std::fs::remove_file(&old);
+            }
+        }
+        let mut warning = None;
+        let backing_dir = if crate::sys::shm::is_ram_fs(run_dir)? {
+            run_dir.to_path_buf()
+        } else if crate::sys::shm::is_ram_fs(Path::new(SHM_DIR)).unwrap_or(false) {
+            PathBuf::from(SHM_DIR)
+        } else {
+            warning = Some(format!(
+                "the status page is on a disk filesystem ({}; no tmpfs at {SHM_DIR}): the real-time thread may stall on writeback; put the run directory on tmpfs",
+                run_dir.display()
+            ));
+            run_dir.to_path_buf()
+        };
+        let backing = if backing_dir == run_dir {
+            path.clone()
+        } else {
+            backing_dir.join(format!("hb-status-{}-{:08x}", std::process::id(), crate::wire::fnv1a(&run_dir.display().to_string())))
+        };
+        let tmp = backing_dir.join(format!(".hb-status-{}.new", std::process::id()));
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)?;
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
@@ -198,8 +233,30 @@ impl StatusWriter {
             write_name(&p.links[i].name, l);
         }
         // Readers find the file only once it is complete.
-        std::fs::rename(&tmp, &path)?;
-        Ok(StatusWriter { map, _file: file })
+        std::fs::rename(&tmp, &backing)?;
+        if backing != path {
+            let link_tmp = run_dir.join(".status.link");
+            let _ = std::fs::remove_file(&link_tmp);
+            std::os::unix::fs::symlink(&backing, &link_tmp)?;
+            std::fs::rename(&link_tmp, &path)?;
+        }
+        Ok((StatusWriter { map, _file: file, backing }, warning))
+    }
+
+    /// Removes the page (and its link) on a clean stop.
+    pub fn remove(run_dir: &Path) {
+        let path = run_dir.join(FILE_NAME);
+        if let Ok(target) = std::fs::read_link(&path) {
+            if target.starts_with(SHM_DIR) {
+                let _ = std::fs::remove_file(&target);
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Where the page really lives.
+    pub fn backing(&self) -> &Path {
+        &self.backing
     }
 
     /// Publishes the engine's state. Allocation-free; called by the RT thread.

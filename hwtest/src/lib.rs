@@ -262,9 +262,30 @@ impl TempDir {
     }
 }
 
+/// Removes the `/dev/shm` status pages that symlinks below `dir` point to (left behind by
+/// daemons the tests killed with SIGKILL).
+fn remove_shm_targets(dir: &std::path::Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if let Ok(t) = std::fs::read_link(&p) {
+                    if t.to_string_lossy().starts_with("/dev/shm/hb-status-") {
+                        let _ = std::fs::remove_file(t);
+                    }
+                }
+            }
+            Ok(m) if m.is_dir() => remove_shm_targets(&p),
+            _ => {}
+        }
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         if std::env::var_os("HB_KEEP_TEST_DIRS").is_none() {
+            remove_shm_targets(&self.path);
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }
