@@ -116,9 +116,17 @@ pub fn event_json(n: &Names, e: &Event) -> String {
 }
 
 struct Conn {
-    id: u64,
     sock: SeqPacket,
-    subscribed: bool,
+    session: Session,
+}
+
+/// What the server knows about one connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Session {
+    /// Connection id (binds non-persistent application heartbeats to it).
+    pub id: u64,
+    /// It asked for the event stream.
+    pub subscribed: bool,
 }
 
 /// State the IPC thread shares with the RT thread: written here, read (lock-free) there.
@@ -174,12 +182,13 @@ fn app_event_log(e: &AppEvent) -> (Level, String) {
     }
 }
 
-/// Answers one request. Application-heartbeat events it causes go to `out`.
-fn handle(req: &str, c: &mut Conn, apps: &mut apphb::Table, ctx: &ServerCtx, now: Nanos, out: &mut Vec<AppEvent>) -> String {
+/// Answers one request (bytes from a local client, decoded here: the `ipc_request` fuzz
+/// target runs this). Application-heartbeat events it causes go to `out`.
+pub fn handle_request(req: &str, c: &mut Session, apps: &mut apphb::Table, node: &str, now: Nanos, out: &mut Vec<AppEvent>) -> String {
     let err = |m: String| format!("{{\"error\":{}}}", json_str(&m));
     let w: Vec<&str> = req.split_whitespace().collect();
     match w.as_slice() {
-        ["ping"] => format!("{{\"ok\":\"pong\",\"node\":{},\"pid\":{}}}", json_str(&ctx.node), std::process::id()),
+        ["ping"] => format!("{{\"ok\":\"pong\",\"node\":{},\"pid\":{}}}", json_str(node), std::process::id()),
         ["subscribe"] => {
             c.subscribed = true;
             "{\"ok\":\"subscribed\"}".to_string()
@@ -238,7 +247,7 @@ fn handle(req: &str, c: &mut Conn, apps: &mut apphb::Table, ctx: &ServerCtx, now
 /// Sends `msg` to every subscriber; drops subscribers that cannot keep up.
 fn broadcast(clients: &mut Vec<Conn>, msg: &str, logger: &Logger) {
     clients.retain(|c| {
-        if !c.subscribed {
+        if !c.session.subscribed {
             return true;
         }
         match c.sock.send(msg.as_bytes(), true) {
@@ -299,7 +308,7 @@ pub fn spawn_server(
                     Ok(0) => gone.push(i),
                     Ok(n) => {
                         let req = String::from_utf8_lossy(&buf[..n]).into_owned();
-                        let reply = handle(req.trim(), c, &mut apps, &ctx, now, &mut app_events);
+                        let reply = handle_request(req.trim(), &mut c.session, &mut apps, &ctx.node, now, &mut app_events);
                         if c.sock.send(reply.as_bytes(), true).is_err() {
                             gone.push(i);
                         }
@@ -310,7 +319,7 @@ pub fn spawn_server(
             }
             for i in gone.into_iter().rev() {
                 let c = clients.remove(i);
-                apps.connection_closed(c.id, &mut |e| app_events.push(e));
+                apps.connection_closed(c.session.id, &mut |e| app_events.push(e));
             }
             apps.poll(now, &mut |e| app_events.push(e));
             for e in app_events.drain(..) {
@@ -326,7 +335,7 @@ pub fn spawn_server(
                     match cred {
                         Ok(c) if ctx.allow.allows(&c) && clients.len() < MAX_CLIENTS => {
                             next_id += 1;
-                            clients.push(Conn { id: next_id, sock, subscribed: false });
+                            clients.push(Conn { sock, session: Session { id: next_id, subscribed: false } });
                         }
                         Ok(c) => {
                             let why = if clients.len() >= MAX_CLIENTS { "too many clients" } else { "permission denied" };
