@@ -548,6 +548,18 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
 }
 
 impl HaCf {
+    /// The one-line summary `--check-config` prints for a valid configuration.
+    pub fn summary(&self, node: &str) -> String {
+        format!(
+            "{}: valid for node {node} ({} nodes, {} media lines, keepalive {}, deadtime {})",
+            self.file.display(),
+            self.nodes.len(),
+            self.media.len(),
+            self.keepalive,
+            self.deadtime
+        )
+    }
+
     /// Checks what starting `node` needs: it is a listed member and there is a medium.
     pub fn validate_for(&self, node: &str) -> Result<(), ConfigError> {
         let err = |what: String| ConfigError { file: self.file.clone(), line: 0, what };

@@ -584,6 +584,13 @@ impl StatusReader {
     }
 }
 
+impl NodeSnap {
+    /// Links on which this peer is up (or late but not yet dead).
+    pub fn links_up(&self) -> usize {
+        self.links.iter().filter(|l| matches!(l.state, LinkState::Up | LinkState::Warn)).count()
+    }
+}
+
 impl Snapshot {
     /// Whether the hbd that wrote this page is still alive (its pid exists).
     pub fn writer_alive(&self) -> bool {

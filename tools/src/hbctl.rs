@@ -4,7 +4,7 @@
 
 use hb_core::daemon::{host_name, load_config, StartError};
 use hb_core::ipc::{json_str, Client};
-use hb_core::liveness::{LinkState, NodeState};
+use hb_core::liveness::NodeState;
 use hb_core::status::{rt_flags, Snapshot, StatusReader};
 use hb_core::time::Nanos;
 use hb_core::wire::Reject;
@@ -267,7 +267,7 @@ fn rt_text(f: u64) -> String {
 fn nodes_text(s: &Snapshot) -> String {
     let mut o = String::from("NODE             STATE  LAST HEARD       LINKS UP  GENERATION\n");
     for n in &s.nodes {
-        let up = n.links.iter().filter(|l| matches!(l.state, LinkState::Up | LinkState::Warn)).count();
+        let up = n.links_up();
         o.push_str(&format!(
             "{:<16} {:<6} {:<16} {:>2}/{:<5}  {}\n",
             n.name,
@@ -340,7 +340,7 @@ fn nodes_array(s: &Snapshot) -> String {
                 n.state.name(),
                 ms_ago_json(s.now, n.last_heard),
                 n.generation,
-                n.links.iter().filter(|l| matches!(l.state, LinkState::Up | LinkState::Warn)).count()
+                n.links_up()
             )
         })
         .collect();
@@ -531,16 +531,7 @@ fn apphb(a: &Args, out: &mut dyn Write) -> CmdResult {
 fn check_config(a: &Args, out: &mut dyn Write) -> CmdResult {
     match load_config(&a.config_dir, &a.node) {
         Ok((cfg, _)) => {
-            let _ = writeln!(
-                out,
-                "{}: valid for node {} ({} nodes, {} media lines, keepalive {}, deadtime {})",
-                cfg.file.display(),
-                a.node,
-                cfg.nodes.len(),
-                cfg.media.len(),
-                cfg.keepalive,
-                cfg.deadtime
-            );
+            let _ = writeln!(out, "{}", cfg.summary(&a.node));
             Ok(Exit::Ok)
         }
         Err(e) => {

@@ -175,15 +175,7 @@ fn main() -> ExitCode {
     if check {
         return match load_config(&opts.config_dir, &opts.node_name) {
             Ok((cfg, _)) => {
-                println!(
-                    "{}: valid for node {} ({} nodes, {} media lines, keepalive {}, deadtime {})",
-                    cfg.file.display(),
-                    opts.node_name,
-                    cfg.nodes.len(),
-                    cfg.media.len(),
-                    cfg.keepalive,
-                    cfg.deadtime
-                );
+                println!("{}", cfg.summary(&opts.node_name));
                 ExitCode::from(Exit::Ok as u8)
             }
             Err(e) => {
