@@ -8,13 +8,7 @@
 //! times and prints min/median/p99/max; `--idle S` measures hbd's idle CPU over S seconds and
 //! its RSS.
 
-use hb_core::ipc::Client;
-use hb_core::liveness::NodeState;
-use hb_core::status::StatusReader;
-use hb_core::time::{self, Nanos};
-use hb_hwtest::{is_root, wait_for, Pair, Proc, TempDir, A4, B4};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use crate::twonode::{cpu_ns, rss_kb, Settings, TwoNodes};
 use std::time::Duration;
 
 /// Demo settings.
@@ -57,87 +51,6 @@ OPTIONS
     -h, --help       this text
 ";
 
-fn bins() -> (PathBuf, PathBuf) {
-    let me = std::env::current_exe().expect("current exe");
-    let dir = me.parent().expect("exe dir").to_path_buf();
-    (dir.join("hbd"), dir.join("hbctl"))
-}
-
-struct Node {
-    name: &'static str,
-    cfg: PathBuf,
-    run: PathBuf,
-    proc: Option<Proc>,
-}
-
-struct Topology {
-    pair: Option<Pair>,
-    dir: TempDir,
-    a: Node,
-    b: Node,
-    hbd: PathBuf,
-    hbctl: PathBuf,
-    backend: String,
-}
-
-impl Topology {
-    fn command(&self, node: &Node, program: &Path) -> Command {
-        match &self.pair {
-            Some(p) => {
-                let ns = if node.name == "a" { &p.a } else { &p.b };
-                ns.command(program.to_str().unwrap())
-            }
-            None => Command::new(program),
-        }
-    }
-
-    fn start(&mut self, which: char) {
-        let node = if which == 'a' { &self.a } else { &self.b };
-        let mut cmd = self.command(node, &self.hbd.clone());
-        cmd.args([
-            "-c",
-            node.cfg.to_str().unwrap(),
-            "-n",
-            node.name,
-            "-r",
-            node.run.to_str().unwrap(),
-            "-s",
-            node.cfg.join("state").to_str().unwrap(),
-        ]);
-        cmd.args(["--backend", &self.backend]);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path.join(format!("{}.log", node.name))).unwrap();
-        cmd.stderr(log);
-        let p = Proc::spawn(cmd);
-        if which == 'a' {
-            self.a.proc = Some(p);
-        } else {
-            self.b.proc = Some(p);
-        }
-    }
-
-    fn hbctl(&self, node: &Node, args: &[&str]) -> String {
-        let out = Command::new(&self.hbctl).args(["--run-dir", node.run.to_str().unwrap()]).args(args).output().expect("hbctl");
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-    }
-}
-
-fn peer_state(run: &Path, peer: &str) -> Option<NodeState> {
-    let s = StatusReader::open(run).ok()?.snapshot();
-    s.writer_alive().then_some(())?;
-    s.node(peer).map(|n| n.state)
-}
-
-fn write_node(dir: &Path, name: &'static str, hacf: String) -> Node {
-    let cfg = dir.join(name);
-    std::fs::create_dir_all(&cfg).unwrap();
-    std::fs::write(cfg.join("ha.cf"), hacf).unwrap();
-    let keys = hb_core::auth::generate_authkeys().expect("random key");
-    std::fs::write(cfg.join("authkeys"), keys).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    Node { name, run: cfg.join("run"), cfg, proc: None }
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -146,83 +59,44 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
-/// CPU time of every thread of `pid`, ns (schedstat: exact, unlike tick-sampled utime).
-fn cpu_ns(pid: u32) -> Option<u64> {
-    let mut total = 0;
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let s = std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
-        total += s.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total)
-}
-
-fn rss_kb(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Runs the demo; returns a process exit code.
 pub fn run(a: &DemoArgs) -> u8 {
-    let (hbd, hbctl) = bins();
-    if !hbd.exists() || !hbctl.exists() {
-        eprintln!("hb-demo: {} and {} must be built next to hb-demo (cargo build --release --bins)", hbd.display(), hbctl.display());
-        return 1;
-    }
-    let dir = TempDir::new("hb-demo");
-    let root = is_root() && !a.loopback;
-    let warntime = (a.deadtime_ms * 3 / 5).max(a.keepalive_ms);
-    let timing = format!(
-        "keepalive {}ms\nwarntime {warntime}ms\ndeadtime {}ms\ninitdead 10\nrx_wakeup {}\n",
-        a.keepalive_ms, a.deadtime_ms, a.rx_wakeup
-    );
-    let (pair, a_cfg, b_cfg, how) = if root {
-        let pair = Pair::create();
-        let media_a = format!("ucast {} {A4} {B4}\n", pair.a_if);
-        let media_b = format!("ucast {} {A4} {B4}\n", pair.b_if);
-        let how = format!("two network namespaces ({} and {}) joined by veth, ucast {A4} <-> {B4}", pair.a.name, pair.b.name);
-        (Some(pair), format!("{timing}udpport 694\n{media_a}node a b\n"), format!("{timing}udpport 694\n{media_b}node a b\n"), how)
-    } else {
-        let port = 30000 + (std::process::id() % 20000);
-        let base = format!("{timing}udpport {port}\nucast lo 127.0.0.1 127.0.0.2\nnode a b\n");
-        (
-            None,
-            format!("{base}bind 127.0.0.1\n"),
-            format!("{base}bind 127.0.0.2\n"),
-            format!("loopback (not root): 127.0.0.1 <-> 127.0.0.2, UDP port {port}"),
-        )
+    let settings = Settings {
+        keepalive_ms: a.keepalive_ms,
+        deadtime_ms: a.deadtime_ms,
+        rx_wakeup: a.rx_wakeup.clone(),
+        backend: a.backend.clone(),
+        loopback: a.loopback,
     };
-    println!("== hb demo: two nodes, a and b, over {how}");
+    let mut t = match TwoNodes::create(&settings) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("hb-demo: {e}");
+            return 1;
+        }
+    };
+    println!("== hb demo: two nodes, a and b, over {}", t.description);
     println!(
-        "   keepalive {}ms, warntime {warntime}ms, deadtime {}ms; configs and logs in {}",
+        "   keepalive {}ms, warntime {}ms, deadtime {}ms; configs and logs in {}",
         a.keepalive_ms,
+        t.warntime_ms,
         a.deadtime_ms,
-        dir.path.display()
+        t.dir.path.display()
     );
-    let na = write_node(&dir.path, "a", a_cfg);
-    let nb = write_node(&dir.path, "b", b_cfg);
-    // Both nodes need the same key.
-    std::fs::copy(na.cfg.join("authkeys"), nb.cfg.join("authkeys")).unwrap();
-    let mut t = Topology { pair, dir, a: na, b: nb, hbd, hbctl, backend: a.backend.clone() };
     t.start('a');
     t.start('b');
-    let up = wait_for(Duration::from_secs(15), || {
-        (peer_state(&t.a.run, "b") == Some(NodeState::Up) && peer_state(&t.b.run, "a") == Some(NodeState::Up)).then_some(())
-    });
-    if up.is_none() {
-        eprintln!(
-            "hb-demo: the nodes did not see each other within 15 s; logs:\n{}",
-            std::fs::read_to_string(t.dir.path.join("a.log")).unwrap_or_default()
-        );
+    if !t.wait_up(Duration::from_secs(15)) {
+        eprintln!("hb-demo: the nodes did not see each other within 15 s; log of a:\n{}", t.log('a'));
         return 1;
     }
     std::thread::sleep(Duration::from_millis(500));
     println!("\n== both nodes are up. `hbctl status` on a:\n");
-    print!("{}", t.hbctl(&t.a, &["status"]));
+    print!("{}", t.hbctl('a', &["status"]));
     println!("\n== `hbctl links` on a:\n");
-    print!("{}", t.hbctl(&t.a, &["links"]));
+    print!("{}", t.hbctl('a', &["links"]));
 
     if a.idle_s > 0 {
-        let pid = t.a.proc.as_ref().unwrap().pid();
+        let pid = t.pid('a').unwrap_or(0);
         let c0 = cpu_ns(pid).unwrap_or(0);
         let w0 = std::time::Instant::now();
         std::thread::sleep(Duration::from_secs(a.idle_s));
@@ -233,52 +107,30 @@ pub fn run(a: &DemoArgs) -> u8 {
 
     let mut took = Vec::new();
     for run in 0..a.runs.max(1) {
-        let events = match wait_for(Duration::from_secs(5), || Client::connect(&t.a.run).ok()) {
-            Some(c) if c.subscribe().is_ok() => c,
-            _ => {
-                eprintln!("hb-demo: cannot subscribe to a's events");
+        let ms = match t.kill_b_and_time() {
+            Ok(d) => d.as_millis_f64(),
+            Err(e) => {
+                eprintln!("hb-demo: {e}");
                 return 1;
             }
         };
-        let killed = time::now();
-        if let Some(p) = t.b.proc.as_mut() {
-            p.kill9();
-        }
-        let mut at = None;
-        let end = std::time::Instant::now() + Duration::from_secs(10);
-        while at.is_none() && std::time::Instant::now() < end {
-            if let Ok(Some(m)) = events.recv(100) {
-                if m.contains("\"event\":\"node-dead\",\"node\":\"b\"") {
-                    at = m.split("\"at_ns\":").nth(1).and_then(|r| r.split([',', '}']).next()).and_then(|v| v.parse::<u64>().ok());
-                }
-            }
-        }
-        let Some(at) = at else {
-            eprintln!("hb-demo: a never declared b dead");
-            return 1;
-        };
-        let ms = Nanos(at).sub(killed).as_millis_f64();
         took.push(ms);
         if run == 0 {
             println!(
                 "\n== kill -9 of node b: node a declared it dead {ms:.1} ms later (deadtime {} ms). `hbctl nodes` on a:\n",
                 a.deadtime_ms
             );
-            print!("{}", t.hbctl(&t.a, &["nodes"]));
+            print!("{}", t.hbctl('a', &["nodes"]));
         } else {
             println!("   run {}: {ms:.1} ms", run + 1);
         }
         if run + 1 < a.runs {
             t.start('b');
-            if wait_for(Duration::from_secs(15), || {
-                (peer_state(&t.a.run, "b") == Some(NodeState::Up) && peer_state(&t.b.run, "a") == Some(NodeState::Up)).then_some(())
-            })
-            .is_none()
-            {
+            if !t.wait_up(Duration::from_secs(15)) {
                 eprintln!("hb-demo: b did not come back");
                 return 1;
             }
-            // Let the restarted peer settle (and its initial packets age out of any queue).
+            // Let the restarted peer settle.
             std::thread::sleep(Duration::from_millis(300));
         }
     }
@@ -294,10 +146,8 @@ pub fn run(a: &DemoArgs) -> u8 {
             s[s.len() - 1]
         );
     }
-    if let Some(p) = t.a.proc.as_mut() {
-        p.terminate(Duration::from_secs(5));
-    }
-    println!("\n== done; stopped node a cleanly{}.", if root { " and removed the namespaces" } else { "" });
+    t.stop_a();
+    println!("\n== done; stopped node a cleanly{}.", if t.namespaces() { " and removed the namespaces" } else { "" });
     0
 }
 

@@ -1,0 +1,238 @@
+//! A two-node hb cluster on this machine, shared by `hb-demo` and `hb-bench`.
+//!
+//! As root the nodes `a` and `b` live in two network namespaces joined by veth (ucast over
+//! 10.77.0.0/24); otherwise, or with `loopback`, they share loopback as 127.0.0.1 and
+//! 127.0.0.2. Both get the same fresh key. Processes are killed and namespaces removed on drop.
+
+use hb_core::ipc::Client;
+use hb_core::liveness::NodeState;
+use hb_core::status::StatusReader;
+use hb_core::time::{self, Nanos};
+use hb_hwtest::{is_root, wait_for, Pair, Proc, TempDir, A4, B4};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// How to build the cluster.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// keepalive, ms.
+    pub keepalive_ms: u64,
+    /// deadtime, ms.
+    pub deadtime_ms: u64,
+    /// `rx_wakeup` value.
+    pub rx_wakeup: String,
+    /// `--backend` value.
+    pub backend: String,
+    /// Use loopback even as root.
+    pub loopback: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings { keepalive_ms: 10, deadtime_ms: 50, rx_wakeup: "auto".into(), backend: "auto".into(), loopback: false }
+    }
+}
+
+struct Node {
+    name: &'static str,
+    cfg: PathBuf,
+    run: PathBuf,
+    proc: Option<Proc>,
+}
+
+/// The running (or startable) pair.
+pub struct TwoNodes {
+    pair: Option<Pair>,
+    a: Node,
+    b: Node,
+    hbd: PathBuf,
+    hbctl: PathBuf,
+    backend: String,
+    /// What the topology is, for reports.
+    pub description: String,
+    /// warntime used, ms.
+    pub warntime_ms: u64,
+    /// Configs and logs (declared last: removed after the processes are gone).
+    pub dir: TempDir,
+}
+
+/// `hbd` and `hbctl` next to the running executable (or one directory up, for examples).
+pub fn sibling_binaries() -> Result<(PathBuf, PathBuf), String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut dir = me.parent().ok_or("no executable directory")?.to_path_buf();
+    if !dir.join("hbd").exists() {
+        if let Some(up) = dir.parent() {
+            dir = up.to_path_buf();
+        }
+    }
+    let (hbd, hbctl) = (dir.join("hbd"), dir.join("hbctl"));
+    if !hbd.exists() || !hbctl.exists() {
+        return Err(format!("{} and {} must be built (cargo build --release --bins)", hbd.display(), hbctl.display()));
+    }
+    Ok((hbd, hbctl))
+}
+
+fn write_node(dir: &Path, name: &'static str, hacf: String, keys: &str) -> Node {
+    let cfg = dir.join(name);
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("ha.cf"), hacf).unwrap();
+    std::fs::write(cfg.join("authkeys"), keys).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    Node { name, run: cfg.join("run"), cfg, proc: None }
+}
+
+impl TwoNodes {
+    /// Builds the topology and writes both configurations (nothing started yet).
+    pub fn create(s: &Settings) -> Result<TwoNodes, String> {
+        let (hbd, hbctl) = sibling_binaries()?;
+        let dir = TempDir::new("hb-two");
+        let root = is_root() && !s.loopback;
+        let warntime_ms = (s.deadtime_ms * 3 / 5).max(s.keepalive_ms);
+        let timing = format!(
+            "keepalive {}ms\nwarntime {warntime_ms}ms\ndeadtime {}ms\ninitdead 10\nrx_wakeup {}\n",
+            s.keepalive_ms, s.deadtime_ms, s.rx_wakeup
+        );
+        let keys = hb_core::auth::generate_authkeys().map_err(|e| e.to_string())?;
+        let (pair, a_cfg, b_cfg, description) = if root {
+            let pair = Pair::create();
+            let description = format!("two network namespaces ({} and {}) joined by veth, ucast {A4} <-> {B4}", pair.a.name, pair.b.name);
+            let a_cfg = format!("{timing}udpport 694\nucast {} {A4} {B4}\nnode a b\n", pair.a_if);
+            let b_cfg = format!("{timing}udpport 694\nucast {} {A4} {B4}\nnode a b\n", pair.b_if);
+            (Some(pair), a_cfg, b_cfg, description)
+        } else {
+            let port = 30000 + (std::process::id() % 20000);
+            let base = format!("{timing}udpport {port}\nucast lo 127.0.0.1 127.0.0.2\nnode a b\n");
+            (
+                None,
+                format!("{base}bind 127.0.0.1\n"),
+                format!("{base}bind 127.0.0.2\n"),
+                format!("loopback: 127.0.0.1 <-> 127.0.0.2, UDP port {port}"),
+            )
+        };
+        let a = write_node(&dir.path, "a", a_cfg, &keys);
+        let b = write_node(&dir.path, "b", b_cfg, &keys);
+        Ok(TwoNodes { pair, a, b, hbd, hbctl, backend: s.backend.clone(), description, warntime_ms, dir })
+    }
+
+    fn node(&self, which: char) -> &Node {
+        if which == 'a' {
+            &self.a
+        } else {
+            &self.b
+        }
+    }
+
+    /// Whether the nodes run in namespaces.
+    pub fn namespaces(&self) -> bool {
+        self.pair.is_some()
+    }
+
+    /// Starts node `a` or `b`.
+    pub fn start(&mut self, which: char) {
+        let node = self.node(which);
+        let mut cmd = match &self.pair {
+            Some(p) => (if which == 'a' { &p.a } else { &p.b }).command(self.hbd.to_str().unwrap()),
+            None => Command::new(&self.hbd),
+        };
+        cmd.args([
+            "-c",
+            node.cfg.to_str().unwrap(),
+            "-n",
+            node.name,
+            "-r",
+            node.run.to_str().unwrap(),
+            "-s",
+            node.cfg.join("state").to_str().unwrap(),
+        ]);
+        cmd.args(["--backend", &self.backend]);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path.join(format!("{}.log", node.name))).unwrap();
+        cmd.stderr(log);
+        let p = Proc::spawn(cmd);
+        if which == 'a' {
+            self.a.proc = Some(p);
+        } else {
+            self.b.proc = Some(p);
+        }
+    }
+
+    fn peer_state(&self, which: char, peer: &str) -> Option<NodeState> {
+        let s = StatusReader::open(&self.node(which).run).ok()?.snapshot();
+        s.writer_alive().then_some(())?;
+        s.node(peer).map(|n| n.state)
+    }
+
+    /// Waits until both nodes see each other up.
+    pub fn wait_up(&self, timeout: Duration) -> bool {
+        wait_for(timeout, || {
+            (self.peer_state('a', "b") == Some(NodeState::Up) && self.peer_state('b', "a") == Some(NodeState::Up)).then_some(())
+        })
+        .is_some()
+    }
+
+    /// Runs `hbctl` against node `which`.
+    pub fn hbctl(&self, which: char, args: &[&str]) -> String {
+        let out = Command::new(&self.hbctl).args(["--run-dir", self.node(which).run.to_str().unwrap()]).args(args).output().expect("hbctl");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+
+    /// The pid of node `which`'s hbd.
+    pub fn pid(&self, which: char) -> Option<u32> {
+        self.node(which).proc.as_ref().map(Proc::pid)
+    }
+
+    /// Node `which`'s log.
+    pub fn log(&self, which: char) -> String {
+        std::fs::read_to_string(self.dir.path.join(format!("{}.log", self.node(which).name))).unwrap_or_default()
+    }
+
+    /// `kill -9` of `b`; returns the time from just before the kill to `a`'s node-dead event
+    /// (both CLOCK_MONOTONIC).
+    pub fn kill_b_and_time(&mut self) -> Result<Nanos, String> {
+        let events = wait_for(Duration::from_secs(5), || Client::connect(&self.a.run).ok()).ok_or("cannot connect to a's IPC socket")?;
+        events.subscribe().map_err(|e| e.to_string())?;
+        let killed = time::now();
+        if let Some(p) = self.b.proc.as_mut() {
+            p.kill9();
+        }
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < end {
+            if let Ok(Some(m)) = events.recv(100) {
+                if m.contains("\"event\":\"node-dead\",\"node\":\"b\"") {
+                    let at = m
+                        .split("\"at_ns\":")
+                        .nth(1)
+                        .and_then(|r| r.split([',', '}']).next())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .ok_or("bad event")?;
+                    return Ok(Nanos(at).sub(killed));
+                }
+            }
+        }
+        Err("a never declared b dead".into())
+    }
+
+    /// Stops node `a` cleanly.
+    pub fn stop_a(&mut self) {
+        if let Some(p) = self.a.proc.as_mut() {
+            p.terminate(Duration::from_secs(5));
+        }
+    }
+}
+
+/// CPU time of every thread of `pid`, ns (schedstat: exact, unlike tick-sampled utime).
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let s = std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
+        total += s.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
+/// Resident set size of `pid`, kB.
+pub fn rss_kb(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
