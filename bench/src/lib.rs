@@ -1,4 +1,17 @@
-//! `hb-bench` — **not implemented yet** (open issue: "hb-bench: latency histograms …").
+//! `hb-bench`: how users judge the appliance and how we judge ourselves.
 //!
-//! Until then, detection times are measured by the netns tests and the scripts in
-//! `scripts/`, as the README describes.
+//! - [`hist`]: latency histograms and their renderings (table, `.hgrm`, JSON);
+//! - [`report`]: the environment every report records and where results are written;
+//! - [`floor`]: this machine's own timer wake-up latency at SCHED_FIFO (what cyclictest
+//!   measures), and the CPU cost of merely waking at a given interval;
+//! - [`cluster`]: measurements on a real two-node cluster (`detect`, `cost`), driven through
+//!   [`hb_tools::twonode`].
+//!
+//! Not yet: `rtt`, `jitter`, `soak`, `compare` (heartbeat 3.0.6 and corosync side by side),
+//! plots, and `failover` (it needs the CRM). The binary says so rather than pretending.
+
+pub mod cluster;
+pub mod floor;
+pub mod hist;
+pub mod report;
+mod sys;

@@ -1,0 +1,195 @@
+//! Latency histograms and their three renderings: a percentile table for the terminal,
+//! HdrHistogram's percentile-distribution text (`.hgrm`, read by its standard plotter), and a
+//! JSON summary for scripts.
+//!
+//! Values are recorded in nanoseconds; every rendering takes a [`Unit`] to display in.
+
+use hdrhistogram::Histogram;
+
+/// Display unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Microseconds.
+    Micros,
+    /// Milliseconds.
+    Millis,
+}
+
+impl Unit {
+    /// Nanoseconds per unit.
+    pub fn scale(self) -> f64 {
+        match self {
+            Unit::Micros => 1e3,
+            Unit::Millis => 1e6,
+        }
+    }
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Micros => "us",
+            Unit::Millis => "ms",
+        }
+    }
+}
+
+/// The percentiles every report shows.
+pub const TABLE: [(&str, f64); 8] =
+    [("min", 0.0), ("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9), ("p99.99", 99.99), ("max", 100.0), ("count", -1.0)];
+
+/// A latency histogram (1 ns to 1 hour, 3 significant digits).
+#[derive(Clone)]
+pub struct Hist {
+    h: Histogram<u64>,
+}
+
+impl Default for Hist {
+    fn default() -> Hist {
+        Hist::new()
+    }
+}
+
+impl Hist {
+    /// An empty histogram.
+    pub fn new() -> Hist {
+        Hist { h: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds") }
+    }
+
+    /// Records one value in ns (clamped into range).
+    pub fn record(&mut self, ns: u64) {
+        let _ = self.h.record(ns.clamp(1, 3_600_000_000_000));
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> u64 {
+        self.h.len()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.h.is_empty()
+    }
+
+    /// The value at percentile `p` (0–100), in ns; `p` = 0 is the minimum, 100 the maximum.
+    pub fn at(&self, p: f64) -> u64 {
+        if p <= 0.0 {
+            self.h.min()
+        } else if p >= 100.0 {
+            self.h.max()
+        } else {
+            self.h.value_at_quantile(p / 100.0)
+        }
+    }
+
+    /// `(label, value in unit)` for [`TABLE`].
+    pub fn summary(&self, unit: Unit) -> Vec<(&'static str, f64)> {
+        TABLE.iter().map(|(l, p)| (*l, if *p < 0.0 { self.len() as f64 } else { self.at(*p) as f64 / unit.scale() })).collect()
+    }
+
+    /// A two-line table for the terminal.
+    pub fn table(&self, unit: Unit) -> String {
+        let s = self.summary(unit);
+        let mut head = String::new();
+        let mut row = String::new();
+        for (l, v) in &s {
+            head.push_str(&format!("{:>10}", l));
+            if *l == "count" {
+                row.push_str(&format!("{:>10}", *v as u64));
+            } else {
+                row.push_str(&format!("{:>10.3}", v));
+            }
+        }
+        format!("{head}   ({})\n{row}\n", unit.name())
+    }
+
+    /// HdrHistogram's percentile distribution, as `outputPercentileDistribution` writes it
+    /// (5 ticks per half distance), values in `unit`.
+    pub fn hgrm(&self, unit: Unit) -> String {
+        let scale = unit.scale();
+        let mut o = format!("{:>12} {:>14} {:>10} {:>14}\n\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)");
+        let mut total = 0u64;
+        for v in self.h.iter_quantiles(5) {
+            total += v.count_since_last_iteration();
+            let q = v.quantile_iterated_to();
+            let value = v.value_iterated_to() as f64 / scale;
+            if q < 1.0 {
+                o.push_str(&format!("{value:12.3} {q:2.12} {total:10} {:14.2}\n", 1.0 / (1.0 - q)));
+            } else {
+                o.push_str(&format!("{value:12.3} {q:2.12} {total:10}\n"));
+            }
+        }
+        let sub_buckets = 1u64 << (2.0 * 10f64.powi(i32::from(self.h.sigfig()))).log2().ceil() as u32;
+        o.push_str(&format!("#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n", self.h.mean() / scale, self.h.stdev() / scale));
+        o.push_str(&format!("#[Max     = {:12.3}, Total count    = {:12}]\n", self.h.max() as f64 / scale, self.h.len()));
+        o.push_str(&format!("#[Buckets = {:12}, SubBuckets     = {:12}]\n", self.h.buckets(), sub_buckets));
+        o
+    }
+
+    /// A JSON object with the table's values and the unit.
+    pub fn json(&self, unit: Unit) -> String {
+        let fields: Vec<String> = self
+            .summary(unit)
+            .iter()
+            .map(|(l, v)| if *l == "count" { format!("\"count\":{}", *v as u64) } else { format!("\"{l}\":{v:.3}") })
+            .collect();
+        format!("{{\"unit\":\"{}\",{},\"mean\":{:.3}}}", unit.name(), fields.join(","), self.h.mean() / unit.scale())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_to_hundred_ms() -> Hist {
+        let mut h = Hist::new();
+        for i in 1..=100u64 {
+            h.record(i * 1_000_000);
+        }
+        h
+    }
+
+    #[test]
+    fn percentiles_of_a_known_distribution() {
+        let h = one_to_hundred_ms();
+        let s: std::collections::HashMap<_, _> = h.summary(Unit::Millis).into_iter().collect();
+        assert_eq!(s["count"], 100.0);
+        // 3 significant digits: values within 0.1 %.
+        for (k, want) in [("min", 1.0), ("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("max", 100.0)] {
+            assert!((s[k] - want).abs() <= want * 0.001, "{k}: {} vs {want}", s[k]);
+        }
+        assert!(s["p99.99"] >= 99.9);
+    }
+
+    #[test]
+    fn hgrm_follows_hdrhistograms_format() {
+        let text = one_to_hundred_ms().hgrm(Unit::Millis);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "       Value     Percentile TotalCount 1/(1-Percentile)");
+        assert_eq!(lines[1], "");
+        // Rows: value, percentile, cumulative count, 1/(1-p) — increasing; the last row (100 %)
+        // has no fourth column and counts everything.
+        let rows: Vec<Vec<&str>> = lines[2..].iter().take_while(|l| !l.starts_with('#')).map(|l| l.split_whitespace().collect()).collect();
+        assert!(rows.len() > 10);
+        let last = rows.last().unwrap();
+        assert_eq!(last.len(), 3, "{last:?}");
+        assert_eq!(last[1], "1.000000000000");
+        assert_eq!(last[2], "100");
+        let mut prev = 0.0;
+        for r in &rows {
+            let v: f64 = r[0].parse().unwrap();
+            assert!(v >= prev);
+            prev = v;
+        }
+        // Like Java's getMax, max is the highest value equivalent to its bucket: 100.008.
+        assert!(text.contains("#[Max     =      100.008, Total count    =          100]"), "{text}");
+        assert!(text.contains("SubBuckets     =         2048]"), "{text}");
+    }
+
+    #[test]
+    fn json_and_table() {
+        let h = one_to_hundred_ms();
+        let j = h.json(Unit::Millis);
+        assert!(j.starts_with("{\"unit\":\"ms\",\"min\":1.000,") && j.contains("\"count\":100"), "{j}");
+        let t = h.table(Unit::Millis);
+        assert!(t.contains("p99.99") && t.contains("(ms)") && t.lines().count() == 2, "{t}");
+    }
+}

@@ -1,0 +1,222 @@
+//! `hb-bench`: parses the command line, runs one measurement, prints the table, writes the
+//! `.hgrm` and JSON files. The measurements live in the library.
+
+use hb_bench::floor;
+use hb_bench::hist::Unit;
+use hb_bench::report::{progress, Env, Out};
+use hb_tools::twonode::Settings;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const HELP: &str = "\
+hb-bench - measure hb: latency histograms, detection times, idle cost, this machine's floor
+
+USAGE
+    hb-bench [OPTIONS] COMMAND
+
+COMMANDS
+    floor     this machine's timer wake-up latency at SCHED_FIFO (what cyclictest measures)
+              and the CPU that merely waking at that interval costs
+    detect    time from kill -9 of a node to the survivor's node-dead event, over N trials
+    cost      idle CPU % and RSS of hbd in a running pair, next to the floor's CPU for
+              waking at the same interval
+    failover, rtt, jitter, soak, compare
+              not implemented yet: they say so and exit 2
+
+OPTIONS
+    --out DIR          where .hgrm and .json files go          [default: hb-bench-results]
+    --quick            small counts (finishes in well under two minutes)
+    --seconds S        floor/cost duration                     [default: 60 / 30; quick: 5]
+    --interval-us N    floor wake interval                     [default: 1000]
+    --prio P           floor SCHED_FIFO priority                [default: 90]
+    --trials N         detect trials                           [default: 20; quick: 5]
+    --keepalive MS     cluster keepalive                       [default: 10]
+    --deadtime MS      cluster deadtime                        [default: 50]
+    --rx-wakeup M      on, off or auto                         [default: auto]
+    --backend KIND     auto, io_uring or epoll                 [default: auto]
+    --loopback         two nodes on loopback even as root (otherwise namespaces over veth)
+    -h, --help         this text
+
+OUTPUT
+    A percentile table (min p50 p90 p99 p99.9 p99.99 max count) on the terminal, the
+    environment (hb version, kernel, CPUs, whether real time was allowed), and in --out:
+    COMMAND.hgrm (HdrHistogram percentile distribution; its plotter reads it) and
+    COMMAND.json (settings, environment, summary).
+
+EXIT STATUS
+    0 measured; 1 the measurement failed; 2 not implemented; 64 bad command line
+";
+
+struct Args {
+    cmd: String,
+    out: PathBuf,
+    quick: bool,
+    seconds: Option<u64>,
+    interval_us: u64,
+    prio: u8,
+    trials: Option<usize>,
+    settings: Settings,
+}
+
+fn parse() -> Result<Option<Args>, String> {
+    use lexopt::prelude::*;
+    let mut a = Args {
+        cmd: String::new(),
+        out: "hb-bench-results".into(),
+        quick: false,
+        seconds: None,
+        interval_us: 1000,
+        prio: 90,
+        trials: None,
+        settings: Settings::default(),
+    };
+    let mut p = lexopt::Parser::from_env();
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        let val = |p: &mut lexopt::Parser| -> Result<String, String> {
+            p.value().map_err(|e| e.to_string())?.into_string().map_err(|_| "not UTF-8".to_string())
+        };
+        let num = |p: &mut lexopt::Parser| -> Result<u64, String> { val(p)?.parse().map_err(|_| "expected a number".to_string()) };
+        match arg {
+            Long("out") => a.out = val(&mut p)?.into(),
+            Long("quick") => a.quick = true,
+            Long("seconds") => a.seconds = Some(num(&mut p)?),
+            Long("interval-us") => a.interval_us = num(&mut p)?.max(10),
+            Long("prio") => a.prio = num(&mut p)?.clamp(1, 99) as u8,
+            Long("trials") => a.trials = Some(num(&mut p)? as usize),
+            Long("keepalive") => a.settings.keepalive_ms = num(&mut p)?,
+            Long("deadtime") => a.settings.deadtime_ms = num(&mut p)?,
+            Long("rx-wakeup") => a.settings.rx_wakeup = val(&mut p)?,
+            Long("backend") => a.settings.backend = val(&mut p)?,
+            Long("loopback") => a.settings.loopback = true,
+            Short('h') | Long("help") => return Ok(None),
+            Value(v) if a.cmd.is_empty() => a.cmd = v.into_string().map_err(|_| "not UTF-8")?,
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    if a.cmd.is_empty() {
+        return Err("no command given".into());
+    }
+    if a.settings.deadtime_ms <= 2 * a.settings.keepalive_ms {
+        return Err(format!("--deadtime {} must be more than 2 x --keepalive {}", a.settings.deadtime_ms, a.settings.keepalive_ms));
+    }
+    Ok(Some(a))
+}
+
+fn settings_json(s: &Settings) -> String {
+    format!(
+        "{{\"keepalive_ms\":{},\"deadtime_ms\":{},\"rx_wakeup\":\"{}\",\"backend\":\"{}\",\"loopback\":{}}}",
+        s.keepalive_ms, s.deadtime_ms, s.rx_wakeup, s.backend, s.loopback
+    )
+}
+
+fn run(a: &Args) -> Result<(), String> {
+    let env = Env::read();
+    let out = Out::new(&a.out).map_err(|e| format!("cannot create {}: {e}", a.out.display()))?;
+    println!("{}", env.line());
+    let write = |name: &str, text: &str| -> Result<(), String> {
+        let p = out.write(name, text).map_err(|e| format!("writing {name}: {e}"))?;
+        println!("wrote {}", p.display());
+        Ok(())
+    };
+    match a.cmd.as_str() {
+        "floor" => {
+            let secs = a.seconds.unwrap_or(if a.quick { 5 } else { 60 });
+            let interval = Duration::from_micros(a.interval_us);
+            println!("floor: waking every {} us for {secs} s at SCHED_FIFO {}", a.interval_us, a.prio);
+            let f = floor::measure(interval, Duration::from_secs(secs), a.prio, &|x| progress((x * 100.0) as usize, 100, "floor"));
+            if !f.fifo {
+                println!("note: SCHED_FIFO was refused; this is the floor at normal priority");
+            }
+            print!("wake-up latency\n{}", f.wake.table(Unit::Micros));
+            println!("CPU of waking alone: {:.3} % of one core", f.cpu_percent);
+            write("floor.hgrm", &f.wake.hgrm(Unit::Micros))?;
+            write(
+                "floor.json",
+                &format!(
+                    "{{\"command\":\"floor\",\"env\":{},\"interval_us\":{},\"seconds\":{secs},\"sched_fifo\":{},\"prio\":{},\"cpu_percent\":{:.4},\"wake_latency\":{}}}\n",
+                    env.json(),
+                    a.interval_us,
+                    f.fifo,
+                    f.prio,
+                    f.cpu_percent,
+                    f.wake.json(Unit::Micros)
+                ),
+            )
+        }
+        "detect" => {
+            let trials = a.trials.unwrap_or(if a.quick { 5 } else { 20 });
+            let (h, topo) = hb_bench::cluster::detect(&a.settings, trials, &|i| progress(i, trials, "kill -9 trials"))?;
+            println!(
+                "detect: kill -9 of b, {trials} trials, keepalive {} ms, deadtime {} ms, over {topo}",
+                a.settings.keepalive_ms, a.settings.deadtime_ms
+            );
+            print!("{}", h.table(Unit::Millis));
+            write("detect.hgrm", &h.hgrm(Unit::Millis))?;
+            write(
+                "detect.json",
+                &format!(
+                    "{{\"command\":\"detect\",\"env\":{},\"settings\":{},\"trials\":{trials},\"topology\":{},\"detection\":{}}}\n",
+                    env.json(),
+                    settings_json(&a.settings),
+                    hb_core::ipc::json_str(&topo),
+                    h.json(Unit::Millis)
+                ),
+            )
+        }
+        "cost" => {
+            let secs = a.seconds.unwrap_or(if a.quick { 5 } else { 30 });
+            println!("cost: hbd idle for {secs} s, then the floor of waking every {} ms for as long", a.settings.keepalive_ms);
+            let (c, topo) = hb_bench::cluster::cost(&a.settings, secs)?;
+            let f = floor::measure(Duration::from_millis(a.settings.keepalive_ms), Duration::from_secs(secs), 50, &|_| {});
+            println!("over {topo}:");
+            println!("  hbd:   CPU {:.3} % of one core, RSS {} kB", c.cpu_percent, c.rss_kb);
+            println!("  floor: CPU {:.3} % of one core for waking every {} ms and doing nothing", f.cpu_percent, a.settings.keepalive_ms);
+            write(
+                "cost.json",
+                &format!(
+                    "{{\"command\":\"cost\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"topology\":{},\"hbd_cpu_percent\":{:.4},\"hbd_rss_kb\":{},\"floor_cpu_percent\":{:.4}}}\n",
+                    env.json(),
+                    settings_json(&a.settings),
+                    hb_core::ipc::json_str(&topo),
+                    c.cpu_percent,
+                    c.rss_kb,
+                    f.cpu_percent
+                ),
+            )
+        }
+        other => Err(format!("unknown command {other:?}; try 'hb-bench --help'")),
+    }
+}
+
+fn main() -> ExitCode {
+    let a = match parse() {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("hb-bench: {e}\nTry 'hb-bench --help'.");
+            return ExitCode::from(64);
+        }
+    };
+    match a.cmd.as_str() {
+        "failover" => {
+            eprintln!("hb-bench: failover needs the CRM (hb-crmd), which does not exist yet");
+            return ExitCode::from(2);
+        }
+        "rtt" | "jitter" | "soak" | "compare" => {
+            eprintln!("hb-bench: {} is not implemented yet", a.cmd);
+            return ExitCode::from(2);
+        }
+        _ => {}
+    }
+    match run(&a) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hb-bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
