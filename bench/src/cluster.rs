@@ -59,3 +59,86 @@ pub fn cost(s: &Settings, seconds: u64) -> Result<(Cost, String), String> {
     t.stop_a();
     Ok((Cost { cpu_percent, rss_kb: rss }, t.description.clone()))
 }
+
+/// What a soak found.
+#[derive(Debug, Clone, Default)]
+pub struct Soak {
+    /// Node-dead verdicts while both nodes were alive: false deaths.
+    pub false_deaths: u64,
+    /// Link-dead verdicts.
+    pub link_deaths: u64,
+    /// Late-heartbeat warnings.
+    pub warnings: u64,
+    /// Own stalls reported by the two nodes.
+    pub stalls: u64,
+    /// The worst own stall, ns.
+    pub worst_stall_ns: u64,
+}
+
+/// Runs the pair for `seconds` under `load` (stress-ng arguments, empty for none) and optional
+/// netem parameters, counting every verdict on both nodes' event streams. Nothing is killed,
+/// so every node-dead event is a false death.
+pub fn soak(s: &Settings, seconds: u64, load: &[String], netem: &[String], progress: &dyn Fn(usize)) -> Result<(Soak, String), String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let mut t = TwoNodes::create(s)?;
+    t.start('a');
+    t.start('b');
+    if !t.wait_up(Duration::from_secs(15)) {
+        return Err("the nodes did not see each other within 15 s".into());
+    }
+    if !netem.is_empty() {
+        t.netem(&netem.iter().map(String::as_str).collect::<Vec<_>>())?;
+    }
+    let found = Arc::new(Mutex::new(Soak::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for which in ['a', 'b'] {
+        let c = hb_core::ipc::Client::connect(t.run_dir(which)).map_err(|e| e.to_string())?;
+        c.subscribe().map_err(|e| e.to_string())?;
+        let (found, stop) = (found.clone(), stop.clone());
+        readers.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(Some(m)) = c.recv(200) {
+                    let mut f = found.lock().unwrap();
+                    if m.contains("\"event\":\"node-dead\"") {
+                        f.false_deaths += 1;
+                    } else if m.contains("\"event\":\"link-dead\"") {
+                        f.link_deaths += 1;
+                    } else if m.contains("\"event\":\"link-warn\"") {
+                        f.warnings += 1;
+                    } else if m.contains("\"event\":\"stall\"") {
+                        f.stalls += 1;
+                        let late = m.split("\"late_ns\":").nth(1).and_then(|r| r.trim_end_matches('}').parse::<u64>().ok()).unwrap_or(0);
+                        f.worst_stall_ns = f.worst_stall_ns.max(late);
+                    }
+                }
+            }
+        }));
+    }
+    let mut stress = None;
+    if !load.is_empty() {
+        let mut cmd = std::process::Command::new("stress-ng");
+        cmd.args(load).args(["--timeout", &format!("{}s", seconds + 5), "--quiet"]).stdout(std::process::Stdio::null());
+        stress = Some(
+            hb_hwtest::Proc::spawn_checked(cmd)
+                .map_err(|e| format!("cannot run stress-ng ({e}); install it with apt-get install stress-ng"))?,
+        );
+    }
+    for i in 0..seconds {
+        std::thread::sleep(Duration::from_secs(1));
+        progress(i as usize + 1);
+    }
+    if let Some(mut p) = stress.take() {
+        // SIGTERM: stress-ng then stops its workers (SIGKILL would orphan them).
+        p.terminate(Duration::from_secs(10));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        let _ = r.join();
+    }
+    t.stop_a();
+    let f = found.lock().unwrap().clone();
+    Ok((f, t.description.clone()))
+}

@@ -21,13 +21,18 @@ COMMANDS
     detect    time from kill -9 of a node to the survivor's node-dead event, over N trials
     cost      idle CPU % and RSS of hbd in a running pair, next to the floor's CPU for
               waking at the same interval
-    failover, rtt, jitter, soak, compare
+    soak      run the pair for a while under load and count false deaths (every node-dead
+              verdict, since nothing is killed), link deaths, late warnings and own stalls
+    failover, rtt, jitter, compare
               not implemented yet: they say so and exit 2
 
 OPTIONS
     --out DIR          where .hgrm and .json files go          [default: hb-bench-results]
     --quick            small counts (finishes in well under two minutes)
-    --seconds S        floor/cost duration                     [default: 60 / 30; quick: 5]
+    --seconds S        floor/cost/soak duration         [default: 60 / 30 / 600; quick: 5/5/10]
+    --load ARGS        soak: stress-ng arguments, or none   [default: --cpu N --vm 1 --io 1,
+                       N = CPUs]
+    --loss PCT         soak: netem loss on the link, e.g. 1%  [default: none]
     --interval-us N    floor wake interval                     [default: 1000]
     --prio P           floor SCHED_FIFO priority                [default: 90]
     --trials N         detect trials                           [default: 20; quick: 5]
@@ -57,6 +62,8 @@ struct Args {
     prio: u8,
     trials: Option<usize>,
     settings: Settings,
+    load: Option<String>,
+    loss: Option<String>,
 }
 
 fn parse() -> Result<Option<Args>, String> {
@@ -70,6 +77,8 @@ fn parse() -> Result<Option<Args>, String> {
         prio: 90,
         trials: None,
         settings: Settings::default(),
+        load: None,
+        loss: None,
     };
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
@@ -89,6 +98,8 @@ fn parse() -> Result<Option<Args>, String> {
             Long("rx-wakeup") => a.settings.rx_wakeup = val(&mut p)?,
             Long("backend") => a.settings.backend = val(&mut p)?,
             Long("loopback") => a.settings.loopback = true,
+            Long("load") => a.load = Some(val(&mut p)?),
+            Long("loss") => a.loss = Some(val(&mut p)?),
             Short('h') | Long("help") => return Ok(None),
             Value(v) if a.cmd.is_empty() => a.cmd = v.into_string().map_err(|_| "not UTF-8")?,
             other => return Err(other.unexpected().to_string()),
@@ -185,6 +196,46 @@ fn run(a: &Args) -> Result<(), String> {
                 ),
             )
         }
+        "soak" => {
+            let secs = a.seconds.unwrap_or(if a.quick { 10 } else { 600 });
+            let load: Vec<String> = match a.load.as_deref() {
+                Some("none") => Vec::new(),
+                Some(l) => l.split_whitespace().map(String::from).collect(),
+                None => vec!["--cpu".into(), env.cpus.to_string(), "--vm".into(), "1".into(), "--io".into(), "1".into()],
+            };
+            let netem: Vec<String> = a.loss.as_ref().map(|l| vec!["loss".to_string(), l.clone()]).unwrap_or_default();
+            println!(
+                "soak: {secs} s, load: {}, netem: {}",
+                if load.is_empty() { "none".into() } else { format!("stress-ng {}", load.join(" ")) },
+                if netem.is_empty() { "none".into() } else { netem.join(" ") }
+            );
+            let (f, topo) = hb_bench::cluster::soak(&a.settings, secs, &load, &netem, &|i| progress(i, secs as usize, "soak seconds"))?;
+            println!("over {topo}, keepalive {} ms, deadtime {} ms:", a.settings.keepalive_ms, a.settings.deadtime_ms);
+            println!(
+                "  false deaths {}   link deaths {}   late warnings {}   own stalls {} (worst {:.1} ms)",
+                f.false_deaths,
+                f.link_deaths,
+                f.warnings,
+                f.stalls,
+                f.worst_stall_ns as f64 / 1e6
+            );
+            write(
+                "soak.json",
+                &format!(
+                    "{{\"command\":\"soak\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"load\":{},\"netem\":{},\"topology\":{},\"false_deaths\":{},\"link_deaths\":{},\"late_warnings\":{},\"stalls\":{},\"worst_stall_ms\":{:.3}}}\n",
+                    env.json(),
+                    settings_json(&a.settings),
+                    hb_core::ipc::json_str(&load.join(" ")),
+                    hb_core::ipc::json_str(&netem.join(" ")),
+                    hb_core::ipc::json_str(&topo),
+                    f.false_deaths,
+                    f.link_deaths,
+                    f.warnings,
+                    f.stalls,
+                    f.worst_stall_ns as f64 / 1e6
+                ),
+            )
+        }
         other => Err(format!("unknown command {other:?}; try 'hb-bench --help'")),
     }
 }
@@ -206,7 +257,7 @@ fn main() -> ExitCode {
             eprintln!("hb-bench: failover needs the CRM (hb-crmd), which does not exist yet");
             return ExitCode::from(2);
         }
-        "rtt" | "jitter" | "soak" | "compare" => {
+        "rtt" | "jitter" | "compare" => {
             eprintln!("hb-bench: {} is not implemented yet", a.cmd);
             return ExitCode::from(2);
         }

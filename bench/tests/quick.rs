@@ -33,6 +33,11 @@ fn quick_runs_write_reports() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("hbd:   CPU") && out.contains("floor: CPU"), "{out}");
 
+    let (code, out) = bench(&["soak", "--seconds", "3", "--load", "--cpu 1", "--keepalive", "50", "--deadtime", "300", "--out", d]);
+    assert_eq!(code, Some(0), "{out}");
+    let json = std::fs::read_to_string(dir.join("soak.json")).unwrap();
+    assert!(json.contains("\"false_deaths\":0"), "a false death in a 3 s soak: {json}");
+
     assert_eq!(bench(&["failover"]).0, Some(2));
     assert_eq!(bench(&["compare"]).0, Some(2));
     assert_eq!(bench(&["detect", "--keepalive", "50", "--deadtime", "100"]).0, Some(64));

@@ -161,10 +161,14 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Spawns `cmd` with stdin closed.
-    pub fn spawn(mut cmd: Command) -> Proc {
-        let child = cmd.stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
-        Proc { child: Some(child) }
+    /// Spawns `cmd` with stdin closed (panics if it cannot start: for tests).
+    pub fn spawn(cmd: Command) -> Proc {
+        let desc = format!("{cmd:?}");
+        Proc::spawn_checked(cmd).unwrap_or_else(|e| panic!("spawning {desc}: {e}"))
+    }
+    /// Spawns `cmd` with stdin closed, or says why it could not.
+    pub fn spawn_checked(mut cmd: Command) -> std::io::Result<Proc> {
+        Ok(Proc { child: Some(cmd.stdin(Stdio::null()).spawn()?) })
     }
     /// The pid (of `ip netns exec`, which execs the program, so it is the program's).
     pub fn pid(&self) -> u32 {

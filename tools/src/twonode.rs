@@ -213,6 +213,23 @@ impl TwoNodes {
         Err("a never declared b dead".into())
     }
 
+    /// Applies `tc netem` parameters (e.g. `["loss", "5%"]`) to a's end of the link
+    /// (namespaces only; on loopback it is refused).
+    pub fn netem(&self, params: &[&str]) -> Result<(), String> {
+        match &self.pair {
+            Some(p) => {
+                p.netem(params);
+                Ok(())
+            }
+            None => Err("netem needs the namespace topology (run as root, without --loopback)".into()),
+        }
+    }
+
+    /// The run directory of node `which` (for IPC clients and the status page).
+    pub fn run_dir(&self, which: char) -> &Path {
+        &self.node(which).run
+    }
+
     /// Stops node `a` cleanly.
     pub fn stop_a(&mut self) {
         if let Some(p) = self.a.proc.as_mut() {
