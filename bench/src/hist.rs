@@ -124,6 +124,12 @@ impl Hist {
         o
     }
 
+    /// `(quantile, value ns)` points of the percentile distribution (5 ticks per half
+    /// distance), as the `.hgrm` lists them.
+    pub fn points(&self) -> Vec<(f64, u64)> {
+        self.h.iter_quantiles(5).map(|v| (v.quantile_iterated_to(), v.value_iterated_to())).collect()
+    }
+
     /// A JSON object with the table's values and the unit.
     pub fn json(&self, unit: Unit) -> String {
         let fields: Vec<String> = self

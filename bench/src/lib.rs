@@ -1,6 +1,7 @@
 //! `hb-bench`: how users judge the appliance and how we judge ourselves.
 //!
 //! - [`hist`]: latency histograms and their renderings (table, `.hgrm`, JSON);
+//! - [`plot`]: latency by percentile as SVG;
 //! - [`report`]: the environment every report records and where results are written;
 //! - [`floor`]: this machine's own timer wake-up latency at SCHED_FIFO (what cyclictest
 //!   measures), and the CPU cost of merely waking at a given interval;
@@ -13,5 +14,6 @@
 pub mod cluster;
 pub mod floor;
 pub mod hist;
+pub mod plot;
 pub mod report;
 mod sys;

@@ -46,8 +46,8 @@ OPTIONS
 OUTPUT
     A percentile table (min p50 p90 p99 p99.9 p99.99 max count) on the terminal, the
     environment (hb version, kernel, CPUs, whether real time was allowed), and in --out:
-    COMMAND.hgrm (HdrHistogram percentile distribution; its plotter reads it) and
-    COMMAND.json (settings, environment, summary).
+    COMMAND.hgrm (HdrHistogram percentile distribution; its plotter reads it),
+    COMMAND.svg (latency by percentile) and COMMAND.json (settings, environment, summary).
 
 EXIT STATUS
     0 measured; 1 the measurement failed; 2 not implemented; 64 bad command line
@@ -143,6 +143,14 @@ fn run(a: &Args) -> Result<(), String> {
             println!("CPU of waking alone: {:.3} % of one core", f.cpu_percent);
             write("floor.hgrm", &f.wake.hgrm(Unit::Micros))?;
             write(
+                "floor.svg",
+                &hb_bench::plot::percentile_svg(
+                    &format!("timer wake-up latency, SCHED_FIFO {}, every {} us", a.prio, a.interval_us),
+                    &[("this machine", &f.wake)],
+                    Unit::Micros,
+                ),
+            )?;
+            write(
                 "floor.json",
                 &format!(
                     "{{\"command\":\"floor\",\"env\":{},\"interval_us\":{},\"seconds\":{secs},\"sched_fifo\":{},\"prio\":{},\"cpu_percent\":{:.4},\"wake_latency\":{}}}\n",
@@ -164,6 +172,8 @@ fn run(a: &Args) -> Result<(), String> {
             );
             print!("{}", h.table(Unit::Millis));
             write("detect.hgrm", &h.hgrm(Unit::Millis))?;
+            let title = format!("kill -9 to verdict, keepalive {} ms, deadtime {} ms", a.settings.keepalive_ms, a.settings.deadtime_ms);
+            write("detect.svg", &hb_bench::plot::percentile_svg(&title, &[("hb", &h)], Unit::Millis))?;
             write(
                 "detect.json",
                 &format!(
