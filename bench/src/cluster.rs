@@ -142,3 +142,52 @@ pub fn soak(s: &Settings, seconds: u64, load: &[String], netem: &[String], progr
     let f = found.lock().unwrap().clone();
     Ok((f, t.description.clone()))
 }
+
+/// Keepalive send-time jitter of one hbd: |interval between consecutive heartbeats −
+/// keepalive|, timed by the kernel's arrival stamps at a receiver on loopback (delivery
+/// happens inside the sender's sendto, so arrival is send time). `realtime` sets ha.cf's
+/// `realtime` (mlockall + SCHED_FIFO, or neither).
+pub fn jitter(keepalive_ms: u64, seconds: u64, realtime: bool) -> Result<Hist, String> {
+    use std::os::fd::AsRawFd;
+    let (hbd, _) = hb_tools::twonode::sibling_binaries()?;
+    let dir = hb_hwtest::TempDir::new("hb-jitter");
+    let port = 30000 + (std::process::id() % 20000) as u16 + u16::from(realtime);
+    let sock = std::net::UdpSocket::bind(("127.0.0.2", port)).map_err(|e| format!("binding 127.0.0.2:{port}: {e}"))?;
+    sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+    hb_media::enable_rx_timestamps(sock.as_raw_fd()).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.path.join("ha.cf"),
+        format!(
+            "keepalive {keepalive_ms}ms\ndeadtime {}ms\ninitdead 3600\nudpport {port}\nbind 127.0.0.1\nucast lo 127.0.0.2\nnode a b\nrealtime {}\n",
+            keepalive_ms * 100,
+            if realtime { "on" } else { "off" }
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(dir.path.join("authkeys"), hb_core::auth::generate_authkeys().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path.join("authkeys"), std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    let d = dir.path.to_str().unwrap_or_default();
+    let mut cmd = std::process::Command::new(hbd);
+    cmd.args(["-c", d, "-n", "a", "-r", &format!("{d}/run"), "-s", &format!("{d}/state"), "-q"]);
+    let mut p = hb_hwtest::Proc::spawn_checked(cmd).map_err(|e| e.to_string())?;
+    let mut h = Hist::new();
+    let mut buf = [0u8; 2048];
+    let mut prev: Option<u64> = None;
+    let target = keepalive_ms * 1_000_000;
+    let end = std::time::Instant::now() + Duration::from_secs(seconds);
+    while std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(keepalive_ms.clamp(1, 100) * 5));
+        while let Ok((_, Some(stamp))) = hb_core::backend::recv_stamped(sock.as_raw_fd(), &mut buf) {
+            if let Some(pv) = prev {
+                h.record(stamp.saturating_sub(pv).abs_diff(target).max(1));
+            }
+            prev = Some(stamp);
+        }
+    }
+    p.terminate(Duration::from_secs(5));
+    if h.len() < 10 {
+        return Err(format!("only {} heartbeats arrived", h.len()));
+    }
+    Ok(h)
+}

@@ -23,13 +23,16 @@ COMMANDS
               waking at the same interval
     soak      run the pair for a while under load and count false deaths (every node-dead
               verdict, since nothing is killed), link deaths, late warnings and own stalls
-    failover, rtt, jitter, compare
+    jitter    keepalive send times against the schedule (|interval - keepalive|) of one hbd,
+              with real time (mlockall + SCHED_FIFO) and without; add --load for stress-ng
+    failover, rtt, compare
               not implemented yet: they say so and exit 2
 
 OPTIONS
     --out DIR          where .hgrm and .json files go          [default: hb-bench-results]
     --quick            small counts (finishes in well under two minutes)
-    --seconds S        floor/cost/soak duration         [default: 60 / 30 / 600; quick: 5/5/10]
+    --seconds S        floor/cost/soak/jitter duration
+                                  [default: 60 / 30 / 600 / 30 per mode; quick: 5/5/10/5]
     --load ARGS        soak: stress-ng arguments, or none   [default: --cpu N --vm 1 --io 1,
                        N = CPUs]
     --loss PCT         soak: netem loss on the link, e.g. 1%  [default: none]
@@ -246,6 +249,48 @@ fn run(a: &Args) -> Result<(), String> {
                 ),
             )
         }
+        "jitter" => {
+            let secs = a.seconds.unwrap_or(if a.quick { 5 } else { 30 });
+            let load: Vec<String> =
+                a.load.as_deref().filter(|l| *l != "none").map(|l| l.split_whitespace().map(String::from).collect()).unwrap_or_default();
+            let mut stress = None;
+            if !load.is_empty() {
+                let mut cmd = std::process::Command::new("stress-ng");
+                cmd.args(&load).args(["--timeout", &format!("{}s", 2 * secs + 10), "--quiet"]);
+                stress = Some(hb_hwtest::Proc::spawn_checked(cmd).map_err(|e| format!("cannot run stress-ng: {e}"))?);
+            }
+            println!(
+                "jitter: keepalive {} ms, {secs} s per mode, load: {}",
+                a.settings.keepalive_ms,
+                if load.is_empty() { "none".to_string() } else { load.join(" ") }
+            );
+            let rt = hb_bench::cluster::jitter(a.settings.keepalive_ms, secs, true)?;
+            let nort = hb_bench::cluster::jitter(a.settings.keepalive_ms, secs, false)?;
+            if let Some(mut p) = stress.take() {
+                p.terminate(Duration::from_secs(10));
+            }
+            print!("|send interval - keepalive|, realtime on (mlockall, SCHED_FIFO)\n{}", rt.table(Unit::Micros));
+            print!("|send interval - keepalive|, realtime off\n{}", nort.table(Unit::Micros));
+            write("jitter-rt.hgrm", &rt.hgrm(Unit::Micros))?;
+            write("jitter-nort.hgrm", &nort.hgrm(Unit::Micros))?;
+            let title = format!(
+                "keepalive send jitter, every {} ms{}",
+                a.settings.keepalive_ms,
+                if load.is_empty() { String::new() } else { format!(", stress-ng {}", load.join(" ")) }
+            );
+            write("jitter.svg", &hb_bench::plot::percentile_svg(&title, &[("realtime on", &rt), ("realtime off", &nort)], Unit::Micros))?;
+            write(
+                "jitter.json",
+                &format!(
+                    "{{\"command\":\"jitter\",\"env\":{},\"keepalive_ms\":{},\"seconds\":{secs},\"load\":{},\"realtime_on\":{},\"realtime_off\":{}}}\n",
+                    env.json(),
+                    a.settings.keepalive_ms,
+                    hb_core::ipc::json_str(&load.join(" ")),
+                    rt.json(Unit::Micros),
+                    nort.json(Unit::Micros)
+                ),
+            )
+        }
         other => Err(format!("unknown command {other:?}; try 'hb-bench --help'")),
     }
 }
@@ -267,7 +312,7 @@ fn main() -> ExitCode {
             eprintln!("hb-bench: failover needs the CRM (hb-crmd), which does not exist yet");
             return ExitCode::from(2);
         }
-        "rtt" | "jitter" | "compare" => {
+        "rtt" | "compare" => {
             eprintln!("hb-bench: {} is not implemented yet", a.cmd);
             return ExitCode::from(2);
         }

@@ -38,8 +38,15 @@ fn quick_runs_write_reports() {
     let json = std::fs::read_to_string(dir.join("soak.json")).unwrap();
     assert!(json.contains("\"false_deaths\":0"), "a false death in a 3 s soak: {json}");
 
+    let (code, out) = bench(&["jitter", "--seconds", "1", "--keepalive", "10", "--out", d]);
+    assert_eq!(code, Some(0), "{out}");
+    let json = std::fs::read_to_string(dir.join("jitter.json")).unwrap();
+    assert!(json.contains("\"realtime_on\":{\"unit\":\"us\"") && json.contains("\"realtime_off\":{"), "{json}");
+    assert!(std::fs::read_to_string(dir.join("jitter.svg")).unwrap().matches("<polyline").count() == 2);
+
     assert_eq!(bench(&["failover"]).0, Some(2));
     assert_eq!(bench(&["compare"]).0, Some(2));
+    assert_eq!(bench(&["rtt"]).0, Some(2));
     assert_eq!(bench(&["detect", "--keepalive", "50", "--deadtime", "100"]).0, Some(64));
     assert_eq!(bench(&[]).0, Some(64));
     let _ = std::fs::remove_dir_all(&dir);

@@ -18,6 +18,12 @@ use std::os::fd::{AsRawFd, RawFd};
 
 pub use crate::sys::uring::MAX_DESTS;
 
+/// Receives one datagram without blocking, with the kernel's arrival stamp (CLOCK_REALTIME
+/// ns) — the loop's own receive, public for tools that time hb's packets (hb-bench).
+pub fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+    crate::sys::fd::recv_stamped(fd, buf)
+}
+
 /// Which backend runs the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -14,7 +14,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
 
 use std::os::fd::AsRawFd;
-pub use sys::{interface_index, local_addresses};
+pub use sys::{enable_rx_timestamps, interface_index, local_addresses};
 
 /// Which UDP medium a link is.
 #[derive(Debug, Clone, PartialEq, Eq)]
