@@ -190,36 +190,55 @@ impl Ring {
             self.push(&e)?;
             self.wake_rearm = false;
         }
-        match self.ring.submit_and_wait(1) {
-            Ok(_) => {}
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::ETIME)) => {}
-            Err(e) => return Err(e),
-        }
         self.woken = false;
-        let mut cq = self.ring.completion();
-        cq.sync();
-        for cqe in &mut cq {
-            let ud = cqe.user_data();
-            let (kind, v) = (ud >> 56, ud & ((1 << 56) - 1));
-            match kind {
-                KIND_POLL if !cqueue::more(cqe.flags()) => self.rearm[v as usize] = true,
-                KIND_WAKE => {
-                    self.woken = true;
-                    if !cqueue::more(cqe.flags()) {
-                        self.wake_rearm = true;
+        // Wait for a completion that calls for a pass of the loop: the timer, socket
+        // readiness or the wake fd. A send completion alone does not — each tick's SENDMSG
+        // completes inline at the next submit, and returning for it would run an empty pass of
+        // the loop per tick — so those are reaped here and the wait resumes.
+        loop {
+            match self.ring.submit_and_wait(1) {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => return Ok(()),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ETIME)) => {}
+                Err(e) => return Err(e),
+            }
+            let mut pass = false;
+            let mut cq = self.ring.completion();
+            cq.sync();
+            for cqe in &mut cq {
+                let ud = cqe.user_data();
+                let (kind, v) = (ud >> 56, ud & ((1 << 56) - 1));
+                match kind {
+                    KIND_POLL => {
+                        pass = true;
+                        if !cqueue::more(cqe.flags()) {
+                            self.rearm[v as usize] = true;
+                        }
                     }
-                }
-                KIND_SEND => {
-                    let s = &mut self.slots[v as usize];
-                    s.busy = false;
-                    if cqe.result() < 0 {
-                        on_tx_error(s.link, -cqe.result());
+                    KIND_WAKE => {
+                        pass = true;
+                        self.woken = true;
+                        if !cqueue::more(cqe.flags()) {
+                            self.wake_rearm = true;
+                        }
                     }
+                    KIND_SEND => {
+                        let s = &mut self.slots[v as usize];
+                        s.busy = false;
+                        if cqe.result() < 0 {
+                            on_tx_error(s.link, -cqe.result());
+                        }
+                    }
+                    KIND_TIMER if self.timer.map(|(_, t)| t) == Some(ud) => {
+                        pass = true;
+                        self.timer = None;
+                    }
+                    _ => {}
                 }
-                KIND_TIMER if self.timer.map(|(_, t)| t) == Some(ud) => self.timer = None,
-                _ => {}
+            }
+            if pass {
+                return Ok(());
             }
         }
-        Ok(())
     }
 }
