@@ -151,7 +151,7 @@ pub fn jitter(keepalive_ms: u64, seconds: u64, realtime: bool) -> Result<Hist, S
     use std::os::fd::AsRawFd;
     let (hbd, _) = hb_tools::twonode::sibling_binaries()?;
     let dir = hb_hwtest::TempDir::new("hb-jitter");
-    let port = 30000 + (std::process::id() % 20000) as u16 + u16::from(realtime);
+    let port = hb_hwtest::free_udp_port();
     let sock = std::net::UdpSocket::bind(("127.0.0.2", port)).map_err(|e| format!("binding 127.0.0.2:{port}: {e}"))?;
     sock.set_nonblocking(true).map_err(|e| e.to_string())?;
     hb_media::enable_rx_timestamps(sock.as_raw_fd()).map_err(|e| e.to_string())?;

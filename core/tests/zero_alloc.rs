@@ -95,7 +95,7 @@ fn the_rt_loop_allocates_nothing_over_thousands_of_heartbeats() {
     assert_eq!(RT_ALLOCS.swap(0, Ordering::Relaxed), 1, "the counting allocator counts");
 
     let root = std::env::temp_dir().join(format!("hb-zero-alloc-{}", std::process::id()));
-    let port = 20000 + (std::process::id() % 20000) as u16;
+    let port = hb_hwtest::free_udp_port();
     // a: io_uring, drains on ticks, and (as root, where FUSE can mount the emulator) pets a
     // watchdog every 5 ms; b: epoll, woken by received packets.
     let emu = hb_hwtest::is_root().then(|| hb_hwtest::watchdog::WatchdogEmulator::start(Default::default()).expect("watchdog emulator"));

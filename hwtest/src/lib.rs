@@ -237,6 +237,12 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
+/// A UDP port free on every local address right now (for tests and tools that run several
+/// nodes on loopback; a fixed or pid-derived port collides with other tests).
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind(("0.0.0.0", 0)).and_then(|s| s.local_addr()).map(|a| a.port()).expect("a free UDP port")
+}
+
 /// A UDP socket bound to `bind` inside namespace `ns` (it stays in that namespace).
 pub fn udp_socket_in(ns: &Netns, bind: SocketAddr) -> std::io::Result<UdpSocket> {
     let path = format!("/run/netns/{}", ns.name);

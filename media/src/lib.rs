@@ -154,7 +154,12 @@ pub fn open_udp(spec: &UdpSpec) -> Result<UdpLink, MediaError> {
         |option: &'static str, r: std::io::Result<()>| r.map_err(|source| MediaError::SetOption { option, link: link.clone(), source });
     let mut warnings = Vec::new();
 
-    opt("SO_REUSEADDR", sock.set_reuse_address(true))?;
+    // Only multicast sockets share their port (the norm for a group); on unicast and
+    // broadcast links a second process on the same port must fail to bind rather than
+    // silently take a share of the heartbeats.
+    if matches!(spec.kind, UdpKind::Mcast { .. }) {
+        opt("SO_REUSEADDR", sock.set_reuse_address(true))?;
+    }
     opt("SO_TIMESTAMPNS", sys::enable_rx_timestamps(sock.as_raw_fd()))?;
     if let Err(e) = sock.set_recv_buffer_size(RCVBUF) {
         warnings.push(format!("{link}: SO_RCVBUF {RCVBUF} refused: {e}"));

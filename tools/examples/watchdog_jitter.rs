@@ -27,7 +27,7 @@ fn main() {
     let hbd = exe.parent().unwrap().parent().unwrap().join("hbd");
     let emu = WatchdogEmulator::start(Features::default()).expect("mount the emulator (root?)");
     let dir = TempDir::new("hb-wd-jitter");
-    let port = 30000 + (std::process::id() % 20000);
+    let port = hb_hwtest::free_udp_port();
     std::fs::write(
         dir.path.join("ha.cf"),
         format!(

@@ -102,7 +102,7 @@ impl TwoNodes {
             let b_cfg = format!("{timing}udpport 694\nucast {} {A4} {B4}\nnode a b\n", pair.b_if);
             (Some(pair), a_cfg, b_cfg, description)
         } else {
-            let port = 30000 + (std::process::id() % 20000);
+            let port = hb_hwtest::free_udp_port();
             let base = format!("{timing}udpport {port}\nucast lo 127.0.0.1 127.0.0.2\nnode a b\n");
             (
                 None,

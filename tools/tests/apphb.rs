@@ -16,7 +16,7 @@ fn scripts_register_check_in_miss_and_unregister() {
     let root = std::env::temp_dir().join(format!("hbctl-apphb-{}", std::process::id()));
     let cfg = root.join("a");
     std::fs::create_dir_all(&cfg).unwrap();
-    let port = 40000 + (std::process::id() % 20000);
+    let port = hb_hwtest::free_udp_port();
     std::fs::write(
         cfg.join("ha.cf"),
         format!("keepalive 100ms\ndeadtime 1\ninitdead 2\nudpport {port}\nbind 127.0.0.1\nucast lo 127.0.0.2\nnode a b\nrealtime off\n"),

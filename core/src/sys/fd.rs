@@ -146,6 +146,11 @@ pub fn realtime_ns() -> u64 {
 /// Receives one datagram without blocking. Returns its length and the kernel's receive stamp
 /// (CLOCK_REALTIME ns, from `SO_TIMESTAMPNS`) if the socket delivers one. A datagram longer
 /// than `buf` is truncated; the returned length is then `buf.len()`.
+///
+/// Kernel detail: receive stamping is switched on system-wide (a static key) by deferred work
+/// after the first socket asks for it; a datagram that passed the stack before that carries
+/// no stamp, and the kernel then stamps it when it is read. So the first packets after hbd
+/// starts may be timed at read — which the loop's clamp to `[previous drain, now]` bounds.
 pub fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // Room for one cmsg carrying a timespec, 8-byte aligned.
@@ -198,6 +203,20 @@ mod tests {
         };
         let link = hb_media::open_udp(&spec).unwrap();
         let port = link.socket.local_addr().unwrap().port();
+        // Let the kernel switch receive stamping on (deferred work; see recv_stamped's docs):
+        // warm-up datagrams until one comes back stamped well before it was read.
+        let mut warm = [0u8; 16];
+        let on = (0..100).any(|_| {
+            link.socket.send_to(b"warm-up", ("127.0.0.1", port)).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            let reading = realtime_ns();
+            let mut stamped_early = false;
+            while let Ok((_, Some(st))) = recv_stamped(link.socket.as_raw_fd(), &mut warm) {
+                stamped_early |= st + 5_000_000 < reading;
+            }
+            stamped_early
+        });
+        assert!(on, "receive stamping never switched on");
         // The stamp is taken when the datagram is queued to the socket (inside sendto(2) on an
         // idle machine, later in ksoftirqd on a loaded one) — in any case before we start to
         // read it, which is what "stamped at arrival, not at read" means.
