@@ -40,8 +40,8 @@ pub struct Cost {
     pub rss_kb: u64,
 }
 
-/// Runs the pair for `seconds` and measures node a.
-pub fn cost(s: &Settings, seconds: u64) -> Result<(Cost, String), String> {
+/// Runs the pair for `seconds` and measures node a; `progress` gets the seconds done.
+pub fn cost(s: &Settings, seconds: u64, progress: &dyn Fn(usize)) -> Result<(Cost, String), String> {
     let mut t = TwoNodes::create(s)?;
     t.start('a');
     t.start('b');
@@ -52,7 +52,10 @@ pub fn cost(s: &Settings, seconds: u64) -> Result<(Cost, String), String> {
     let pid = t.pid('a').ok_or("no pid")?;
     let c0 = cpu_ns(pid).ok_or("cannot read schedstat")?;
     let w0 = std::time::Instant::now();
-    std::thread::sleep(Duration::from_secs(seconds));
+    for i in 0..seconds {
+        std::thread::sleep(Duration::from_secs(1));
+        progress(i as usize + 1);
+    }
     let c1 = cpu_ns(pid).ok_or("cannot read schedstat")?;
     let cpu_percent = c1.saturating_sub(c0) as f64 / w0.elapsed().as_nanos() as f64 * 100.0;
     let rss = rss_kb(pid).unwrap_or(0);
@@ -147,7 +150,7 @@ pub fn soak(s: &Settings, seconds: u64, load: &[String], netem: &[String], progr
 /// keepalive|, timed by the kernel's arrival stamps at a receiver on loopback (delivery
 /// happens inside the sender's sendto, so arrival is send time). `realtime` sets ha.cf's
 /// `realtime` (mlockall + SCHED_FIFO, or neither).
-pub fn jitter(keepalive_ms: u64, seconds: u64, realtime: bool) -> Result<Hist, String> {
+pub fn jitter(keepalive_ms: u64, seconds: u64, realtime: bool, progress: &dyn Fn(usize)) -> Result<Hist, String> {
     use std::os::fd::AsRawFd;
     let (hbd, _) = hb_tools::twonode::sibling_binaries()?;
     let dir = hb_hwtest::TempDir::new("hb-jitter");
@@ -175,8 +178,15 @@ pub fn jitter(keepalive_ms: u64, seconds: u64, realtime: bool) -> Result<Hist, S
     let mut buf = [0u8; 2048];
     let mut prev: Option<u64> = None;
     let target = keepalive_ms * 1_000_000;
-    let end = std::time::Instant::now() + Duration::from_secs(seconds);
+    let start = std::time::Instant::now();
+    let end = start + Duration::from_secs(seconds);
+    let mut shown = 0;
     while std::time::Instant::now() < end {
+        let done = start.elapsed().as_secs() as usize;
+        if done > shown {
+            shown = done;
+            progress(done);
+        }
         std::thread::sleep(Duration::from_millis(keepalive_ms.clamp(1, 100) * 5));
         while let Ok((_, Some(stamp))) = hb_core::backend::recv_stamped(sock.as_raw_fd(), &mut buf) {
             if let Some(pv) = prev {
@@ -185,6 +195,7 @@ pub fn jitter(keepalive_ms: u64, seconds: u64, realtime: bool) -> Result<Hist, S
             prev = Some(stamp);
         }
     }
+    progress(seconds as usize);
     p.terminate(Duration::from_secs(5));
     if h.len() < 10 {
         return Err(format!("only {} heartbeats arrived", h.len()));

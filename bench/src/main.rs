@@ -191,7 +191,7 @@ fn run(a: &Args) -> Result<(), String> {
         "cost" => {
             let secs = a.seconds.unwrap_or(if a.quick { 5 } else { 30 });
             println!("cost: hbd idle for {secs} s, then the floor of waking every {} ms for as long", a.settings.keepalive_ms);
-            let (c, topo) = hb_bench::cluster::cost(&a.settings, secs)?;
+            let (c, topo) = hb_bench::cluster::cost(&a.settings, secs, &|i| progress(i, secs as usize, "seconds idle"))?;
             let f = floor::measure(Duration::from_millis(a.settings.keepalive_ms), Duration::from_secs(secs), 50, &|_| {});
             println!("over {topo}:");
             println!("  hbd:   CPU {:.3} % of one core, RSS {} kB", c.cpu_percent, c.rss_kb);
@@ -264,8 +264,10 @@ fn run(a: &Args) -> Result<(), String> {
                 a.settings.keepalive_ms,
                 if load.is_empty() { "none".to_string() } else { load.join(" ") }
             );
-            let rt = hb_bench::cluster::jitter(a.settings.keepalive_ms, secs, true)?;
-            let nort = hb_bench::cluster::jitter(a.settings.keepalive_ms, secs, false)?;
+            let rt =
+                hb_bench::cluster::jitter(a.settings.keepalive_ms, secs, true, &|i| progress(i, secs as usize, "seconds, realtime on"))?;
+            let nort =
+                hb_bench::cluster::jitter(a.settings.keepalive_ms, secs, false, &|i| progress(i, secs as usize, "seconds, realtime off"))?;
             if let Some(mut p) = stress.take() {
                 p.terminate(Duration::from_secs(10));
             }
