@@ -447,6 +447,18 @@ mod tests {
         );
     }
 
+    /// Found by the `ipc_request` fuzz target: a huge interval overflowed the conversion to
+    /// nanoseconds (a panic in debug builds, a wrapped, bogus interval in release).
+    #[test]
+    fn ipc_register_with_a_huge_interval_is_refused() {
+        let mut apps = apphb::Table::default();
+        let mut s = Session { id: 1, subscribed: false };
+        let mut out = Vec::new();
+        let r = handle_request("apphb-register x 99999999999999999", &mut s, &mut apps, "a", Nanos(1), &mut out);
+        assert_eq!(r, r#"{"error":"interval must be 10ms to 24h"}"#);
+        assert!(apps.apps().is_empty() && out.is_empty());
+    }
+
     #[test]
     fn allow_list() {
         let a = AllowList::new(&[ApiAuth { client: "x".into(), uids: vec![1000], gids: vec![50] }]);

@@ -16,13 +16,14 @@ impl Nanos {
     /// The far future, for "no deadline".
     pub const MAX: Nanos = Nanos(u64::MAX);
 
-    /// From milliseconds.
+    /// From milliseconds, saturating (an absurd input becomes "forever", which range checks
+    /// then refuse, rather than wrapping to a small value).
     pub const fn from_millis(ms: u64) -> Nanos {
-        Nanos(ms * 1_000_000)
+        Nanos(ms.saturating_mul(1_000_000))
     }
-    /// From microseconds.
+    /// From microseconds, saturating.
     pub const fn from_micros(us: u64) -> Nanos {
-        Nanos(us * 1_000)
+        Nanos(us.saturating_mul(1_000))
     }
     /// Whole milliseconds.
     pub const fn as_millis(self) -> u64 {
@@ -96,6 +97,12 @@ mod tests {
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("ms").is_err());
         assert!(parse_duration("1e3").is_err());
+    }
+
+    #[test]
+    fn conversions_saturate() {
+        assert_eq!(Nanos::from_millis(u64::MAX / 1000), Nanos::MAX);
+        assert_eq!(Nanos::from_micros(u64::MAX), Nanos::MAX);
     }
 
     #[test]
