@@ -347,10 +347,6 @@ impl Engine {
     pub fn link_count(&self) -> usize {
         self.nlinks
     }
-    /// A peer's wire id.
-    pub fn peer_id(&self, n: usize) -> u32 {
-        self.peers[n].id
-    }
     /// A peer's current generation (0 = never heard).
     pub fn peer_generation(&self, n: usize) -> u64 {
         self.peers[n].generation

@@ -190,11 +190,6 @@ impl Liveness {
         }
     }
 
-    /// The timing in force.
-    pub fn timing(&self) -> &Timing {
-        &self.t
-    }
-
     /// A packet from `node` arrived on `link` at `now`.
     pub fn heard(&mut self, node: usize, link: usize, now: Nanos, emit: &mut impl FnMut(Event)) {
         let p = &mut self.pairs[node * self.nlinks + link];

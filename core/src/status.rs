@@ -158,8 +158,6 @@ pub struct LoopStats {
 pub struct StatusWriter {
     map: PageMut,
     _file: File,
-    /// Where the page really is (in /dev/shm when the run directory is on a disk).
-    backing: PathBuf,
 }
 
 /// Where a page goes when the run directory is on a disk filesystem.
@@ -240,7 +238,7 @@ impl StatusWriter {
             std::os::unix::fs::symlink(&backing, &link_tmp)?;
             std::fs::rename(&link_tmp, &path)?;
         }
-        Ok((StatusWriter { map, _file: file, backing }, warning))
+        Ok((StatusWriter { map, _file: file }, warning))
     }
 
     /// Removes the page (and its link) on a clean stop.
@@ -252,11 +250,6 @@ impl StatusWriter {
             }
         }
         let _ = std::fs::remove_file(&path);
-    }
-
-    /// Where the page really lives.
-    pub fn backing(&self) -> &Path {
-        &self.backing
     }
 
     /// Publishes the engine's state. Allocation-free; called by the RT thread.

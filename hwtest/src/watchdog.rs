@@ -74,7 +74,9 @@ pub struct WdState {
     last_ping: u64,
 }
 
-/// `WDIOC_*` request numbers (x86-64 and arm64 share them).
+/// `WDIOC_*` request numbers (x86-64 and arm64 share them). Written out here rather than taken
+/// from `hb-watchdog` on purpose: the emulator encodes the kernel ABI independently, so a wrong
+/// number in the client fails its tests instead of agreeing with itself.
 mod req {
     pub const GETSUPPORT: u32 = 0x8028_5700;
     pub const GETSTATUS: u32 = 0x8004_5701;

@@ -73,8 +73,6 @@ pub struct UdpLink {
     pub socket: UdpSocket,
     /// Destinations, pre-converted for `sendto`/io_uring.
     pub dests: Vec<SockAddr>,
-    /// The same destinations as std addresses, for display.
-    pub dest_addrs: Vec<SocketAddr>,
     /// Something that worked only partly (e.g. `SO_BINDTODEVICE` refused without privilege).
     pub warnings: Vec<String>,
 }
@@ -219,7 +217,7 @@ pub fn open_udp(spec: &UdpSpec) -> Result<UdpLink, MediaError> {
     }
     let addr = SocketAddr::new(bind_ip, spec.port);
     sock.bind(&addr.into()).map_err(|source| MediaError::Bind { addr, link: link.clone(), source })?;
-    Ok(UdpLink { socket: sock.into(), dests: dests.iter().map(|a| SockAddr::from(*a)).collect(), dest_addrs: dests, warnings })
+    Ok(UdpLink { socket: sock.into(), dests: dests.iter().map(|a| SockAddr::from(*a)).collect(), warnings })
 }
 
 /// Link-local IPv6 destinations need the interface as scope id.

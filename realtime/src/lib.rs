@@ -157,14 +157,6 @@ pub fn set_timer_slack(ns: u64) -> Result<(), RealtimeError> {
     sys::set_timer_slack(ns).map_err(|source| RealtimeError::TimerSlack { ns, source })
 }
 
-/// The calling thread's scheduling policy and priority, for status reports and tests.
-pub fn current_policy() -> (i32, i32) {
-    sys::current_policy()
-}
-
-/// `SCHED_FIFO`, for comparison with [`current_policy`].
-pub const SCHED_FIFO: i32 = libc::SCHED_FIFO;
-
 #[cfg(test)]
 mod tests {
     use super::*;

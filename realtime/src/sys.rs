@@ -66,12 +66,3 @@ pub(crate) fn set_timer_slack(ns: u64) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
-
-pub(crate) fn current_policy() -> (i32, i32) {
-    // SAFETY: pid 0 is the calling thread.
-    let policy = unsafe { libc::sched_getscheduler(0) };
-    let mut param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is valid and writable for the call.
-    unsafe { libc::sched_getparam(0, &mut param) };
-    (policy, param.sched_priority)
-}

@@ -25,6 +25,7 @@ fn full_api_pets_and_magic_close_disarms() {
     assert_eq!(s.identity, "hb-hwtest fuse watchdog");
     assert_eq!(wd.timeout(), Some(3));
     assert_eq!(wd.pretimeout(), Some(1));
+    assert_eq!(wd.status(), (Some(0), Some(0)), "GETSTATUS and GETBOOTSTATUS");
     assert_eq!(wd.method(), PetMethod::Ioctl);
     let before = emu.state().pets.len();
     for _ in 0..5 {
