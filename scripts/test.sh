@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS="${HB_FUZZ_SECONDS:-20}"
 
 # 1. Debian packages: iproute2 (ip netns, veth, tc netem), heartbeat (its sample ha.cf is a
-#    test input, and its tools are the peers we compare with), gzip, stress-ng (hb-bench soak).
-PKGS="iproute2 heartbeat gzip stress-ng"
+#    test input, and it is a peer `hb-bench compare` runs), corosync (the other peer), gzip,
+#    stress-ng (hb-bench soak).
+PKGS="iproute2 heartbeat corosync gzip stress-ng"
 if [ "$(id -u)" = 0 ]; then
     missing=""
     for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

@@ -5,13 +5,16 @@
 //! - [`report`]: the environment every report records and where results are written;
 //! - [`floor`]: this machine's own timer wake-up latency at SCHED_FIFO (what cyclictest
 //!   measures), and the CPU cost of merely waking at a given interval;
-//! - [`cluster`]: measurements on a real two-node cluster (`detect`, `cost`), driven through
-//!   [`hb_tools::twonode`].
+//! - [`cluster`]: measurements on a real two-node cluster (`detect`, `cost`, `soak`, `jitter`),
+//!   driven through [`hb_tools::twonode`];
+//! - [`compare`]: the `detect` scenario on Debian's heartbeat 3.0.6 and corosync 3.1.7, each
+//!   node in its own network, UTS, mount and PID namespaces.
 //!
-//! Not yet: `rtt`, `jitter`, `soak`, `compare` (heartbeat 3.0.6 and corosync side by side),
-//! plots, and `failover` (it needs the CRM). The binary says so rather than pretending.
+//! Not yet: `rtt` (it needs per-heartbeat round trips out of hbd) and `failover` (it needs the
+//! CRM). The binary says so rather than pretending.
 
 pub mod cluster;
+pub mod compare;
 pub mod floor;
 pub mod hist;
 pub mod plot;

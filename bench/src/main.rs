@@ -1,8 +1,9 @@
 //! `hb-bench`: parses the command line, runs one measurement, prints the table, writes the
 //! `.hgrm` and JSON files. The measurements live in the library.
 
+use hb_bench::compare::{Peer, PeerSettings};
 use hb_bench::floor;
-use hb_bench::hist::Unit;
+use hb_bench::hist::{Hist, Unit};
 use hb_bench::report::{progress, Env, Out};
 use hb_tools::twonode::Settings;
 use std::path::PathBuf;
@@ -25,7 +26,11 @@ COMMANDS
               verdict, since nothing is killed), link deaths, late warnings and own stalls
     jitter    keepalive send times against the schedule (|interval - keepalive|) of one hbd,
               with real time (mlockall + SCHED_FIFO) and without; add --load for stress-ng
-    failover, rtt, compare
+    compare   detect's kill -9 scenario on hb, then on Debian's heartbeat 3.0.6 and corosync
+              3.1.7 in the same kind of namespaces (installed with apt-get if missing), each
+              at its own settings; prints each table and the ratios of their detection
+              times to hb's from the one run
+    failover, rtt
               not implemented yet: they say so and exit 2
 
 OPTIONS
@@ -38,7 +43,15 @@ OPTIONS
     --loss PCT         soak: netem loss on the link, e.g. 1%  [default: none]
     --interval-us N    floor wake interval                     [default: 1000]
     --prio P           floor SCHED_FIFO priority                [default: 90]
-    --trials N         detect trials                           [default: 20; quick: 5]
+    --trials N         detect/compare trials per system        [default: 20; quick: 5]
+    --peers LIST       compare: heartbeat,corosync or one of them [default: both]
+    --heartbeat-keepalive MS, --heartbeat-deadtime MS
+                       compare: heartbeat's timing (warntime 2/3 of deadtime) [default: 20, 60]
+    --heartbeat-debug N
+                       compare: heartbeat's debug level; its verdicts come much sooner with
+                       debug 3 than with its default 0 (see docs/bench/README.md) [default: 0]
+    --corosync-token MS
+                       compare: corosync's totem token (consensus 1.2 x) [default: 1000]
     --keepalive MS     cluster keepalive                       [default: 10]
     --deadtime MS      cluster deadtime                        [default: 50]
     --rx-wakeup M      on, off or auto                         [default: auto]
@@ -67,6 +80,8 @@ struct Args {
     settings: Settings,
     load: Option<String>,
     loss: Option<String>,
+    peers: Vec<Peer>,
+    peer_settings: PeerSettings,
 }
 
 fn parse() -> Result<Option<Args>, String> {
@@ -82,6 +97,8 @@ fn parse() -> Result<Option<Args>, String> {
         settings: Settings::default(),
         load: None,
         loss: None,
+        peers: vec![Peer::Heartbeat, Peer::Corosync],
+        peer_settings: PeerSettings::default(),
     };
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
@@ -103,6 +120,16 @@ fn parse() -> Result<Option<Args>, String> {
             Long("loopback") => a.settings.loopback = true,
             Long("load") => a.load = Some(val(&mut p)?),
             Long("loss") => a.loss = Some(val(&mut p)?),
+            Long("peers") => {
+                a.peers = val(&mut p)?
+                    .split(',')
+                    .map(|n| Peer::parse(n.trim()).ok_or(format!("--peers: unknown system {n:?} (heartbeat or corosync)")))
+                    .collect::<Result<_, _>>()?
+            }
+            Long("heartbeat-keepalive") => a.peer_settings.heartbeat_keepalive_ms = num(&mut p)?.max(1),
+            Long("heartbeat-deadtime") => a.peer_settings.heartbeat_deadtime_ms = num(&mut p)?,
+            Long("heartbeat-debug") => a.peer_settings.heartbeat_debug = num(&mut p)?.min(255) as u8,
+            Long("corosync-token") => a.peer_settings.corosync_token_ms = num(&mut p)?.max(1),
             Short('h') | Long("help") => return Ok(None),
             Value(v) if a.cmd.is_empty() => a.cmd = v.into_string().map_err(|_| "not UTF-8")?,
             other => return Err(other.unexpected().to_string()),
@@ -113,6 +140,12 @@ fn parse() -> Result<Option<Args>, String> {
     }
     if a.settings.deadtime_ms <= 2 * a.settings.keepalive_ms {
         return Err(format!("--deadtime {} must be more than 2 x --keepalive {}", a.settings.deadtime_ms, a.settings.keepalive_ms));
+    }
+    if a.peer_settings.heartbeat_deadtime_ms <= 2 * a.peer_settings.heartbeat_keepalive_ms {
+        return Err(format!(
+            "--heartbeat-deadtime {} must be more than 2 x --heartbeat-keepalive {}",
+            a.peer_settings.heartbeat_deadtime_ms, a.peer_settings.heartbeat_keepalive_ms
+        ));
     }
     Ok(Some(a))
 }
@@ -293,8 +326,77 @@ fn run(a: &Args) -> Result<(), String> {
                 ),
             )
         }
+        "compare" => compare(a, &env, &write),
         other => Err(format!("unknown command {other:?}; try 'hb-bench --help'")),
     }
+}
+
+/// `compare`: hb's detect, then each peer's, one table each and the ratios.
+fn compare(a: &Args, env: &Env, write: &dyn Fn(&str, &str) -> Result<(), String>) -> Result<(), String> {
+    use hb_bench::compare::{detect_peer, ensure_installed, package_version};
+    use hb_core::ipc::json_str;
+    let trials = a.trials.unwrap_or(if a.quick { 5 } else { 20 });
+    if !hb_hwtest::is_root() || a.settings.loopback {
+        return Err("compare runs every system in network namespaces: it needs root (and no --loopback)".into());
+    }
+    ensure_installed(&a.peers)?;
+    let s = &a.settings;
+    let mut rows: Vec<(String, String, String, Hist)> = Vec::new();
+    println!("compare: kill -9 of node b, {trials} trials per system, two namespaces over veth each");
+    let (h, _) = hb_bench::cluster::detect(s, trials, &|i| progress(i, trials, "hb: kill -9 trials"))?;
+    let hb_settings = format!(
+        "keepalive {} ms, warntime {} ms, deadtime {} ms, ucast",
+        s.keepalive_ms,
+        (s.deadtime_ms * 3 / 5).max(s.keepalive_ms),
+        s.deadtime_ms
+    );
+    rows.push(("hb".into(), env.version.to_string(), hb_settings, h));
+    for &peer in &a.peers {
+        let version = package_version(peer.package()).unwrap_or_else(|| "unknown".into());
+        let label = format!("{}: kill -9 trials", peer.name());
+        let h = detect_peer(peer, &a.peer_settings, trials, &|i| progress(i, trials, &label))?;
+        rows.push((peer.name().into(), version, a.peer_settings.describe(peer), h));
+    }
+    for (name, version, settings, h) in &rows {
+        print!("\n{name} {version} ({settings}): kill -9 to verdict\n{}", h.table(Unit::Millis));
+    }
+    let ours = rows[0].3.at(50.0) as f64;
+    println!("\n{:<10} {:>10} {:>10} {:>10} {:>10}  settings", "system", "p50 ms", "p99 ms", "max ms", "p50 / hb");
+    for (name, _, settings, h) in &rows {
+        let ms = |p: f64| h.at(p) as f64 / 1e6;
+        println!("{name:<10} {:>10.1} {:>10.1} {:>10.1} {:>9.1}x  {settings}", ms(50.0), ms(99.0), ms(100.0), h.at(50.0) as f64 / ours);
+    }
+    for (name, _, _, h) in &rows {
+        write(&format!("compare-{name}.hgrm"), &h.hgrm(Unit::Millis))?;
+    }
+    let series: Vec<(String, &Hist)> = rows.iter().map(|(n, v, _, h)| (format!("{n} {v}"), h)).collect();
+    let series: Vec<(&str, &Hist)> = series.iter().map(|(n, h)| (n.as_str(), *h)).collect();
+    write(
+        "compare.svg",
+        &hb_bench::plot::percentile_svg("kill -9 to the survivor's verdict, two nodes in namespaces", &series, Unit::Millis),
+    )?;
+    let systems: Vec<String> = rows
+        .iter()
+        .map(|(n, v, st, h)| {
+            format!(
+                "{{\"system\":{},\"version\":{},\"settings\":{},\"p50_ratio_to_hb\":{:.3},\"detection\":{}}}",
+                json_str(n),
+                json_str(v),
+                json_str(st),
+                h.at(50.0) as f64 / ours,
+                h.json(Unit::Millis)
+            )
+        })
+        .collect();
+    write(
+        "compare.json",
+        &format!(
+            "{{\"command\":\"compare\",\"env\":{},\"settings\":{},\"trials\":{trials},\"systems\":[{}]}}\n",
+            env.json(),
+            settings_json(s),
+            systems.join(",")
+        ),
+    )
 }
 
 fn main() -> ExitCode {
@@ -314,7 +416,7 @@ fn main() -> ExitCode {
             eprintln!("hb-bench: failover needs the CRM (hb-crmd), which does not exist yet");
             return ExitCode::from(2);
         }
-        "rtt" | "compare" => {
+        "rtt" => {
             eprintln!("hb-bench: {} is not implemented yet", a.cmd);
             return ExitCode::from(2);
         }

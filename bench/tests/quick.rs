@@ -45,9 +45,35 @@ fn quick_runs_write_reports() {
     assert!(std::fs::read_to_string(dir.join("jitter.svg")).unwrap().matches("<polyline").count() == 2);
 
     assert_eq!(bench(&["failover"]).0, Some(2));
-    assert_eq!(bench(&["compare"]).0, Some(2));
     assert_eq!(bench(&["rtt"]).0, Some(2));
     assert_eq!(bench(&["detect", "--keepalive", "50", "--deadtime", "100"]).0, Some(64));
+    assert_eq!(bench(&["compare", "--peers", "heartbeat,pacemaker"]).0, Some(64));
+    assert_eq!(bench(&["compare", "--heartbeat-keepalive", "30", "--heartbeat-deadtime", "60"]).0, Some(64));
     assert_eq!(bench(&[]).0, Some(64));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `compare` with two trials per system: the peers really run (in their own namespaces), their
+/// verdicts are found in their logs, and the report has a row, a histogram and a curve each.
+/// It needs root (namespaces, mounts); CI runs it as root.
+#[test]
+fn quick_compare_runs_hb_heartbeat_and_corosync() {
+    if !hb_hwtest::require_root("quick_compare_runs_hb_heartbeat_and_corosync") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("hb-bench-compare-{}", std::process::id()));
+    let d = dir.to_str().unwrap();
+    let (code, out) = bench(&["compare", "--trials", "2", "--keepalive", "20", "--deadtime", "100", "--out", d]);
+    assert_eq!(code, Some(0), "{out}");
+    for name in ["hb", "heartbeat", "corosync"] {
+        let hgrm = std::fs::read_to_string(dir.join(format!("compare-{name}.hgrm"))).unwrap();
+        assert!(hgrm.contains("#[Max     =") && hgrm.contains("Total count    =            2"), "{name}: {hgrm}");
+    }
+    let json = std::fs::read_to_string(dir.join("compare.json")).unwrap();
+    for name in ["\"system\":\"hb\"", "\"system\":\"heartbeat\"", "\"system\":\"corosync\"", "\"p50_ratio_to_hb\":1.000"] {
+        assert!(json.contains(name), "{name} missing: {json}");
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("compare.svg")).unwrap().matches("<polyline").count(), 3);
+    assert!(out.contains("p50 / hb") && out.contains("corosync 3.1.7"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
