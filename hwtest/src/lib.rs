@@ -223,6 +223,14 @@ pub fn deny_io_uring(cmd: &mut Command) {
     sys::deny_io_uring(cmd)
 }
 
+/// Makes `cmd`'s process start with every signal at its default disposition, as under init
+/// or systemd. Without it, a program spawned from a multi-threaded Rust process inherits
+/// SIG_IGN for glibc's internal signals 32 and 33 — which slowed heartbeat 3.0.6's verdicts
+/// by about two seconds in `hb-bench compare`.
+pub fn default_signals(cmd: &mut Command) {
+    sys::default_signals(cmd)
+}
+
 /// Polls `f` every 5 ms until it returns `Some` or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let end = Instant::now() + timeout;

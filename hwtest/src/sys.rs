@@ -72,3 +72,29 @@ pub(crate) fn monotonic_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+/// Starts `cmd`'s process with every signal at its default disposition, as init does.
+///
+/// A program spawned by a multi-threaded Rust process through `posix_spawn` otherwise
+/// inherits SIG_IGN for glibc's internal signals 32 and 33 (glibc sets them so in the spawned
+/// child, and an ignored disposition survives exec). glibc's `sigaction` refuses those two,
+/// so this uses the raw system call between fork and exec.
+pub(crate) fn default_signals(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and makes only
+    // async-signal-safe raw system calls on stack data.
+    unsafe {
+        cmd.pre_exec(|| {
+            // The kernel's struct sigaction on x86_64 and aarch64: handler, flags, restorer,
+            // mask (8 bytes). SIG_DFL is a null handler.
+            let act = [0u64; 4];
+            for sig in 1..=64 {
+                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                    continue;
+                }
+                libc::syscall(libc::SYS_rt_sigaction, sig, act.as_ptr(), std::ptr::null_mut::<u64>(), 8usize);
+            }
+            Ok(())
+        });
+    }
+}
