@@ -147,16 +147,14 @@ pub fn ensure_installed(peers: &[Peer]) -> Result<(), String> {
 /// A daemon's log file, followed by a thread that reads it (read-only, once the daemon has
 /// created it) every millisecond and stamps each new line on CLOCK_MONOTONIC as it appears.
 struct LogTap {
-    file: PathBuf,
     lines: mpsc::Receiver<(Nanos, String)>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl LogTap {
-    fn new(dir: &Path) -> Result<LogTap, String> {
+    fn new(file: PathBuf) -> LogTap {
         use std::io::Read;
         use std::sync::atomic::{AtomicBool, Ordering};
-        let file = dir.join("log");
         let (tx, rx) = mpsc::channel();
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
@@ -190,7 +188,7 @@ impl LogTap {
                 }
             }
         });
-        Ok(LogTap { file, lines: rx, stop })
+        LogTap { lines: rx, stop }
     }
 
     /// Forgets every line read so far.
@@ -210,12 +208,13 @@ impl LogTap {
             }
         }
     }
+}
 
-    fn tail(&self, n: usize) -> String {
-        let s = std::fs::read_to_string(&self.file).unwrap_or_default();
-        let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
-    }
+/// The last `n` lines of a file (for diagnostics).
+fn tail(path: &Path, n: usize) -> String {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 impl Drop for LogTap {
@@ -224,7 +223,8 @@ impl Drop for LogTap {
     }
 }
 
-/// The shell run as each node's namespace init: host name, private state, then the daemon.
+/// The shell run as each node's namespace init (`$1` node name, `$2` its directory, `$3` the
+/// daemon): host name, private state, then the daemon.
 const HEARTBEAT_NODE: &str = r#"set -e
 hostname "$1"
 mount --bind "$2/etc" /etc/ha.d
@@ -233,7 +233,7 @@ mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm
 chown -R hacluster:haclient /run/heartbeat /run/crm
 chmod 0750 /run/heartbeat
 mount --bind "$2/lib" /var/lib/heartbeat
-exec /usr/libexec/heartbeat/heartbeat -f
+exec "$3" -f
 "#;
 
 const COROSYNC_NODE: &str = r#"set -e
@@ -241,14 +241,20 @@ hostname "$1"
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount --bind "$2/lib" /var/lib/corosync
-exec /usr/sbin/corosync -f -c "$2/corosync.conf"
+exec "$3" -f -c "$2/corosync.conf"
 "#;
 
 struct Node {
     name: &'static str,
     dir: PathBuf,
-    tap: LogTap,
     proc: Option<Proc>,
+}
+
+impl Node {
+    /// The daemon's log file.
+    fn log(&self) -> PathBuf {
+        self.dir.join("log")
+    }
 }
 
 /// A two-node cluster of a peer system in namespaces.
@@ -256,6 +262,8 @@ struct PeerCluster {
     peer: Peer,
     a: Node,
     b: Node,
+    /// Follows a's log: a is the survivor whose verdicts are timed.
+    a_log: LogTap,
     // Declared after the nodes: the namespaces go once the processes are gone, the
     // directory last.
     pair: Pair,
@@ -264,11 +272,7 @@ struct PeerCluster {
 
 fn copy_tree(from: &str, to: &Path) -> Result<(), String> {
     std::fs::create_dir_all(to).map_err(|e| e.to_string())?;
-    let ok = Command::new("cp")
-        .args(["-a", &format!("{from}/."), to.to_str().unwrap_or_default()])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let ok = Command::new("cp").args(["-a", &format!("{from}/.")]).arg(to).status().map(|s| s.success()).unwrap_or(false);
     ok.then_some(()).ok_or_else(|| format!("cp -a {from} {} failed", to.display()))
 }
 
@@ -280,11 +284,10 @@ impl PeerCluster {
     fn create(peer: Peer, s: &PeerSettings) -> Result<PeerCluster, String> {
         let dir = TempDir::new(&format!("hb-cmp-{}", peer.name()));
         let pair = Pair::create();
-        let mut nodes = Vec::new();
-        for (name, ifc) in [("a", &pair.a_if), ("b", &pair.b_if)] {
-            let nd = dir.path.join(name);
-            std::fs::create_dir_all(&nd).map_err(|e| e.to_string())?;
-            let tap = LogTap::new(&nd)?;
+        let nodes = ["a", "b"].map(|name| Node { name, dir: dir.path.join(name), proc: None });
+        for (node, ifc) in nodes.iter().zip([&pair.a_if, &pair.b_if]) {
+            let nd = &node.dir;
+            std::fs::create_dir_all(nd).map_err(|e| e.to_string())?;
             match peer {
                 Peer::Heartbeat => {
                     // heartbeat wants its whole /etc/ha.d (rc.d, resource.d, shellfuncs) and
@@ -297,7 +300,7 @@ impl PeerCluster {
                         s.heartbeat_keepalive_ms,
                         s.warntime_ms(),
                         s.heartbeat_deadtime_ms,
-                        tap.file.display()
+                        node.log().display()
                     ) + &if s.heartbeat_debug > 0 {
                         format!("debug {}\ndebugfile {}\n", s.heartbeat_debug, nd.join("debug.log").display())
                     } else {
@@ -317,16 +320,15 @@ impl PeerCluster {
                          logfile: {}\n  timestamp: hires\n}}\nquorum {{\n  provider: corosync_votequorum\n  two_node: 1\n}}\nnodelist {{\n  \
                          node {{\n    name: a\n    nodeid: 1\n    ring0_addr: {A4}\n  }}\n  node {{\n    name: b\n    nodeid: 2\n    ring0_addr: {B4}\n  }}\n}}\n",
                         s.corosync_token_ms,
-                        tap.file.display()
+                        node.log().display()
                     );
                     write(&nd.join("corosync.conf"), &conf)?;
                 }
             }
-            nodes.push(Node { name, dir: nd, tap, proc: None });
         }
-        let b = nodes.pop().ok_or("no node b")?;
-        let a = nodes.pop().ok_or("no node a")?;
-        Ok(PeerCluster { peer, a, b, pair, _dir: dir })
+        let [a, b] = nodes;
+        let a_log = LogTap::new(a.log());
+        Ok(PeerCluster { peer, a, b, a_log, pair, _dir: dir })
     }
 
     fn start(&mut self, which: char) -> Result<(), String> {
@@ -350,7 +352,9 @@ impl PeerCluster {
             "-c",
             script,
         ])
-        .args(["hb-bench-node", node.name, node.dir.to_str().unwrap_or_default()]);
+        .args(["hb-bench-node", node.name])
+        .arg(&node.dir)
+        .arg(self.peer.daemon());
         let out = std::fs::OpenOptions::new().create(true).append(true).open(node.dir.join("out")).map_err(|e| e.to_string())?;
         cmd.stdout(out.try_clone().map_err(|e| e.to_string())?).stderr(out);
         node.proc = Some(Proc::spawn_checked(cmd).map_err(|e| format!("cannot start {}: {e}", self.peer.name()))?);
@@ -370,9 +374,9 @@ impl PeerCluster {
         format!(
             "{}: {what}\n--- a's log (last lines)\n{}\n--- a's output\n{}\n--- b's log (last lines)\n{}\n--- b's output\n{}",
             self.peer.name(),
-            self.a.tap.tail(15),
+            tail(&self.a.log(), 15),
             out(&self.a),
-            self.b.tap.tail(15),
+            tail(&self.b.log(), 15),
             out(&self.b)
         )
     }
@@ -386,19 +390,19 @@ pub fn detect_peer(peer: Peer, s: &PeerSettings, trials: usize, progress: &dyn F
     let join = Duration::from_secs(30);
     c.start('a')?;
     c.start('b')?;
-    if c.a.tap.wait(up, join).is_none() {
+    if c.a_log.wait(up, join).is_none() {
         return Err(c.diagnose("a never saw b join within 30 s"));
     }
     let mut h = Hist::new();
     for i in 0..trials {
         // Let the pair settle after the join before the kill, as `detect` does for hb.
         std::thread::sleep(Duration::from_millis(1000));
-        c.a.tap.drain();
+        c.a_log.drain();
         let killed = time::now();
         if let Some(p) = c.b.proc.as_mut() {
             p.kill9();
         }
-        let Some(at) = c.a.tap.wait(dead, Duration::from_secs(30)) else {
+        let Some(at) = c.a_log.wait(dead, Duration::from_secs(30)) else {
             return Err(c.diagnose("a never declared b dead within 30 s of the kill"));
         };
         h.record(at.sub(killed).0);
@@ -415,7 +419,7 @@ pub fn detect_peer(peer: Peer, s: &PeerSettings, trials: usize, progress: &dyn F
                 return Err(c.diagnose("processes of the killed b were still running 10 s later"));
             }
             c.start('b')?;
-            if c.a.tap.wait(up, join).is_none() {
+            if c.a_log.wait(up, join).is_none() {
                 return Err(c.diagnose("b did not rejoin within 30 s"));
             }
         }

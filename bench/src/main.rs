@@ -344,12 +344,7 @@ fn compare(a: &Args, env: &Env, write: &dyn Fn(&str, &str) -> Result<(), String>
     let mut rows: Vec<(String, String, String, Hist)> = Vec::new();
     println!("compare: kill -9 of node b, {trials} trials per system, two namespaces over veth each");
     let (h, _) = hb_bench::cluster::detect(s, trials, &|i| progress(i, trials, "hb: kill -9 trials"))?;
-    let hb_settings = format!(
-        "keepalive {} ms, warntime {} ms, deadtime {} ms, ucast",
-        s.keepalive_ms,
-        (s.deadtime_ms * 3 / 5).max(s.keepalive_ms),
-        s.deadtime_ms
-    );
+    let hb_settings = format!("keepalive {} ms, warntime {} ms, deadtime {} ms, ucast", s.keepalive_ms, s.warntime_ms(), s.deadtime_ms);
     rows.push(("hb".into(), env.version.to_string(), hb_settings, h));
     for &peer in &a.peers {
         let version = package_version(peer.package()).unwrap_or_else(|| "unknown".into());

@@ -79,7 +79,7 @@ pub fn run(a: &DemoArgs) -> u8 {
     println!(
         "   keepalive {}ms, warntime {}ms, deadtime {}ms; configs and logs in {}",
         a.keepalive_ms,
-        t.warntime_ms,
+        settings.warntime_ms(),
         a.deadtime_ms,
         t.dir.path.display()
     );

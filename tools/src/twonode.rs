@@ -28,6 +28,13 @@ pub struct Settings {
     pub loopback: bool,
 }
 
+impl Settings {
+    /// The warntime the cluster runs with: three fifths of deadtime, at least keepalive.
+    pub fn warntime_ms(&self) -> u64 {
+        (self.deadtime_ms * 3 / 5).max(self.keepalive_ms)
+    }
+}
+
 impl Default for Settings {
     fn default() -> Settings {
         Settings { keepalive_ms: 10, deadtime_ms: 50, rx_wakeup: "auto".into(), backend: "auto".into(), loopback: false }
@@ -51,8 +58,6 @@ pub struct TwoNodes {
     backend: String,
     /// What the topology is, for reports.
     pub description: String,
-    /// warntime used, ms.
-    pub warntime_ms: u64,
     /// Configs and logs (declared last: removed after the processes are gone).
     pub dir: TempDir,
 }
@@ -89,10 +94,12 @@ impl TwoNodes {
         let (hbd, hbctl) = sibling_binaries()?;
         let dir = TempDir::new("hb-two");
         let root = is_root() && !s.loopback;
-        let warntime_ms = (s.deadtime_ms * 3 / 5).max(s.keepalive_ms);
         let timing = format!(
-            "keepalive {}ms\nwarntime {warntime_ms}ms\ndeadtime {}ms\ninitdead 10\nrx_wakeup {}\n",
-            s.keepalive_ms, s.deadtime_ms, s.rx_wakeup
+            "keepalive {}ms\nwarntime {}ms\ndeadtime {}ms\ninitdead 10\nrx_wakeup {}\n",
+            s.keepalive_ms,
+            s.warntime_ms(),
+            s.deadtime_ms,
+            s.rx_wakeup
         );
         let keys = hb_core::auth::generate_authkeys().map_err(|e| e.to_string())?;
         let (pair, a_cfg, b_cfg, description) = if root {
@@ -113,7 +120,7 @@ impl TwoNodes {
         };
         let a = write_node(&dir.path, "a", a_cfg, &keys);
         let b = write_node(&dir.path, "b", b_cfg, &keys);
-        Ok(TwoNodes { pair, a, b, hbd, hbctl, backend: s.backend.clone(), description, warntime_ms, dir })
+        Ok(TwoNodes { pair, a, b, hbd, hbctl, backend: s.backend.clone(), description, dir })
     }
 
     fn node(&self, which: char) -> &Node {
