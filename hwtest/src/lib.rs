@@ -12,9 +12,14 @@
 //! - [`watchdog::WatchdogEmulator`]: a FUSE file serving the real watchdog API, recording
 //!   every pet and the moment the timer would reset the board.
 //!
+//! - [`nullmodem::NullModem`]: a null-modem cable between two ptys, paced at the baud rate,
+//!   with bit flips, dropped bytes, injected garbage and cut/restore; [`nullmodem::SerialCable`]
+//!   uses a real looped cable instead when `HB_HWTEST_SERIAL` names one.
+//!
 //! Only addresses inside namespaces created here are ever used (10.77.0.0/24, fd77::/64).
-//! Later issues add the serial cable and BMC/PDU emulators here.
+//! Later issues add the BMC/PDU emulators here.
 
+pub mod nullmodem;
 mod sys;
 pub mod watchdog;
 

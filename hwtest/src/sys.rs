@@ -98,3 +98,64 @@ pub(crate) fn default_signals(cmd: &mut std::process::Command) {
         });
     }
 }
+
+/// Opens a new pseudo-terminal: its master (non-blocking, close-on-exec) and the slave's path.
+/// The slave is opened once and set raw here, so bytes relayed before the program under test
+/// opens it are neither echoed nor translated; that fd is returned too, to keep the slave side
+/// alive while the program under test closes and reopens it.
+pub(crate) fn open_pty() -> std::io::Result<(std::fs::File, std::fs::File, std::path::PathBuf)> {
+    use std::os::fd::FromRawFd;
+    let err = std::io::Error::last_os_error;
+    // SAFETY: posix_openpt returns a new fd or -1; nothing else owns it.
+    let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    if m < 0 {
+        return Err(err());
+    }
+    // SAFETY: `m` is a new fd owned by nobody else; File closes it once.
+    let master = unsafe { std::fs::File::from_raw_fd(m) };
+    // SAFETY: grantpt/unlockpt on the master fd we own.
+    if unsafe { libc::grantpt(m) } != 0 || unsafe { libc::unlockpt(m) } != 0 {
+        return Err(err());
+    }
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: ptsname_r writes a NUL-terminated name of at most `name.len()` bytes.
+    let rc = unsafe { libc::ptsname_r(m, name.as_mut_ptr(), name.len()) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: ptsname_r succeeded, so `name` holds a NUL-terminated string.
+    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
+    let slave = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK).open(&path)?;
+    make_raw(slave.as_raw_fd())?;
+    Ok((master, slave, path.into()))
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Puts the tty at `fd` in raw mode (cfmakeraw).
+pub(crate) fn make_raw(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    // SAFETY: termios is a plain C struct; tcgetattr fills it before it is read.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is an open tty the caller owns; `t` is valid and writable.
+    if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `t` is a valid termios.
+    unsafe { libc::cfmakeraw(&mut t) };
+    // SAFETY: as above; TCSANOW applies the settings at once.
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Waits up to `timeout_ms` for any of `fds` to be readable; returns which are (or have hung up).
+pub(crate) fn poll_readable(fds: &[std::os::fd::RawFd], timeout_ms: i32) -> Vec<bool> {
+    let mut p: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: `p` is a valid array of `p.len()` pollfds.
+    let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+    if n <= 0 {
+        return vec![false; fds.len()];
+    }
+    p.iter().map(|x| x.revents != 0).collect()
+}

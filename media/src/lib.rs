@@ -1,13 +1,16 @@
 //! Heartbeat media: opening and configuring the sockets the core's loop reads and writes.
 //!
-//! Today this crate opens UDP media as heartbeat's `ha.cf` names them — `bcast`, `mcast`,
-//! `ucast`, `mcast6`, `ucast6` — as one non-blocking socket per [`UdpSpec`], returned as an
-//! [`UdpLink`] with its destinations already converted to raw socket addresses so the RT loop
-//! never builds one. Serial, raw Ethernet and ping media are later work (they are refused by
-//! name in the configuration until then).
+//! UDP media as heartbeat's `ha.cf` names them — `bcast`, `mcast`, `ucast`, `mcast6`,
+//! `ucast6` — open as one non-blocking socket per [`UdpSpec`], returned as an [`UdpLink`] with
+//! its destinations already converted to raw socket addresses so the RT loop never builds one.
+//! `serial` ports open in [`serial`] (raw 8N1, locked), and [`frame`] is the framing that
+//! carries packets over their byte stream. Raw Ethernet and ping media are later work (refused
+//! by name in the configuration until then).
 //!
 //! The crate does no I/O after opening: the core's io_uring or epoll loop owns the fds.
 
+pub mod frame;
+pub mod serial;
 mod sys;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -127,6 +130,31 @@ pub enum MediaError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// A serial port is held by another program.
+    #[error("serial port {path} is in use by {by}")]
+    PortBusy {
+        /// The device.
+        path: std::path::PathBuf,
+        /// Who holds it.
+        by: String,
+    },
+    /// A serial port cannot be opened or set up.
+    #[error("serial port {path}: {what} failed")]
+    Serial {
+        /// The device.
+        path: std::path::PathBuf,
+        /// The step.
+        what: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A baud rate hb does not drive.
+    #[error("baud {baud} is not one of 9600, 19200, 38400, 57600, 115200, 230400, 460800")]
+    BadBaud {
+        /// The rate asked for.
+        baud: u32,
     },
     /// A multicast group that is not multicast, or a family mismatch.
     #[error("{link}: {what}")]

@@ -64,3 +64,41 @@ pub fn enable_rx_timestamps(fd: std::os::fd::RawFd) -> std::io::Result<()> {
         Err(std::io::Error::last_os_error())
     }
 }
+
+/// Takes ownership of `fd`, which the caller got from an `into_raw_fd` and nothing else owns.
+pub(crate) fn owned(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the caller passes an open fd whose previous owner gave it up (`into_raw_fd`), so
+    // this OwnedFd is its only owner and closes it once.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
+/// Sets `O_NONBLOCK` on `fd`.
+pub(crate) fn set_nonblocking(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    // SAFETY: fcntl on an fd the caller owns; F_GETFL/F_SETFL take and return plain ints.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Discards whatever the tty at `fd` has received and not yet been read (`TCIFLUSH`).
+pub(crate) fn flush_input(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    // SAFETY: tcflush on a tty fd the caller owns.
+    if unsafe { libc::tcflush(fd, libc::TCIFLUSH) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Bytes in the tty's output queue (`TIOCOUTQ`).
+pub(crate) fn output_queued(fd: std::os::fd::RawFd) -> std::io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ writes one int through the valid pointer passed.
+    if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n.max(0) as usize)
+}
