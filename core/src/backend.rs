@@ -1,7 +1,9 @@
 //! The loop's I/O backends: io_uring by default, epoll where io_uring is missing or disabled.
 //!
 //! Both implement [`Backend`]: sleep until an absolute CLOCK_MONOTONIC deadline, the wake
-//! eventfd or (with `rx_wakeup`) a readable socket; send a datagram without blocking.
+//! eventfd or a readable link fd (sockets with `rx_wakeup`; serial ports always, as they have
+//! no kernel arrival stamp); send a datagram, or write a frame to a serial port, without
+//! blocking.
 //! Receiving is the same for both: after every wake-up the loop drains every socket with
 //! non-blocking reads, each datagram carrying the kernel's arrival stamp, so it has processed
 //! everything already received — at the time it was received — before it judges a deadline.
@@ -9,7 +11,7 @@
 //! [`Choice::Auto`] tries io_uring and falls back to epoll with the reason logged
 //! (`kernel.io_uring_disabled`, seccomp, an old or hardened kernel); `--backend` forces one.
 
-use crate::sys::fd::{send_to, Epoll, TimerFd};
+use crate::sys::fd::{send_to, write_all_once, Epoll, TimerFd};
 use crate::sys::uring::{Ring, UringError};
 use crate::time::Nanos;
 use socket2::SockAddr;
@@ -63,6 +65,10 @@ pub trait Backend {
     fn wait(&mut self, deadline: Nanos, on_tx_error: &mut dyn FnMut(usize, i32)) -> io::Result<bool>;
     /// Sends `data` to destination `dest_idx` of `link` without blocking (the errno on failure).
     fn send(&mut self, link: usize, dest_idx: usize, dest: &SockAddr, data: &[u8]) -> Result<(), i32>;
+    /// Writes `data` to stream link `link` (a serial port) without blocking.
+    fn write(&mut self, link: usize, data: &[u8]) -> Result<(), i32>;
+    /// Stops waking for `link` (a hung-up port that would otherwise be readable forever).
+    fn unwatch(&mut self, link: usize);
 }
 
 /// io_uring backend.
@@ -71,9 +77,9 @@ pub struct UringBackend {
 }
 
 impl UringBackend {
-    /// Sets up the ring for `socks` and `wake`; `watch_sockets`: wake on received packets.
-    pub fn new(socks: &[RawFd], wake: RawFd, watch_sockets: bool) -> Result<UringBackend, UringError> {
-        Ok(UringBackend { ring: Ring::new(socks, wake, watch_sockets)? })
+    /// Sets up the ring for the link fds and `wake`; `watch[i]`: wake when link `i` is readable.
+    pub fn new(fds: &[RawFd], watch: &[bool], wake: RawFd) -> Result<UringBackend, UringError> {
+        Ok(UringBackend { ring: Ring::new(fds, watch, wake)? })
     }
 }
 
@@ -87,6 +93,12 @@ impl Backend for UringBackend {
     }
     fn send(&mut self, link: usize, dest_idx: usize, dest: &SockAddr, data: &[u8]) -> Result<(), i32> {
         self.ring.send(link, dest_idx, dest, data)
+    }
+    fn write(&mut self, link: usize, data: &[u8]) -> Result<(), i32> {
+        self.ring.write(link, data)
+    }
+    fn unwatch(&mut self, link: usize) {
+        self.ring.unwatch(link);
     }
 }
 
@@ -103,12 +115,12 @@ pub struct EpollBackend {
 }
 
 impl EpollBackend {
-    /// Sets up epoll for `socks` and `wake`; `watch_sockets`: wake on received packets.
-    pub fn new(socks: &[RawFd], wake: RawFd, watch_sockets: bool) -> io::Result<EpollBackend> {
+    /// Sets up epoll for the link fds and `wake`; `watch[i]`: wake when link `i` is readable.
+    pub fn new(socks: &[RawFd], watch: &[bool], wake: RawFd) -> io::Result<EpollBackend> {
         let ep = Epoll::new()?;
         let timer = TimerFd::new()?;
-        if watch_sockets {
-            for (i, &s) in socks.iter().enumerate() {
+        for (i, &s) in socks.iter().enumerate() {
+            if watch[i] {
                 ep.add(s, i as u64)?;
             }
         }
@@ -143,5 +155,12 @@ impl Backend for EpollBackend {
     }
     fn send(&mut self, link: usize, _dest_idx: usize, dest: &SockAddr, data: &[u8]) -> Result<(), i32> {
         send_to(self.socks[link], data, dest)
+    }
+    fn write(&mut self, link: usize, data: &[u8]) -> Result<(), i32> {
+        write_all_once(self.socks[link], data)
+    }
+    fn unwatch(&mut self, link: usize) {
+        // Not watched, or already removed: either way it no longer wakes us.
+        let _ = self.ep.del(self.socks[link]);
     }
 }

@@ -24,6 +24,7 @@
 //!   keepalive ≤ 20 ms, where halving the wake-ups halves the idle CPU, and `on` above.
 
 use crate::time::{parse_duration, Nanos};
+use hb_media::serial::{SerialSpec, BAUD_RATES, DEFAULT_BAUD};
 use hb_media::{UdpKind, UdpSpec};
 use std::fmt;
 use std::net::IpAddr;
@@ -81,6 +82,15 @@ pub struct MediaLine {
     pub spec: UdpSpec,
 }
 
+/// One `serial` port as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SerialLine {
+    /// The line number, for errors.
+    pub line: usize,
+    /// The port, with the `baud` in force on this line.
+    pub spec: SerialSpec,
+}
+
 /// An `apiauth` entry: who may use the IPC socket.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApiAuth {
@@ -107,8 +117,10 @@ pub struct HaCf {
     pub initdead: Nanos,
     /// The UDP port in force at the end of the file.
     pub udpport: u16,
-    /// Media lines in order.
+    /// UDP media lines in order.
     pub media: Vec<MediaLine>,
+    /// `serial` ports in order (one link each).
+    pub serial: Vec<SerialLine>,
     /// Cluster members in order of appearance.
     pub nodes: Vec<String>,
     /// heartbeat's `cluster` name (hashed into the wire's cluster id).
@@ -158,8 +170,6 @@ pub const DEFAULT_RTPRIO: u8 = 50;
 
 /// Directives heartbeat 3.0 knows that hb does not implement yet, with the reason shown.
 const NOT_YET: &[(&str, &str)] = &[
-    ("serial", "serial links are not implemented yet"),
-    ("baud", "serial links are not implemented yet"),
     ("ping", "ping pseudo-members are not implemented yet"),
     ("ping6", "ping pseudo-members are not implemented yet"),
     ("ping_group", "ping pseudo-members are not implemented yet"),
@@ -180,7 +190,7 @@ const NOT_YET: &[(&str, &str)] = &[
     ("hbgenmethod", "hb keeps its generation in the state directory; remove the line"),
     ("uuidfrom", "hb identifies nodes by name; remove the line"),
     ("env", "environment settings for resource scripts belong to the CRM, not implemented yet"),
-    ("hopfudge", "serial forwarding is not implemented yet"),
+    ("hopfudge", "hb does not forward heartbeats across serial links: each serial link joins the two nodes at its ends"),
     ("max_rexmit_delay", "hb does not retransmit heartbeats; remove the line"),
     ("register_to_apphbd", "application heartbeats are not implemented yet"),
     ("debug_level", "use `debug`"),
@@ -198,6 +208,7 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
         initdead: Nanos::ZERO,
         udpport: DEFAULT_UDPPORT,
         media: Vec::new(),
+        serial: Vec::new(),
         nodes: Vec::new(),
         cluster: "linux-ha".into(),
         logfile: None,
@@ -225,6 +236,8 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
     let mut initdead_set = false;
     let mut stall_set = false;
     let mut first_media_line = 0usize;
+    let mut baud = DEFAULT_BAUD;
+    let mut first_serial_line = 0usize;
 
     for (idx, raw) in text.lines().enumerate() {
         let n = idx + 1;
@@ -394,6 +407,36 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                     first_media_line = n;
                 }
             }
+            "baud" => {
+                exactly(1)?;
+                if first_serial_line != 0 {
+                    return Err(err(
+                        n,
+                        format!("`baud` must come before the serial lines that use it (first one on line {first_serial_line})"),
+                    ));
+                }
+                baud = match args[0].parse::<u32>() {
+                    Ok(b) if BAUD_RATES.contains(&b) => b,
+                    _ => {
+                        return Err(err(n, format!("baud {:?} must be one of 9600, 19200, 38400, 57600, 115200, 230400, 460800", args[0])))
+                    }
+                };
+            }
+            "serial" => {
+                need(1)?;
+                for dev in &args {
+                    if !dev.starts_with('/') {
+                        return Err(err(n, format!("serial {dev:?} must be an absolute device path, e.g. /dev/ttyS0")));
+                    }
+                    if let Some(prev) = cfg.serial.iter().find(|s| s.spec.path.as_os_str() == *dev) {
+                        return Err(err(n, format!("serial {dev} is already configured on line {}", prev.line)));
+                    }
+                    cfg.serial.push(SerialLine { line: n, spec: SerialSpec { path: dev.into(), baud } });
+                }
+                if first_serial_line == 0 {
+                    first_serial_line = n;
+                }
+            }
             "node" => {
                 need(1)?;
                 for name in &args {
@@ -554,7 +597,7 @@ impl HaCf {
             "{}: valid for node {node} ({} nodes, {} media lines, keepalive {}, deadtime {})",
             self.file.display(),
             self.nodes.len(),
-            self.media.len(),
+            self.media.len() + self.serial.len(),
             self.keepalive,
             self.deadtime
         )
@@ -572,8 +615,8 @@ impl HaCf {
         if self.nodes.len() < 2 {
             return Err(err("only one node is listed: a cluster needs a peer".into()));
         }
-        if self.media.is_empty() {
-            return Err(err("no heartbeat medium (bcast, mcast, ucast, mcast6, ucast6)".into()));
+        if self.media.is_empty() && self.serial.is_empty() {
+            return Err(err("no heartbeat medium (bcast, mcast, ucast, mcast6, ucast6, serial)".into()));
         }
         let ids: Vec<u32> = self.nodes.iter().map(|n| crate::wire::node_id(n)).collect();
         for (i, a) in ids.iter().enumerate() {
@@ -583,6 +626,34 @@ impl HaCf {
                     self.nodes[i],
                     self.nodes[i + 1 + j]
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that each serial line carries a heartbeat of `heartbeat_len` bytes (framed) in
+    /// less than a keepalive: a slower line would queue heartbeats behind each other and
+    /// report a live peer later and later.
+    pub fn check_serial_budget(&self, heartbeat_len: usize) -> Result<(), ConfigError> {
+        let framed = hb_media::frame::framed_len(heartbeat_len);
+        for s in &self.serial {
+            let t = Nanos(s.spec.line_time_ns(framed));
+            if t >= self.keepalive {
+                let need = BAUD_RATES.iter().find(|&&b| SerialSpec { baud: b, ..s.spec.clone() }.line_time_ns(framed) < self.keepalive.0);
+                return Err(ConfigError {
+                    file: self.file.clone(),
+                    line: s.line,
+                    what: format!(
+                        "serial {} at {} baud takes {t} to carry one heartbeat ({framed} bytes framed), not less than keepalive {}: {}",
+                        s.spec.path.display(),
+                        s.spec.baud,
+                        self.keepalive,
+                        match need {
+                            Some(b) => format!("set `baud {b}` or more, or a longer keepalive"),
+                            None => format!("set keepalive above {t}"),
+                        }
+                    ),
+                });
             }
         }
         Ok(())
@@ -623,7 +694,7 @@ impl HaCf {
             }
             out.push(spec);
         }
-        if out.len() > MAX_LINKS {
+        if out.len() + self.serial.len() > MAX_LINKS {
             return Err(ConfigError { file: self.file.clone(), line: 0, what: format!("more than {MAX_LINKS} links") });
         }
         Ok(out)
@@ -725,6 +796,7 @@ mod tests {
             "debug 1\ndebugfile /var/log/ha-debug\nlogfile /var/log/ha-log\nlogfacility none\nrealtime off\nrtprio 20\nrtcpu 1\nbind 127.0.0.1\ncluster appliance\n",
             "apiauth hbctl uid=0,root gid=0\n",
             "watchdog /dev/watchdog\nwatchdog_timeout 10\nwatchdog_interval 1\napphb_watchdog on\nwatchdog_require_crm off\n",
+            "baud 115200\nserial /dev/ttyS0 /dev/ttyUSB0\nnode a b\n",
         ];
         for v in valid {
             parse(v).unwrap_or_else(|e| panic!("{v:?} should be valid: {e}"));
@@ -736,7 +808,11 @@ mod tests {
             ("keepalive 1 2\n", "ha.cf:1: `keepalive` takes 1 argument, found 2"),
             ("bcast eth0\nudpport 700\n", "ha.cf:2: `udpport` must come before the media lines that use it (first one on line 1)"),
             ("udpport 0\n", "ha.cf:1: udpport \"0\" is not a port number (1-65535)"),
-            ("serial /dev/ttyS0\n", "ha.cf:1: `serial` is a heartbeat directive hb does not support: serial links are not implemented yet"),
+            ("serial ttyS0\n", "ha.cf:1: serial \"ttyS0\" must be an absolute device path, e.g. /dev/ttyS0"),
+            ("serial /dev/ttyS0\nserial /dev/ttyS0\n", "ha.cf:2: serial /dev/ttyS0 is already configured on line 1"),
+            ("serial /dev/ttyS0\nbaud 9600\n", "ha.cf:2: `baud` must come before the serial lines that use it (first one on line 1)"),
+            ("baud 115201\n", "ha.cf:1: baud \"115201\" must be one of 9600, 19200, 38400, 57600, 115200, 230400, 460800"),
+            ("hopfudge 1\n", "ha.cf:1: `hopfudge` is a heartbeat directive hb does not support: hb does not forward heartbeats across serial links: each serial link joins the two nodes at its ends"),
             ("apphb_watchdog maybe\n", "ha.cf:1: apphb_watchdog \"maybe\" must be on or off"),
             ("watchdog dev/watchdog\n", "ha.cf:1: watchdog \"dev/watchdog\" must be an absolute device path"),
             ("watchdog_timeout 0\n", "ha.cf:1: watchdog_timeout \"0\" must be whole seconds, 1-3600"),
@@ -805,7 +881,27 @@ mod tests {
             "ha.cf: no `node` lines: list every cluster member (hb does not autojoin)"
         );
         let c = parse("node a b\n").unwrap();
-        assert_eq!(c.validate_for("a").unwrap_err().to_string(), "ha.cf: no heartbeat medium (bcast, mcast, ucast, mcast6, ucast6)");
+        assert_eq!(
+            c.validate_for("a").unwrap_err().to_string(),
+            "ha.cf: no heartbeat medium (bcast, mcast, ucast, mcast6, ucast6, serial)"
+        );
+        let c = parse("serial /dev/ttyS0\nnode a b\n").unwrap();
+        c.validate_for("a").unwrap();
+        assert_eq!(c.serial[0].spec.baud, 19200, "heartbeat's default baud");
+    }
+
+    #[test]
+    fn a_serial_line_too_slow_for_keepalive_is_refused() {
+        let c = parse("keepalive 10ms\ndeadtime 50ms\nbaud 115200\nserial /dev/ttyS0\nnode a b\n").unwrap();
+        c.check_serial_budget(100).unwrap();
+        let c = parse("keepalive 10ms\ndeadtime 50ms\nbaud 57600\nserial /dev/ttyS0\nnode a b\n").unwrap();
+        assert_eq!(
+            c.check_serial_budget(100).unwrap_err().to_string(),
+            "ha.cf:4: serial /dev/ttyS0 at 57600 baud takes 18.403ms to carry one heartbeat (106 bytes framed), not less than keepalive 10ms: set `baud 115200` or more, or a longer keepalive"
+        );
+        let c = parse("keepalive 1ms\ndeadtime 50ms\nbaud 9600\nserial /dev/ttyS0\nnode a b\n").unwrap();
+        let e = c.check_serial_budget(100).unwrap_err().to_string();
+        assert!(e.ends_with("set keepalive above 110.417ms"), "{e}");
     }
 
     #[test]

@@ -18,10 +18,13 @@ use crate::ipc::{self, AllowList, AppShared, ServerCtx};
 use crate::liveness::{Event, Timing};
 use crate::logging::{self, LogConfig, LogMsg, Logger, Names, RtLog};
 use crate::status::{rt_flags, LoopStats, StatusWriter};
-use crate::sys::fd::{realtime_ns, recv_stamped, EventFd};
+use crate::sys::fd::{read_some, realtime_ns, recv_stamped, tty_outq, EventFd};
 use crate::sys::seqpacket::SeqPacket;
 use crate::time::{self, Nanos};
+use crate::wire::Reject;
 use crate::wire::MAX_HEARTBEAT;
+use hb_media::frame::{self, Decoder};
+use hb_media::serial::{open_serial, SerialPort};
 use hb_media::{open_udp, MediaError, UdpLink};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -140,6 +143,9 @@ pub fn load_config(config_dir: &Path, node: &str) -> Result<(HaCf, AuthKeys), St
         return Err(StartError::ConfigUnreadable { path: keys_path, source: io::Error::from(io::ErrorKind::NotFound) });
     }
     let keys = load_authkeys(&keys_path)?;
+    // Heartbeats are signed with the active key (`auth N`).
+    let mac_len = keys.keys[usize::from(keys.active)].as_ref().map_or(crate::auth::MAX_MAC, |(m, _)| m.mac_len());
+    cfg.check_serial_budget(crate::wire::max_heartbeat_len(mac_len))?;
     Ok((cfg, keys))
 }
 
@@ -221,7 +227,7 @@ impl Daemon {
 
         let local = hb_media::local_addresses();
         let specs = cfg.udp_links(&local)?;
-        if specs.is_empty() {
+        if specs.is_empty() && cfg.serial.is_empty() {
             return Err(ConfigError {
                 file: cfg.file.clone(),
                 line: 0,
@@ -229,7 +235,8 @@ impl Daemon {
             }
             .into());
         }
-        let mut links: Vec<UdpLink> = Vec::with_capacity(specs.len());
+        let mut links: Vec<RtLink> = Vec::with_capacity(specs.len() + cfg.serial.len());
+        let mut link_names: Vec<String> = specs.iter().map(|s| s.name()).collect();
         for s in &specs {
             let l = open_udp(s)?;
             if l.dests.len() > MAX_DESTS {
@@ -240,9 +247,21 @@ impl Daemon {
             for w in &l.warnings {
                 logger.warn(w);
             }
-            links.push(l);
+            links.push(RtLink::Udp(l));
         }
-        let link_names: Vec<String> = specs.iter().map(|s| s.name()).collect();
+        let mut ports: Vec<SerialPort> = Vec::with_capacity(cfg.serial.len());
+        for s in &cfg.serial {
+            let port = open_serial(&s.spec)?;
+            logger.info(&format!(
+                "{} open at {} baud, 8N1, raw{}",
+                s.spec.name(),
+                s.spec.baud,
+                port.lock_file().map_or_else(String::new, |l| format!(", locked ({})", l.display()))
+            ));
+            links.push(RtLink::Serial(SerialRt { fd: port.fd(), decoder: Box::new(Decoder::new()), gone: false }));
+            link_names.push(s.spec.name());
+            ports.push(port);
+        }
         let peers: Vec<String> = cfg.nodes.iter().filter(|n| **n != opts.node_name).cloned().collect();
         let timing = Timing {
             keepalive: cfg.keepalive,
@@ -334,6 +353,7 @@ impl Daemon {
         let rt_ctx = RtCtx {
             engine,
             links,
+            _ports: ports,
             status,
             rtlog,
             events: ev_prod,
@@ -476,10 +496,39 @@ impl<E: std::error::Error> SourceText for E {
     }
 }
 
+/// A link as the RT loop drives it.
+enum RtLink {
+    /// A UDP socket and its destinations.
+    Udp(UdpLink),
+    /// A serial port's fd and its frame decoder.
+    Serial(SerialRt),
+}
+
+impl RtLink {
+    fn fd(&self) -> RawFd {
+        match self {
+            RtLink::Udp(l) => l.socket.as_raw_fd(),
+            RtLink::Serial(s) => s.fd,
+        }
+    }
+}
+
+/// A serial link's loop-side state.
+struct SerialRt {
+    /// The port's fd (owned by [`SerialPort`] in `RtCtx::_ports`).
+    fd: RawFd,
+    /// Reassembles frames across reads (boxed: its buffer is larger than the rest of a link).
+    decoder: Box<Decoder>,
+    /// The port hung up or failed; no more reads or writes.
+    gone: bool,
+}
+
 /// Everything the RT thread owns.
 struct RtCtx {
     engine: Engine,
-    links: Vec<UdpLink>,
+    links: Vec<RtLink>,
+    /// Keeps the serial ports (their fds and lock files) open while the loop runs.
+    _ports: Vec<SerialPort>,
     status: StatusWriter,
     rtlog: RtLog,
     events: rtrb::Producer<Event>,
@@ -543,10 +592,13 @@ fn rt_thread(mut ctx: RtCtx, setup: RtSetup, ready: mpsc::Sender<Result<Ready, S
     } else {
         notes.push("realtime is off: the heartbeat thread runs at normal priority without locked memory".into());
     }
-    let socks: Vec<RawFd> = ctx.links.iter().map(|l| l.socket.as_raw_fd()).collect();
+    let socks: Vec<RawFd> = ctx.links.iter().map(RtLink::fd).collect();
+    // Serial ports always wake the loop: they have no kernel arrival stamp, so a frame is
+    // timed when it is read. (A UART interrupts every few bytes, not every byte.)
+    let watch: Vec<bool> = ctx.links.iter().map(|l| rx_wakeup || matches!(l, RtLink::Serial(_))).collect();
     let wake = ctx.wake.as_raw_fd();
     match choice {
-        Choice::Uring | Choice::Auto => match UringBackend::new(&socks, wake, rx_wakeup) {
+        Choice::Uring | Choice::Auto => match UringBackend::new(&socks, &watch, wake) {
             Ok(b) => {
                 let _ = ready.send(Ok(Ready { backend: Kind::Uring, rt_flags: ctx.stats.rt_flags, notes }));
                 ctx.stats.backend = Kind::Uring as u64;
@@ -558,27 +610,27 @@ fn rt_thread(mut ctx: RtCtx, setup: RtSetup, ready: mpsc::Sender<Result<Ready, S
             }
             Err(e) if choice == Choice::Auto => {
                 notes.push(format!("{e}: {}; falling back to epoll", e.source_text()));
-                start_epoll(ctx, &socks, wake, rx_wakeup, notes, hook, ready)
+                start_epoll(ctx, &socks, &watch, wake, notes, hook, ready)
             }
             Err(e) => {
                 ctx.disarm_watchdog("start-up failed");
                 let _ = ready.send(Err(e.into()));
             }
         },
-        Choice::Epoll => start_epoll(ctx, &socks, wake, rx_wakeup, notes, hook, ready),
+        Choice::Epoll => start_epoll(ctx, &socks, &watch, wake, notes, hook, ready),
     }
 }
 
 fn start_epoll(
     mut ctx: RtCtx,
     socks: &[RawFd],
+    watch: &[bool],
     wake: RawFd,
-    rx_wakeup: bool,
     notes: Vec<String>,
     hook: Option<fn()>,
     ready: mpsc::Sender<Result<Ready, StartError>>,
 ) {
-    match EpollBackend::new(socks, wake, rx_wakeup) {
+    match EpollBackend::new(socks, watch, wake) {
         Ok(b) => {
             let _ = ready.send(Ok(Ready { backend: Kind::Epoll, rt_flags: ctx.stats.rt_flags, notes }));
             ctx.stats.backend = Kind::Epoll as u64;
@@ -608,10 +660,67 @@ fn tx_error_log(rtlog: &mut RtLog, last: &mut [Nanos; crate::config::MAX_LINKS],
     }
 }
 
+/// Reads everything a serial port has, hands each complete frame's packet to the engine
+/// (arrival: `now`, as ttys carry no stamp), counts and logs (rate-limited) bad frames, and
+/// retires a port that hung up or failed.
+#[allow(clippy::too_many_arguments)]
+fn drain_serial<B: Backend>(
+    i: usize,
+    s: &mut SerialRt,
+    rx: &mut [u8],
+    now: Nanos,
+    engine: &mut Engine,
+    rtlog: &mut RtLog,
+    last_log: &mut Nanos,
+    backend: &mut B,
+) {
+    loop {
+        let n = match read_some(s.fd, rx) {
+            Ok(0) => {
+                s.gone = true;
+                backend.unwatch(i);
+                rtlog.push(now, LogMsg::PortGone { link: i as u8, errno: 0 });
+                rtlog.flush_soon();
+                return;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                s.gone = true;
+                backend.unwatch(i);
+                rtlog.push(now, LogMsg::PortGone { link: i as u8, errno: e.raw_os_error().unwrap_or(0) });
+                rtlog.flush_soon();
+                return;
+            }
+        };
+        s.decoder.push(&rx[..n], |r| match r {
+            Ok(pkt) => {
+                if let Err(reason) = engine.receive(i, pkt, now) {
+                    if now >= last_log.add(REJECT_LOG_INTERVAL) {
+                        *last_log = now;
+                        let total = engine.link_counters(i).rejected();
+                        rtlog.push(now, LogMsg::Rejected { link: i as u8, reason, total });
+                    }
+                }
+            }
+            Err(what) => {
+                engine.count_reject(i, Reject::BadFrame);
+                if now >= last_log.add(REJECT_LOG_INTERVAL) {
+                    *last_log = now;
+                    let total = engine.link_counters(i).rejects[Reject::BadFrame as usize];
+                    rtlog.push(now, LogMsg::BadFrame { link: i as u8, what, total });
+                }
+            }
+        });
+    }
+}
+
 /// The RT loop. Allocation-free: every buffer is on this frame or in `ctx`.
 fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
     let mut rx = [0u8; 2048];
     let mut tx = [0u8; MAX_HEARTBEAT];
+    let mut framed = [0u8; frame::framed_len(MAX_HEARTBEAT)];
     let mut last_reject_log = [Nanos::ZERO; crate::config::MAX_LINKS];
     let mut last_tx_log = [Nanos::ZERO; crate::config::MAX_LINKS];
     let mut deadline = time::now();
@@ -639,25 +748,32 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
         // result is clamped to when it can have arrived: after the previous drain, by now.
         let offset = i128::from(realtime_ns()) - i128::from(now.0);
         // INVARIANT: every packet already received is processed before deadlines are judged.
-        for (i, l) in ctx.links.iter().enumerate() {
-            loop {
-                match recv_stamped(l.socket.as_raw_fd(), &mut rx) {
-                    Ok((n, stamp)) => {
-                        let arrival = stamp
-                            .map_or(now, |s| Nanos((i128::from(s) - offset).clamp(i128::from(last_drain.0), i128::from(now.0)) as u64));
-                        if let Err(reason) = ctx.engine.receive(i, &rx[..n], arrival) {
-                            if now >= last_reject_log[i].add(REJECT_LOG_INTERVAL) {
-                                last_reject_log[i] = now;
-                                let total = ctx.engine.link_counters(i).rejected();
-                                ctx.rtlog.push(now, LogMsg::Rejected { link: i as u8, reason, total });
+        for (i, l) in ctx.links.iter_mut().enumerate() {
+            match l {
+                RtLink::Udp(u) => loop {
+                    match recv_stamped(u.socket.as_raw_fd(), &mut rx) {
+                        Ok((n, stamp)) => {
+                            let arrival = stamp
+                                .map_or(now, |s| Nanos((i128::from(s) - offset).clamp(i128::from(last_drain.0), i128::from(now.0)) as u64));
+                            if let Err(reason) = ctx.engine.receive(i, &rx[..n], arrival) {
+                                if now >= last_reject_log[i].add(REJECT_LOG_INTERVAL) {
+                                    last_reject_log[i] = now;
+                                    let total = ctx.engine.link_counters(i).rejected();
+                                    ctx.rtlog.push(now, LogMsg::Rejected { link: i as u8, reason, total });
+                                }
                             }
                         }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        // ICMP errors (port unreachable from a dead peer) surface here; they
+                        // are not packets. Stop draining this socket for this round.
+                        Err(_) => break,
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    // ICMP errors (port unreachable from a dead peer) surface here; they are
-                    // not packets. Stop draining this socket for this round.
-                    Err(_) => break,
+                },
+                RtLink::Serial(s) => {
+                    if !s.gone {
+                        drain_serial(i, s, &mut rx, now, &mut ctx.engine, &mut ctx.rtlog, &mut last_reject_log[i], &mut backend);
+                    }
                 }
             }
         }
@@ -706,11 +822,34 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
         }
         if ctx.engine.tx_due(now) {
             for (i, l) in ctx.links.iter().enumerate() {
-                for (d, dest) in l.dests.iter().enumerate() {
-                    let n = ctx.engine.build_heartbeat(i, now, &mut tx);
-                    if let Err(errno) = backend.send(i, d, dest, &tx[..n]) {
-                        ctx.engine.tx_failed(i);
-                        tx_error_log(&mut ctx.rtlog, &mut last_tx_log, i, errno);
+                match l {
+                    RtLink::Udp(u) => {
+                        for (d, dest) in u.dests.iter().enumerate() {
+                            let n = ctx.engine.build_heartbeat(i, now, &mut tx);
+                            if let Err(errno) = backend.send(i, d, dest, &tx[..n]) {
+                                ctx.engine.tx_failed(i);
+                                tx_error_log(&mut ctx.rtlog, &mut last_tx_log, i, errno);
+                            }
+                        }
+                    }
+                    RtLink::Serial(s) => {
+                        if s.gone {
+                            continue;
+                        }
+                        let n = ctx.engine.build_heartbeat(i, now, &mut tx);
+                        let sent = match frame::encode(&tx[..n], &mut framed) {
+                            // A heartbeat still queued behind the previous one would only tell
+                            // the peer old news late: skip this one (ENOBUFS) instead.
+                            Some(f) => match tty_outq(s.fd) {
+                                Ok(q) if q >= f => Err(libc::ENOBUFS),
+                                _ => backend.write(i, &framed[..f]),
+                            },
+                            None => Err(libc::EMSGSIZE),
+                        };
+                        if let Err(errno) = sent {
+                            ctx.engine.tx_failed(i);
+                            tx_error_log(&mut ctx.rtlog, &mut last_tx_log, i, errno);
+                        }
                     }
                 }
             }

@@ -250,6 +250,12 @@ impl Engine {
         Ok(Rx::Peer(idx))
     }
 
+    /// Counts a packet dropped on `link` before it reached [`Self::receive`] (a serial frame
+    /// that did not decode).
+    pub fn count_reject(&mut self, link: usize, reason: Reject) {
+        self.links[link].rejects[reason as usize] += 1;
+    }
+
     /// Judges every deadline at `now` (after all received packets were handed to
     /// [`Self::receive`]).
     pub fn poll(&mut self, now: Nanos) {

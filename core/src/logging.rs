@@ -75,6 +75,22 @@ pub enum LogMsg {
         /// errno.
         errno: i32,
     },
+    /// A serial frame did not decode (its bytes were noise or were hit by it).
+    BadFrame {
+        /// Link index.
+        link: u8,
+        /// What was wrong.
+        what: hb_media::frame::FrameError,
+        /// Bad frames on this link so far.
+        total: u64,
+    },
+    /// A serial port hung up or failed (unplugged); the link is silent from now on.
+    PortGone {
+        /// Link index.
+        link: u8,
+        /// errno (0: end of file, the tty hung up).
+        errno: i32,
+    },
     /// The loop's wait failed (it retries).
     LoopError {
         /// errno.
@@ -332,6 +348,18 @@ pub fn format_record(n: &Names, r: &Record) -> (Level, String) {
         LogMsg::TxError { link, errno } => {
             (Level::Warn, format!("link {}: send failed: {}", name(&n.links, link), std::io::Error::from_raw_os_error(errno)))
         }
+        LogMsg::BadFrame { link, what, total } => (
+            Level::Warn,
+            format!("link {}: dropped a frame ({}); {total} bad frames on this link so far", name(&n.links, link), what.name()),
+        ),
+        LogMsg::PortGone { link, errno } => (
+            Level::Error,
+            format!(
+                "link {}: the port is gone ({}); this link stays silent until hbd is restarted",
+                name(&n.links, link),
+                if errno == 0 { "hung up".to_string() } else { std::io::Error::from_raw_os_error(errno).to_string() }
+            ),
+        ),
         LogMsg::LoopError { errno } => (Level::Error, format!("loop wait failed: {}", std::io::Error::from_raw_os_error(errno))),
         LogMsg::WatchdogWithheld { reason } => {
             (Level::Error, format!("no longer petting the watchdog: {}; the node will be reset when it expires", reason.describe()))

@@ -54,11 +54,14 @@ pub enum Reject {
     Malformed = 10,
     /// An unknown packet type.
     UnknownType = 11,
+    /// A serial frame that did not decode: bad CRC or COBS encoding, too short, or an overrun
+    /// (see `hb_media::frame`). Counted before the packet inside is looked at.
+    BadFrame = 12,
 }
 
 impl Reject {
     /// Number of reasons (size of counter arrays).
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
     /// All reasons in counter order.
     pub const ALL: [Reject; Reject::COUNT] = [
         Reject::Truncated,
@@ -73,6 +76,7 @@ impl Reject {
         Reject::OldGeneration,
         Reject::Malformed,
         Reject::UnknownType,
+        Reject::BadFrame,
     ];
     /// A short name for counters and logs.
     pub const fn name(self) -> &'static str {
@@ -89,6 +93,7 @@ impl Reject {
             Reject::OldGeneration => "old-generation",
             Reject::Malformed => "malformed",
             Reject::UnknownType => "unknown-type",
+            Reject::BadFrame => "bad-frame",
         }
     }
 }
@@ -234,6 +239,12 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<Heartbeat, Reject> {
         i += 2 + l;
     }
     Ok(hb)
+}
+
+/// The longest heartbeat signed with a MAC of `mac_len` bytes: header, timing and echo fields
+/// (100 bytes with sha256).
+pub const fn max_heartbeat_len(mac_len: usize) -> usize {
+    HEADER_LEN + 10 + 18 + mac_len
 }
 
 /// Writes a signed heartbeat into `out` and returns its length.

@@ -9,109 +9,18 @@
 //! while the cluster stays healthy. bcast and ucast6 run with `rx_wakeup off` (packets
 //! drained on the loop's ticks), ucast and mcast with `rx_wakeup on`.
 
-use hb_core::ipc::Client;
 use hb_core::liveness::NodeState;
-use hb_core::status::{Snapshot, StatusReader};
 use hb_core::time::{self, Nanos};
-use hb_hwtest::{require_root, wait_for, Netns, Pair, Proc, TempDir, A4, A6, B4, B6};
-use std::path::{Path, PathBuf};
+use hb_hwtest::{require_root, wait_for, Pair, TempDir, A4, A6, B4, B6};
+use std::path::Path;
 use std::time::Duration;
 
-const KEYS: &str = "auth 1\n1 sha256 cluster-test-secret\n";
+mod common;
+use common::{wait_dead_event, Node, KEYS};
+
 const DEADTIME_MS: u64 = 300;
 /// Extra time allowed beyond deadtime for detection on a loaded machine.
 const MARGIN: Duration = Duration::from_millis(1500);
-
-struct Node {
-    name: &'static str,
-    run: PathBuf,
-    proc: Proc,
-    log: PathBuf,
-}
-
-impl Node {
-    fn start(ns: &Netns, dir: &Path, name: &'static str, hacf: &str, backend: &str) -> Node {
-        Node::start_with(ns, dir, name, hacf, backend, |_| {})
-    }
-
-    fn start_with(
-        ns: &Netns,
-        dir: &Path,
-        name: &'static str,
-        hacf: &str,
-        backend: &str,
-        tweak: impl FnOnce(&mut std::process::Command),
-    ) -> Node {
-        let cfg = dir.join(name);
-        std::fs::create_dir_all(&cfg).unwrap();
-        std::fs::write(cfg.join("ha.cf"), hacf).unwrap();
-        std::fs::write(cfg.join("authkeys"), KEYS).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
-        let run = cfg.join("run");
-        let log = cfg.join("hbd.log");
-        let mut cmd = ns.command(env!("CARGO_BIN_EXE_hbd"));
-        cmd.args([
-            "-c",
-            cfg.to_str().unwrap(),
-            "-n",
-            name,
-            "-r",
-            run.to_str().unwrap(),
-            "-s",
-            cfg.join("state").to_str().unwrap(),
-            "--backend",
-            backend,
-        ]);
-        cmd.stderr(std::fs::File::create(&log).unwrap());
-        tweak(&mut cmd);
-        Node { name, run, proc: Proc::spawn(cmd), log }
-    }
-
-    fn snapshot(&self) -> Option<Snapshot> {
-        StatusReader::open(&self.run).ok().map(|r| r.snapshot())
-    }
-
-    fn peer_state(&self, peer: &str) -> Option<NodeState> {
-        self.snapshot()?.node(peer).map(|n| n.state)
-    }
-
-    fn wait_peer(&self, peer: &str, want: NodeState, within: Duration) {
-        if wait_for(within, || (self.peer_state(peer) == Some(want)).then_some(())).is_none() {
-            panic!(
-                "{} did not see {peer} {want:?} within {within:?} (state {:?})\nlog:\n{}",
-                self.name,
-                self.peer_state(peer),
-                self.log_text()
-            );
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn subscribe(&self) -> Client {
-        let c = wait_for(Duration::from_secs(5), || Client::connect(&self.run).ok()).expect("IPC socket");
-        c.subscribe().unwrap();
-        c
-    }
-}
-
-/// Waits for a `node-dead` event about `peer` and returns its `at_ns`.
-fn wait_dead_event(c: &Client, peer: &str, within: Duration) -> Option<u64> {
-    let end = std::time::Instant::now() + within;
-    let want = format!("\"event\":\"node-dead\",\"node\":\"{peer}\"");
-    while std::time::Instant::now() < end {
-        if let Ok(Some(m)) = c.recv(100) {
-            if m.contains(&want) {
-                let at = m.split("\"at_ns\":").nth(1)?.split([',', '}']).next()?.parse().ok()?;
-                return Some(at);
-            }
-        }
-    }
-    None
-}
 
 fn timing() -> String {
     format!("keepalive 50ms\nwarntime 150ms\ndeadtime {DEADTIME_MS}ms\ninitdead 5\nudpport 6940\n")

@@ -2,11 +2,12 @@
 //!
 //! A counting global allocator counts allocations made on threads that marked themselves —
 //! and the daemon's RT thread marks itself through `Options::rt_hook`, called just before its
-//! loop starts. Two daemons run in this process on loopback (one io_uring draining on ticks,
-//! one epoll woken by received packets) at a
-//! 1 ms keepalive for thousands of heartbeats, including receive, RTT echoes, status page
-//! publishing, event and log ring pushes; then one is stopped so the other's loop also runs
-//! the warn/dead event paths. The RT threads' allocation count must stay zero.
+//! loop starts. Two daemons run in this process, joined by ucast on loopback (one io_uring
+//! draining on ticks, one epoll woken by received packets) and by a serial cable (the null-modem
+//! emulator at 460800 baud, with garbage injected once), at a 3 ms keepalive for thousands of
+//! heartbeats: receive, framing, RTT echoes, bad frames, status page publishing, event and log
+//! ring pushes; then one is stopped so the other's loop also runs the warn/dead event paths.
+//! The RT threads' allocation count must stay zero.
 
 // A global allocator can only be written with unsafe; it is confined to this test binary.
 #![allow(unsafe_code)]
@@ -66,7 +67,7 @@ fn node_dir(root: &Path, name: &str, me: &str, port: u16, rx_wakeup: &str, extra
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(
         cfg.join("ha.cf"),
-        format!("keepalive 1ms\nwarntime 20ms\ndeadtime 50ms\ninitdead 5\nudpport {port}\nbind {me}\nucast lo 127.0.0.1 127.0.0.2\nnode a b\nrealtime off\nrx_wakeup {rx_wakeup}\n{extra}"),
+        format!("keepalive 3ms\nwarntime 20ms\ndeadtime 50ms\ninitdead 5\nudpport {port}\nbind {me}\nucast lo 127.0.0.1 127.0.0.2\nnode a b\nrealtime off\nrx_wakeup {rx_wakeup}\n{extra}"),
     )
     .unwrap();
     std::fs::write(cfg.join("authkeys"), "auth 1\n1 sha256 zero-alloc\n").unwrap();
@@ -104,8 +105,12 @@ fn the_rt_loop_allocates_nothing_over_thousands_of_heartbeats() {
     if std::env::var_os("CI").is_some() {
         assert!(emu.is_some(), "CI runs as root: the watchdog path must be covered");
     }
-    let a_opts = node_dir(&root, "a", "127.0.0.1", port, "off", &wd);
-    let mut b_opts = node_dir(&root, "b", "127.0.0.2", port, "on", "");
+    // A serial link too (the cable emulator at 460800 baud: a framed heartbeat takes 2.3 ms),
+    // so the framing, the tty reads and writes and the bad-frame path run on the RT thread.
+    let cable = hb_hwtest::nullmodem::NullModem::new(460800);
+    let serial = |end: &Path| format!("baud 460800\nserial {}\n", end.display());
+    let a_opts = node_dir(&root, "a", "127.0.0.1", port, "off", &format!("{wd}{}", serial(&cable.end_a())));
+    let mut b_opts = node_dir(&root, "b", "127.0.0.2", port, "on", &serial(&cable.end_b()));
     b_opts.backend = Choice::Epoll;
     let a = Daemon::start(&a_opts).expect("start a");
     let b = Daemon::start(&b_opts).expect("start b");
@@ -118,13 +123,22 @@ fn the_rt_loop_allocates_nothing_over_thousands_of_heartbeats() {
 
     let ra = StatusReader::open(&a_opts.run_dir).unwrap();
     let start = Instant::now();
-    // Thousands of heartbeats each way (1 ms keepalive): wait until a received 3000.
+    // Thousands of heartbeats each way (3 ms keepalive): wait until a received 3000.
+    let mut injected = false;
     loop {
         let s = ra.snapshot();
         let rx = s.node("b").map_or(0, |n| n.links[0].rx);
         if rx >= 3000 {
-            assert!(s.node("b").unwrap().links[0].rtt_count > 1000, "RTT echoes exercised");
+            let b = s.node("b").unwrap();
+            assert!(b.links[0].rtt_count > 1000, "RTT echoes exercised");
+            assert!(b.links[1].rx > 1000 && b.links[1].rtt_count > 500, "the serial link carried heartbeats: {:?}", b.links[1]);
             break;
+        }
+        if !injected && rx >= 1000 {
+            injected = true;
+            // Garbage on the line: the bad-frame path, counted and logged.
+            cable.inject(true, &[0x41; 300]);
+            cable.inject(false, &[0x42, 0x00, 0x43, 0x00]);
         }
         assert!(start.elapsed() < Duration::from_secs(60), "only {rx} heartbeats in 60 s");
         std::thread::sleep(Duration::from_millis(50));
@@ -138,6 +152,8 @@ fn the_rt_loop_allocates_nothing_over_thousands_of_heartbeats() {
     }
     std::thread::sleep(Duration::from_millis(100));
     let allocs = RT_ALLOCS.load(Ordering::Relaxed);
+    let bad_frames = ra.snapshot().links[1].counters.rejects[hb_core::wire::Reject::BadFrame as usize];
+    assert!(bad_frames > 0, "the injected garbage was counted as bad frames");
     if let Some(e) = &emu {
         assert!(e.state().pets.len() > 300, "the watchdog was petted from the loop: {} pets", e.state().pets.len());
     }

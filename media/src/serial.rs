@@ -216,11 +216,6 @@ pub fn open_serial_locked_in(spec: &SerialSpec, lock_dir: &Path) -> Result<Seria
     Ok(SerialPort { fd, lock, spec: spec.clone() })
 }
 
-/// Bytes written to the port and not yet sent on the line (`TIOCOUTQ`).
-pub fn output_queued(fd: RawFd) -> io::Result<usize> {
-    crate::sys::output_queued(fd)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,13 +92,3 @@ pub(crate) fn flush_input(fd: std::os::fd::RawFd) -> std::io::Result<()> {
     }
     Ok(())
 }
-
-/// Bytes in the tty's output queue (`TIOCOUTQ`).
-pub(crate) fn output_queued(fd: std::os::fd::RawFd) -> std::io::Result<usize> {
-    let mut n: libc::c_int = 0;
-    // SAFETY: TIOCOUTQ writes one int through the valid pointer passed.
-    if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(n.max(0) as usize)
-}

@@ -103,6 +103,13 @@ impl Epoll {
         cvt(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
         Ok(())
     }
+    /// Stops watching `fd`.
+    pub fn del(&self, fd: RawFd) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: `ev` is valid for the call (ignored by DEL on modern kernels).
+        cvt(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut ev) })?;
+        Ok(())
+    }
     /// Waits for events (forever if `timeout_ms` is -1); returns the tokens through `out`.
     pub fn wait(&self, out: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
         // SAFETY: `out` is a valid, writable array of `out.len()` events.
@@ -127,6 +134,39 @@ pub fn send_to(fd: RawFd, data: &[u8], dest: &socket2::SockAddr) -> Result<(), i
     } else {
         Ok(())
     }
+}
+
+/// Writes `data` to a non-blocking stream fd (a serial port) in one call; a short write is an
+/// error (`EAGAIN`): the rest of the frame is lost and the receiver resynchronises.
+pub fn write_all_once(fd: RawFd, data: &[u8]) -> Result<(), i32> {
+    // SAFETY: `data` is valid for reads of `data.len()` bytes for the call.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+    } else if (n as usize) < data.len() {
+        Err(libc::EAGAIN)
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads what a non-blocking fd has (a serial port); `Ok(0)` is end of file (a hung-up tty).
+pub fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the call.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Bytes a tty has not yet put on the line (`TIOCOUTQ`).
+pub fn tty_outq(fd: RawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ writes one int through the valid pointer passed.
+    cvt(unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) })?;
+    Ok(n.max(0) as usize)
 }
 
 /// The effective uid.

@@ -4,7 +4,8 @@
 //! packets are to wake the loop (`rx_wakeup`), for each socket (readiness; the loop then
 //! drains each socket with non-blocking reads so that everything already received is
 //! processed before a deadline is judged), one absolute CLOCK_MONOTONIC `TIMEOUT` for the next
-//! deadline, and a `SENDMSG` per heartbeat.
+//! deadline, a `SENDMSG` per heartbeat and datagram link, a `WRITE` per framed heartbeat to a
+//! serial port.
 //!
 //! Buffer-lifetime contract: every pointer handed to the kernel points into `Ring::slots`
 //! (a boxed slice allocated once, never moved or resized) or into `Ring::ts` (boxed). A send
@@ -28,6 +29,11 @@ const KIND_WAKE: u64 = 2;
 const KIND_SEND: u64 = 3;
 const KIND_TIMER: u64 = 4;
 const KIND_TIMER_REMOVE: u64 = 5;
+const KIND_CANCEL: u64 = 6;
+
+/// Bytes a transmit slot holds: a framed heartbeat for a serial port is the longest.
+const SLOT_BYTES: usize = 160;
+const _: () = assert!(hb_media::frame::framed_len(crate::wire::MAX_HEARTBEAT) <= SLOT_BYTES);
 
 fn token(kind: u64, v: u64) -> u64 {
     (kind << 56) | (v & ((1 << 56) - 1))
@@ -48,7 +54,7 @@ pub enum UringError {
 }
 
 struct TxSlot {
-    buf: [u8; 128],
+    buf: [u8; SLOT_BYTES],
     iov: libc::iovec,
     addr: libc::sockaddr_storage,
     msg: libc::msghdr,
@@ -65,6 +71,7 @@ pub struct Ring {
     ts: Box<types::Timespec>,
     socks: Vec<RawFd>,
     rearm: Vec<bool>,
+    watched: Vec<bool>,
     wake: RawFd,
     wake_rearm: bool,
     timer: Option<(Nanos, u64)>,
@@ -74,10 +81,10 @@ pub struct Ring {
 }
 
 impl Ring {
-    /// Sets up a ring for `socks` and the `wake` eventfd; checks every opcode the loop uses.
-    /// With `watch_sockets` false the ring only sends on the sockets and never wakes for them
-    /// (the loop drains them on its ticks).
-    pub fn new(socks: &[RawFd], wake: RawFd, watch_sockets: bool) -> Result<Ring, UringError> {
+    /// Sets up a ring for the link fds `socks` and the `wake` eventfd; checks every opcode the
+    /// loop uses. A link whose `watch` is false is only written to and never wakes the ring
+    /// (the loop drains it on its ticks).
+    pub fn new(socks: &[RawFd], watch: &[bool], wake: RawFd) -> Result<Ring, UringError> {
         let ring = IoUring::builder().build(256).map_err(UringError::Setup)?;
         let mut probe = Probe::new();
         ring.submitter().register_probe(&mut probe).map_err(UringError::Probe)?;
@@ -86,6 +93,8 @@ impl Ring {
             (opcode::Timeout::CODE, "TIMEOUT"),
             (opcode::TimeoutRemove::CODE, "TIMEOUT_REMOVE"),
             (opcode::SendMsg::CODE, "SENDMSG"),
+            (opcode::Write::CODE, "WRITE"),
+            (opcode::PollRemove::CODE, "POLL_REMOVE"),
         ] {
             if !probe.is_supported(code) {
                 return Err(UringError::Missing(name));
@@ -93,7 +102,7 @@ impl Ring {
         }
         let slots: Box<[TxSlot]> = (0..socks.len() * MAX_DESTS)
             .map(|i| TxSlot {
-                buf: [0; 128],
+                buf: [0; SLOT_BYTES],
                 iov: libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 },
                 // SAFETY: sockaddr_storage and msghdr are plain C structs for which all-zero
                 // is a valid (empty) value.
@@ -109,7 +118,8 @@ impl Ring {
             slots,
             ts: Box::new(types::Timespec::new()),
             socks: socks.to_vec(),
-            rearm: vec![watch_sockets; socks.len()],
+            rearm: watch.to_vec(),
+            watched: watch.to_vec(),
             wake,
             wake_rearm: true,
             timer: None,
@@ -155,6 +165,37 @@ impl Ring {
         s.busy = true;
         let e = opcode::SendMsg::new(types::Fd(fd), &s.msg).build().user_data(token(KIND_SEND, i as u64));
         self.push(&e).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+    }
+
+    /// Queues `data` as one write to stream link `link` (slot `(link, 0)`). `EBUSY` if the
+    /// previous write has not completed.
+    pub fn write(&mut self, link: usize, data: &[u8]) -> Result<(), i32> {
+        let i = link * MAX_DESTS;
+        let fd = self.socks[link];
+        let s = &mut self.slots[i];
+        if s.busy {
+            return Err(libc::EBUSY);
+        }
+        let n = data.len().min(s.buf.len());
+        s.buf[..n].copy_from_slice(&data[..n]);
+        s.busy = true;
+        // Offset u64::MAX: the fd's current position (a tty has none); the kernel reads the
+        // bytes from the slot, which stays untouched until the completion is reaped.
+        let e = opcode::Write::new(types::Fd(fd), s.buf.as_ptr(), n as u32).offset(u64::MAX).build().user_data(token(KIND_SEND, i as u64));
+        self.push(&e).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+    }
+
+    /// Stops watching link `link` for readability (its multishot poll is removed).
+    pub fn unwatch(&mut self, link: usize) {
+        if !self.watched[link] {
+            return;
+        }
+        self.watched[link] = false;
+        self.rearm[link] = false;
+        let e = opcode::PollRemove::new(token(KIND_POLL, link as u64)).build().user_data(token(KIND_CANCEL, link as u64));
+        // A full queue is flushed by push; an error here leaves the poll armed, and the
+        // loop's reads keep failing harmlessly.
+        let _ = self.push(&e);
     }
 
     /// Submits what is queued and sleeps until `deadline`, socket readiness or the wake fd.
@@ -211,7 +252,7 @@ impl Ring {
                 match kind {
                     KIND_POLL => {
                         pass = true;
-                        if !cqueue::more(cqe.flags()) {
+                        if !cqueue::more(cqe.flags()) && self.watched[v as usize] {
                             self.rearm[v as usize] = true;
                         }
                     }
