@@ -5,7 +5,8 @@ use hb_bench::compare::{Peer, PeerSettings};
 use hb_bench::floor;
 use hb_bench::hist::{Hist, Unit};
 use hb_bench::report::{progress, Env, Out};
-use hb_tools::twonode::Settings;
+use hb_media::serial::BAUD_RATES;
+use hb_tools::twonode::{Media, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -57,6 +58,9 @@ OPTIONS
     --rx-wakeup M      on, off or auto                         [default: auto]
     --backend KIND     auto, io_uring or epoll                 [default: auto]
     --loopback         two nodes on loopback even as root (otherwise namespaces over veth)
+    --media M          detect/cost/soak: ucast, serial (the null-modem cable emulator only)
+                       or ucast+serial                         [default: ucast]
+    --baud N           the serial line's speed                 [default: 115200]
     -h, --help         this text
 
 OUTPUT
@@ -100,6 +104,7 @@ fn parse() -> Result<Option<Args>, String> {
         peers: vec![Peer::Heartbeat, Peer::Corosync],
         peer_settings: PeerSettings::default(),
     };
+    let (mut media, mut baud) = ("ucast".to_string(), 115_200u32);
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         let val = |p: &mut lexopt::Parser| -> Result<String, String> {
@@ -118,6 +123,8 @@ fn parse() -> Result<Option<Args>, String> {
             Long("rx-wakeup") => a.settings.rx_wakeup = val(&mut p)?,
             Long("backend") => a.settings.backend = val(&mut p)?,
             Long("loopback") => a.settings.loopback = true,
+            Long("media") => media = val(&mut p)?,
+            Long("baud") => baud = u32::try_from(num(&mut p)?).map_err(|_| "--baud: too large")?,
             Long("load") => a.load = Some(val(&mut p)?),
             Long("loss") => a.loss = Some(val(&mut p)?),
             Long("peers") => {
@@ -138,6 +145,10 @@ fn parse() -> Result<Option<Args>, String> {
     if a.cmd.is_empty() {
         return Err("no command given".into());
     }
+    a.settings.media = Media::parse(&media, baud).ok_or(format!("--media {media:?}: expected ucast, serial or ucast+serial"))?;
+    if !BAUD_RATES.contains(&baud) {
+        return Err(format!("--baud {baud}: expected one of {BAUD_RATES:?}"));
+    }
     if a.settings.deadtime_ms <= 2 * a.settings.keepalive_ms {
         return Err(format!("--deadtime {} must be more than 2 x --keepalive {}", a.settings.deadtime_ms, a.settings.keepalive_ms));
     }
@@ -152,8 +163,17 @@ fn parse() -> Result<Option<Args>, String> {
 
 fn settings_json(s: &Settings) -> String {
     format!(
-        "{{\"keepalive_ms\":{},\"deadtime_ms\":{},\"rx_wakeup\":\"{}\",\"backend\":\"{}\",\"loopback\":{}}}",
-        s.keepalive_ms, s.deadtime_ms, s.rx_wakeup, s.backend, s.loopback
+        "{{\"keepalive_ms\":{},\"deadtime_ms\":{},\"rx_wakeup\":\"{}\",\"backend\":\"{}\",\"loopback\":{},\"media\":\"{}\",\"baud\":{}}}",
+        s.keepalive_ms,
+        s.deadtime_ms,
+        s.rx_wakeup,
+        s.backend,
+        s.loopback,
+        s.media.name(),
+        match s.media {
+            Media::Ucast => "null".to_string(),
+            Media::Serial(b) | Media::UcastSerial(b) => b.to_string(),
+        }
     )
 }
 

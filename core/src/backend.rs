@@ -95,7 +95,8 @@ impl Backend for UringBackend {
         self.ring.send(link, dest_idx, dest, data)
     }
     fn write(&mut self, link: usize, data: &[u8]) -> Result<(), i32> {
-        self.ring.write(link, data)
+        // write(2), not the ring: see `sys::uring`'s module docs.
+        write_all_once(self.ring.fd(link), data)
     }
     fn unwatch(&mut self, link: usize) {
         self.ring.unwatch(link);

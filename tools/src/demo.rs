@@ -8,7 +8,7 @@
 //! times and prints min/median/p99/max; `--idle S` measures hbd's idle CPU over S seconds and
 //! its RSS.
 
-use crate::twonode::{cpu_ns, rss_kb, Settings, TwoNodes};
+use crate::twonode::{cpu_ns, rss_kb, Media, Settings, TwoNodes};
 use std::time::Duration;
 
 /// Demo settings.
@@ -28,6 +28,8 @@ pub struct DemoArgs {
     pub loopback: bool,
     /// `rx_wakeup` for both nodes.
     pub rx_wakeup: String,
+    /// The links between the nodes.
+    pub media: Media,
 }
 
 /// Help text.
@@ -48,6 +50,9 @@ OPTIONS
     --backend KIND   auto, io_uring or epoll        [default: auto]
     --rx-wakeup M    rx_wakeup on, off or auto (see hbd --help) [default: auto]
     --loopback       use loopback even as root
+    --media M        ucast, serial (a null-modem cable emulator between two ptys, no IP
+                     link at all) or ucast+serial                [default: ucast]
+    --baud N         the serial line's speed                     [default: 115200]
     -h, --help       this text
 ";
 
@@ -67,6 +72,7 @@ pub fn run(a: &DemoArgs) -> u8 {
         rx_wakeup: a.rx_wakeup.clone(),
         backend: a.backend.clone(),
         loopback: a.loopback,
+        media: a.media,
     };
     let mut t = match TwoNodes::create(&settings) {
         Ok(t) => t,
@@ -162,7 +168,10 @@ pub fn parse(args: Vec<String>) -> Result<Option<DemoArgs>, String> {
         backend: "auto".into(),
         loopback: false,
         rx_wakeup: "auto".into(),
+        media: Media::Ucast,
     };
+    let mut media = "ucast".to_string();
+    let mut baud = 115200u32;
     let mut p = lexopt::Parser::from_args(args);
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         let num = |p: &mut lexopt::Parser| -> Result<u64, String> {
@@ -181,6 +190,8 @@ pub fn parse(args: Vec<String>) -> Result<Option<DemoArgs>, String> {
             Long("backend") => a.backend = p.value().map_err(|e| e.to_string())?.into_string().map_err(|_| "not UTF-8")?,
             Long("loopback") => a.loopback = true,
             Long("rx-wakeup") => a.rx_wakeup = p.value().map_err(|e| e.to_string())?.into_string().map_err(|_| "not UTF-8")?,
+            Long("media") => media = p.value().map_err(|e| e.to_string())?.into_string().map_err(|_| "not UTF-8")?,
+            Long("baud") => baud = num(&mut p)? as u32,
             Short('h') | Long("help") => return Ok(None),
             other => return Err(other.unexpected().to_string()),
         }
@@ -188,5 +199,6 @@ pub fn parse(args: Vec<String>) -> Result<Option<DemoArgs>, String> {
     if a.deadtime_ms <= 2 * a.keepalive_ms {
         return Err(format!("--deadtime {} must be more than 2 x --keepalive {}", a.deadtime_ms, a.keepalive_ms));
     }
+    a.media = Media::parse(&media, baud).ok_or(format!("--media {media:?}: expected ucast, serial or ucast+serial"))?;
     Ok(Some(a))
 }

@@ -2,7 +2,9 @@
 //!
 //! As root the nodes `a` and `b` live in two network namespaces joined by veth (ucast over
 //! 10.77.0.0/24); otherwise, or with `loopback`, they share loopback as 127.0.0.1 and
-//! 127.0.0.2. Both get the same fresh key. Processes are killed and namespaces removed on drop.
+//! 127.0.0.2. With [`Media::Serial`] they talk over hb-hwtest's null-modem cable emulator only,
+//! with [`Media::UcastSerial`] over both. Both get the same fresh key. Processes are killed,
+//! the cable unplugged and namespaces removed on drop.
 
 use hb_core::ipc::Client;
 use hb_core::liveness::NodeState;
@@ -12,6 +14,46 @@ use hb_hwtest::{is_root, wait_for, Pair, Proc, TempDir, A4, B4};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+/// Which links join the two nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    /// UDP unicast (veth as root, loopback otherwise).
+    Ucast,
+    /// A null-modem serial cable (the emulator) at this baud, and nothing else.
+    Serial(u32),
+    /// Both.
+    UcastSerial(u32),
+}
+
+impl Media {
+    /// Parses `ucast`, `serial` or `ucast+serial` (serial at `baud`).
+    pub fn parse(s: &str, baud: u32) -> Option<Media> {
+        match s {
+            "ucast" => Some(Media::Ucast),
+            "serial" => Some(Media::Serial(baud)),
+            "ucast+serial" => Some(Media::UcastSerial(baud)),
+            _ => None,
+        }
+    }
+    /// The name `parse` reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Media::Ucast => "ucast",
+            Media::Serial(_) => "serial",
+            Media::UcastSerial(_) => "ucast+serial",
+        }
+    }
+    fn baud(self) -> Option<u32> {
+        match self {
+            Media::Ucast => None,
+            Media::Serial(b) | Media::UcastSerial(b) => Some(b),
+        }
+    }
+    fn udp(self) -> bool {
+        !matches!(self, Media::Serial(_))
+    }
+}
 
 /// How to build the cluster.
 #[derive(Debug, Clone)]
@@ -26,6 +68,8 @@ pub struct Settings {
     pub backend: String,
     /// Use loopback even as root.
     pub loopback: bool,
+    /// The links.
+    pub media: Media,
 }
 
 impl Settings {
@@ -37,7 +81,14 @@ impl Settings {
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { keepalive_ms: 10, deadtime_ms: 50, rx_wakeup: "auto".into(), backend: "auto".into(), loopback: false }
+        Settings {
+            keepalive_ms: 10,
+            deadtime_ms: 50,
+            rx_wakeup: "auto".into(),
+            backend: "auto".into(),
+            loopback: false,
+            media: Media::Ucast,
+        }
     }
 }
 
@@ -58,6 +109,8 @@ pub struct TwoNodes {
     backend: String,
     /// What the topology is, for reports.
     pub description: String,
+    /// The serial cable, when there is one.
+    pub cable: Option<hb_hwtest::nullmodem::NullModem>,
     /// Configs and logs (declared last: removed after the processes are gone).
     pub dir: TempDir,
 }
@@ -102,25 +155,41 @@ impl TwoNodes {
             s.rx_wakeup
         );
         let keys = hb_core::auth::generate_authkeys().map_err(|e| e.to_string())?;
-        let (pair, a_cfg, b_cfg, description) = if root {
+        let cable = s.media.baud().map(hb_hwtest::nullmodem::NullModem::new);
+        let serial = |end: PathBuf| cable.as_ref().map_or(String::new(), |c| format!("baud {}\nserial {}\n", c.baud(), end.display()));
+        let (a_serial, b_serial) = cable.as_ref().map_or((String::new(), String::new()), |c| (serial(c.end_a()), serial(c.end_b())));
+        let serial_desc = cable.as_ref().map_or(String::new(), |c| format!("null-modem cable emulator at {} baud", c.baud()));
+        let (pair, a_cfg, b_cfg, mut description) = if root {
             let pair = Pair::create();
             let description = format!("two network namespaces ({} and {}) joined by veth, ucast {A4} <-> {B4}", pair.a.name, pair.b.name);
-            let a_cfg = format!("{timing}udpport 694\nucast {} {A4} {B4}\nnode a b\n", pair.a_if);
-            let b_cfg = format!("{timing}udpport 694\nucast {} {A4} {B4}\nnode a b\n", pair.b_if);
+            let udp = |dev: &str| if s.media.udp() { format!("udpport 694\nucast {dev} {A4} {B4}\n") } else { String::new() };
+            let a_cfg = format!("{timing}{}{a_serial}node a b\n", udp(&pair.a_if));
+            let b_cfg = format!("{timing}{}{b_serial}node a b\n", udp(&pair.b_if));
             (Some(pair), a_cfg, b_cfg, description)
         } else {
             let port = hb_hwtest::free_udp_port();
-            let base = format!("{timing}udpport {port}\nucast lo 127.0.0.1 127.0.0.2\nnode a b\n");
+            let udp = if s.media.udp() { format!("udpport {port}\nucast lo 127.0.0.1 127.0.0.2\n") } else { String::new() };
             (
                 None,
-                format!("{base}bind 127.0.0.1\n"),
-                format!("{base}bind 127.0.0.2\n"),
+                format!("{timing}{udp}{a_serial}node a b\nbind 127.0.0.1\n"),
+                format!("{timing}{udp}{b_serial}node a b\nbind 127.0.0.2\n"),
                 format!("loopback: 127.0.0.1 <-> 127.0.0.2, UDP port {port}"),
             )
         };
+        match s.media {
+            Media::Ucast => {}
+            Media::Serial(_) => {
+                description = if root {
+                    format!("{serial_desc} between two network namespaces with no UDP link")
+                } else {
+                    format!("{serial_desc} only")
+                }
+            }
+            Media::UcastSerial(_) => description = format!("{description}, and a {serial_desc}"),
+        }
         let a = write_node(&dir.path, "a", a_cfg, &keys);
         let b = write_node(&dir.path, "b", b_cfg, &keys);
-        Ok(TwoNodes { pair, a, b, hbd, hbctl, backend: s.backend.clone(), description, dir })
+        Ok(TwoNodes { pair, a, b, hbd, hbctl, backend: s.backend.clone(), description, cable, dir })
     }
 
     fn node(&self, which: char) -> &Node {

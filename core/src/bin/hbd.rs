@@ -53,13 +53,25 @@ OPTIONS
 
 HA.CF
     heartbeat 3.0 directives hb implements: keepalive, warntime, deadtime, initdead, udpport,
-    bcast (alias udp), mcast, mcast6, ucast, ucast6, node, cluster, logfile, debugfile,
-    logfacility, debug, realtime, rtprio, auto_failback (nice_failback), apiauth, crm off,
-    watchdog DEVICE (hbd pets it from its real-time loop; a clean stop disarms it with the
-    magic close, a crash, kill -9 or hang leaves it armed and the node is reset).
+    bcast (alias udp), mcast, mcast6, ucast, ucast6, serial, baud, node, cluster, logfile,
+    debugfile, logfacility, debug, realtime, rtprio, auto_failback (nice_failback), apiauth,
+    crm off, watchdog DEVICE (hbd pets it from its real-time loop; a clean stop disarms it with
+    the magic close, a crash, kill -9 or hang leaves it armed and the node is reset).
     Times are heartbeat's: `2` and `1.5` are seconds, `250ms` milliseconds.
-    heartbeat directives not implemented yet (serial, ping, watchdog, stonith, respawn, ...)
-    are refused by name; hb never ignores a line silently.
+    heartbeat directives not implemented yet (ping, stonith, respawn, hopfudge, ...) are
+    refused by name; hb never ignores a line silently.
+
+SERIAL LINKS
+    `baud N` (9600 ... 460800, default 19200) applies to the `serial DEVICE...` lines after
+    it. Each port is opened raw, 8N1, without flow control, locked against other programs
+    (TIOCEXCL, flock and the UUCP lock file /run/lock/LCK..NAME); a port in use stops start-up
+    with the holder's pid and name. Heartbeats travel as COBS frames with a CRC-32, so the
+    receiver resynchronises after noise; frames that fail are counted as `bad-frame` in
+    `hbctl links`. A line too slow to carry one heartbeat within keepalive is refused, with the
+    baud it needs (a sha256 heartbeat is 106 bytes framed: 9.2 ms at 115200). Each serial link
+    joins the two nodes at its ends; hb does not forward heartbeats across serial links. A port
+    that hangs up (a USB adapter unplugged) is logged, and the link stays silent until hbd is
+    restarted.
 
     hb's own directives:
     bind ADDR              bind UDP sockets to ADDR rather than the wildcard; a ucast line
@@ -85,7 +97,8 @@ EXIT STATUS
     0   stopped cleanly; or, with --check-config, the configuration is valid
     64  bad command line
     66  ha.cf or authkeys missing or unreadable
-    71  start-up failed in the operating system (socket, directory, thread, io_uring forced)
+    71  start-up failed in the operating system (socket, serial port busy or missing,
+        directory, thread, io_uring forced)
     78  ha.cf or authkeys invalid (the message names file, line and problem)
 
 FILES

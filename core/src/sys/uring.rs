@@ -4,8 +4,9 @@
 //! packets are to wake the loop (`rx_wakeup`), for each socket (readiness; the loop then
 //! drains each socket with non-blocking reads so that everything already received is
 //! processed before a deadline is judged), one absolute CLOCK_MONOTONIC `TIMEOUT` for the next
-//! deadline, a `SENDMSG` per heartbeat and datagram link, a `WRITE` per framed heartbeat to a
-//! serial port.
+//! deadline, and a `SENDMSG` per heartbeat. Serial ports are written with write(2), not
+//! through the ring: a tty cannot take a non-blocking write from io_uring, which hands it to an
+//! io-wq worker thread, where it can fail with EINTR (seen here) and costs a thread wake-up.
 //!
 //! Buffer-lifetime contract: every pointer handed to the kernel points into `Ring::slots`
 //! (a boxed slice allocated once, never moved or resized) or into `Ring::ts` (boxed). A send
@@ -31,9 +32,8 @@ const KIND_TIMER: u64 = 4;
 const KIND_TIMER_REMOVE: u64 = 5;
 const KIND_CANCEL: u64 = 6;
 
-/// Bytes a transmit slot holds: a framed heartbeat for a serial port is the longest.
-const SLOT_BYTES: usize = 160;
-const _: () = assert!(hb_media::frame::framed_len(crate::wire::MAX_HEARTBEAT) <= SLOT_BYTES);
+/// Bytes a transmit slot holds: one heartbeat.
+const SLOT_BYTES: usize = crate::wire::MAX_HEARTBEAT;
 
 fn token(kind: u64, v: u64) -> u64 {
     (kind << 56) | (v & ((1 << 56) - 1))
@@ -93,7 +93,6 @@ impl Ring {
             (opcode::Timeout::CODE, "TIMEOUT"),
             (opcode::TimeoutRemove::CODE, "TIMEOUT_REMOVE"),
             (opcode::SendMsg::CODE, "SENDMSG"),
-            (opcode::Write::CODE, "WRITE"),
             (opcode::PollRemove::CODE, "POLL_REMOVE"),
         ] {
             if !probe.is_supported(code) {
@@ -167,22 +166,9 @@ impl Ring {
         self.push(&e).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
     }
 
-    /// Queues `data` as one write to stream link `link` (slot `(link, 0)`). `EBUSY` if the
-    /// previous write has not completed.
-    pub fn write(&mut self, link: usize, data: &[u8]) -> Result<(), i32> {
-        let i = link * MAX_DESTS;
-        let fd = self.socks[link];
-        let s = &mut self.slots[i];
-        if s.busy {
-            return Err(libc::EBUSY);
-        }
-        let n = data.len().min(s.buf.len());
-        s.buf[..n].copy_from_slice(&data[..n]);
-        s.busy = true;
-        // Offset u64::MAX: the fd's current position (a tty has none); the kernel reads the
-        // bytes from the slot, which stays untouched until the completion is reaped.
-        let e = opcode::Write::new(types::Fd(fd), s.buf.as_ptr(), n as u32).offset(u64::MAX).build().user_data(token(KIND_SEND, i as u64));
-        self.push(&e).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+    /// The fd of link `link`.
+    pub fn fd(&self, link: usize) -> RawFd {
+        self.socks[link]
     }
 
     /// Stops watching link `link` for readability (its multishot poll is removed).
