@@ -9,6 +9,7 @@ use crate::auth::Keyring;
 use crate::liveness::{Event, LinkState, Liveness, NodeState, Timing};
 use crate::time::Nanos;
 use crate::wire::{self, Echo, Header, Heartbeat, Reject, MAX_HEARTBEAT, TYPE_HEARTBEAT};
+use hdrhistogram::Histogram;
 
 /// What a valid packet was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,10 +90,28 @@ pub struct PairStats {
     pub rtt_sum: u64,
     /// Number of RTT samples.
     pub rtt_count: u64,
+    /// Median RTT from the histogram, ns (refreshed at most every [`RTT_QUANTILE_EVERY`]).
+    pub rtt_p50: u64,
+    /// 99th percentile RTT, ns (refreshed likewise).
+    pub rtt_p99: u64,
+    /// When the quantiles were last computed.
+    pub rtt_quantiles_at: Nanos,
     /// Times the link went up.
     pub ups: u64,
     /// Times the link went dead.
     pub downs: u64,
+}
+
+/// How often a pair's RTT median and p99 are recomputed from its histogram (a walk over its
+/// buckets: cheap, but not for every packet).
+pub const RTT_QUANTILE_EVERY: Nanos = Nanos::from_millis(500);
+
+/// A pair's RTT histogram: 1 µs to 60 s at 2 significant digits (about 10 KiB), allocated at
+/// start-up and never resized, so recording on the RT thread does not allocate.
+fn rtt_histogram() -> Histogram<u32> {
+    let mut h = Histogram::new_with_bounds(1_000, 60_000_000_000, 2).expect("valid fixed bounds");
+    h.auto(false);
+    h
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -135,6 +154,7 @@ pub struct Engine {
     live: Liveness,
     links: Vec<LinkCounters>,
     pairs: Vec<PairStats>,
+    rtt_hists: Vec<Histogram<u32>>,
     timing: Timing,
     next_tx: Nanos,
     tx_missed: u64,
@@ -162,6 +182,7 @@ impl Engine {
             live: Liveness::new(c.timing, n, c.links, now),
             links: vec![LinkCounters::default(); c.links],
             pairs: vec![PairStats::default(); n * c.links],
+            rtt_hists: (0..n * c.links).map(|_| rtt_histogram()).collect(),
             timing: c.timing,
             next_tx: now,
             tx_missed: 0,
@@ -241,6 +262,13 @@ impl Engine {
                     p.rtt_max = p.rtt_max.max(rtt);
                     p.rtt_sum = p.rtt_sum.saturating_add(rtt);
                     p.rtt_count += 1;
+                    let h = &mut self.rtt_hists[idx * self.nlinks + link];
+                    h.saturating_record(rtt);
+                    if p.rtt_count <= 8 || now >= p.rtt_quantiles_at.add(RTT_QUANTILE_EVERY) {
+                        p.rtt_p50 = h.value_at_quantile(0.5);
+                        p.rtt_p99 = h.value_at_quantile(0.99);
+                        p.rtt_quantiles_at = now;
+                    }
                 }
             }
         }
@@ -368,6 +396,10 @@ impl Engine {
     /// (peer, link) statistics.
     pub fn pair(&self, n: usize, link: usize) -> &PairStats {
         &self.pairs[n * self.nlinks + link]
+    }
+    /// (peer, link) RTT histogram, ns.
+    pub fn rtt_histogram(&self, n: usize, link: usize) -> &Histogram<u32> {
+        &self.rtt_hists[n * self.nlinks + link]
     }
     /// Link counters.
     pub fn link_counters(&self, link: usize) -> &LinkCounters {

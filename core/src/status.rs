@@ -60,6 +60,8 @@ pub struct PairSlot {
     rtt_max: AtomicU64,
     rtt_sum: AtomicU64,
     rtt_count: AtomicU64,
+    rtt_p50: AtomicU64,
+    rtt_p99: AtomicU64,
     ups: AtomicU64,
     downs: AtomicU64,
 }
@@ -306,6 +308,8 @@ impl StatusWriter {
                 q.rtt_max.store(ps.rtt_max, Relaxed);
                 q.rtt_sum.store(ps.rtt_sum, Relaxed);
                 q.rtt_count.store(ps.rtt_count, Relaxed);
+                q.rtt_p50.store(ps.rtt_p50, Relaxed);
+                q.rtt_p99.store(ps.rtt_p99, Relaxed);
                 q.ups.store(ps.ups, Relaxed);
                 q.downs.store(ps.downs, Relaxed);
             }
@@ -358,8 +362,9 @@ pub struct PairSnap {
     pub last_heard: Nanos,
     /// Packets.
     pub rx: u64,
-    /// RTT last/min/max/mean in ns (0 when no sample).
-    pub rtt: [u64; 4],
+    /// RTT in ns (0 when no sample): last, min, max, mean, and the median and 99th percentile
+    /// from hbd's histogram (refreshed every half second).
+    pub rtt: [u64; 6],
     /// RTT samples.
     pub rtt_count: u64,
     /// Up transitions.
@@ -539,6 +544,8 @@ impl StatusReader {
                                     q.rtt_min.load(Relaxed),
                                     q.rtt_max.load(Relaxed),
                                     q.rtt_sum.load(Relaxed).checked_div(count).unwrap_or(0),
+                                    q.rtt_p50.load(Relaxed),
+                                    q.rtt_p99.load(Relaxed),
                                 ],
                                 rtt_count: count,
                                 ups: q.ups.load(Relaxed),

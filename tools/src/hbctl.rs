@@ -308,7 +308,15 @@ fn links_text(s: &Snapshot) -> String {
             let rtt = if p.rtt_count == 0 {
                 "rtt -".to_string()
             } else {
-                format!("rtt ms last {} min {} avg {} max {}", ms(p.rtt[0]), ms(p.rtt[1]), ms(p.rtt[3]), ms(p.rtt[2]))
+                format!(
+                    "rtt ms min {} p50 {} avg {} p99 {} max {} last {}",
+                    ms(p.rtt[1]),
+                    ms(p.rtt[4]),
+                    ms(p.rtt[3]),
+                    ms(p.rtt[5]),
+                    ms(p.rtt[2]),
+                    ms(p.rtt[0])
+                )
             };
             o.push_str(&format!(
                 "  {:<14} {:<5} last heard {:<14} packets {:<8} {}  ups {} downs {}\n",
@@ -361,7 +369,7 @@ fn links_json(s: &Snapshot) -> String {
                 .map(|n| {
                     let p = &n.links[i];
                     format!(
-                        "{{\"node\":{},\"state\":\"{}\",\"last_heard_ms_ago\":{},\"packets\":{},\"rtt_ns\":{{\"last\":{},\"min\":{},\"avg\":{},\"max\":{},\"samples\":{}}},\"ups\":{},\"downs\":{}}}",
+                        "{{\"node\":{},\"state\":\"{}\",\"last_heard_ms_ago\":{},\"packets\":{},\"rtt_ns\":{{\"last\":{},\"min\":{},\"avg\":{},\"p50\":{},\"p99\":{},\"max\":{},\"samples\":{}}},\"ups\":{},\"downs\":{}}}",
                         json_str(&n.name),
                         p.state.name(),
                         ms_ago_json(s.now, p.last_heard),
@@ -369,6 +377,8 @@ fn links_json(s: &Snapshot) -> String {
                         p.rtt[0],
                         p.rtt[1],
                         p.rtt[3],
+                        p.rtt[4],
+                        p.rtt[5],
                         p.rtt[2],
                         p.rtt_count,
                         p.ups,
