@@ -69,6 +69,8 @@ pub trait Backend {
     fn write(&mut self, link: usize, data: &[u8]) -> Result<(), i32>;
     /// Stops waking for `link` (a hung-up port that would otherwise be readable forever).
     fn unwatch(&mut self, link: usize);
+    /// `link` has a new fd (a reopened port): write to it, and wake when it is readable.
+    fn rewatch(&mut self, link: usize, fd: RawFd);
 }
 
 /// io_uring backend.
@@ -100,6 +102,9 @@ impl Backend for UringBackend {
     }
     fn unwatch(&mut self, link: usize) {
         self.ring.unwatch(link);
+    }
+    fn rewatch(&mut self, link: usize, fd: RawFd) {
+        self.ring.rewatch(link, fd);
     }
 }
 
@@ -163,5 +168,10 @@ impl Backend for EpollBackend {
     fn unwatch(&mut self, link: usize) {
         // Not watched, or already removed: either way it no longer wakes us.
         let _ = self.ep.del(self.socks[link]);
+    }
+    fn rewatch(&mut self, link: usize, fd: RawFd) {
+        self.socks[link] = fd;
+        // A failure leaves the port unwatched; the loop still drains it on every tick.
+        let _ = self.ep.add(fd, link as u64);
     }
 }

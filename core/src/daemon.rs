@@ -17,6 +17,7 @@ use crate::engine::{Engine, EngineConfig};
 use crate::ipc::{self, AllowList, AppShared, ServerCtx};
 use crate::liveness::{Event, Timing};
 use crate::logging::{self, LogConfig, LogMsg, Logger, Names, RtLog};
+use crate::ports::{Keeper, PortSlot};
 use crate::status::{rt_flags, LoopStats, StatusWriter};
 use crate::sys::fd::{read_some, realtime_ns, recv_stamped, tty_outq, EventFd};
 use crate::sys::seqpacket::SeqPacket;
@@ -196,6 +197,9 @@ pub struct Daemon {
     stop: Arc<AtomicBool>,
     wake: Arc<EventFd>,
     rt: Option<JoinHandle<()>>,
+    /// The serial-port keeper (only with serial links); stopped after the RT thread.
+    ports_stop: Arc<AtomicBool>,
+    ports: Option<JoinHandle<()>>,
     ipc_stop: Arc<AtomicBool>,
     ipc_wake: Arc<EventFd>,
     ipc: Option<JoinHandle<()>>,
@@ -258,10 +262,12 @@ impl Daemon {
                 s.spec.baud,
                 port.lock_file().map_or_else(String::new, |l| format!(", locked ({})", l.display()))
             ));
-            links.push(RtLink::Serial(SerialRt { fd: port.fd(), decoder: Box::new(Decoder::new()), gone: false }));
+            links.push(RtLink::Serial(SerialRt { fd: port.fd(), decoder: Box::new(Decoder::new()), gone: false, slot: ports.len() }));
             link_names.push(s.spec.name());
             ports.push(port);
         }
+        let keeper = (!ports.is_empty()).then(|| Keeper::new(ports));
+        let port_slots: Arc<[PortSlot]> = keeper.as_ref().map_or_else(|| Arc::from(Vec::new()), Keeper::slots);
         let peers: Vec<String> = cfg.nodes.iter().filter(|n| **n != opts.node_name).cloned().collect();
         let timing = Timing {
             keepalive: cfg.keepalive,
@@ -353,7 +359,7 @@ impl Daemon {
         let rt_ctx = RtCtx {
             engine,
             links,
-            _ports: ports,
+            port_slots,
             status,
             rtlog,
             events: ev_prod,
@@ -402,6 +408,16 @@ impl Daemon {
         for n in &ready.notes {
             logger.warn(n);
         }
+        let ports_stop = Arc::new(AtomicBool::new(false));
+        let ports = match keeper.map(|k| k.spawn(logger.clone(), wake.clone(), ports_stop.clone())).transpose() {
+            Ok(h) => h,
+            Err(source) => {
+                stop.store(true, Ordering::Release);
+                wake.notify();
+                let _ = rt.join();
+                return Err(StartError::Thread { what: "ports", source });
+            }
+        };
         logger.info(&format!(
             "hbd started: node {} generation {generation}, {} peer(s), links [{}], keepalive {} warntime {} deadtime {} initdead {}, backend {}, mlock {}, SCHED_FIFO {}, received packets {}",
             opts.node_name,
@@ -420,6 +436,8 @@ impl Daemon {
             stop,
             wake,
             rt: Some(rt),
+            ports_stop,
+            ports,
             ipc_stop,
             ipc_wake,
             ipc: Some(ipc),
@@ -465,6 +483,11 @@ impl Daemon {
         if let Some(h) = self.rt.take() {
             let _ = h.join();
         }
+        // The loop no longer uses the ports: the keeper closes them (and their lock files).
+        self.ports_stop.store(true, Ordering::Release);
+        if let Some(h) = self.ports.take() {
+            let _ = h.join();
+        }
         self.ipc_stop.store(true, Ordering::Release);
         self.ipc_wake.notify();
         if let Some(h) = self.ipc.take() {
@@ -484,6 +507,18 @@ impl Daemon {
 /// spawning any thread, so every thread inherits the mask).
 pub fn block_signals() {
     crate::sys::signals::block(&crate::sys::signals::HANDLED);
+}
+
+/// An error and its sources, as one line: `what failed: why: why`.
+pub fn error_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 trait SourceText {
@@ -515,8 +550,10 @@ impl RtLink {
 
 /// A serial link's loop-side state.
 struct SerialRt {
-    /// The port's fd (owned by [`SerialPort`] in `RtCtx::_ports`).
+    /// The port's fd (owned by the [`Keeper`] thread's `SerialPort`).
     fd: RawFd,
+    /// Its hand-over slot in `RtCtx::port_slots`.
+    slot: usize,
     /// Reassembles frames across reads (boxed: its buffer is larger than the rest of a link).
     decoder: Box<Decoder>,
     /// The port hung up or failed; no more reads or writes.
@@ -527,8 +564,8 @@ struct SerialRt {
 struct RtCtx {
     engine: Engine,
     links: Vec<RtLink>,
-    /// Keeps the serial ports (their fds and lock files) open while the loop runs.
-    _ports: Vec<SerialPort>,
+    /// Hand-over of serial ports with the keeper thread, which owns them.
+    port_slots: Arc<[PortSlot]>,
     status: StatusWriter,
     rtlog: RtLog,
     events: rtrb::Producer<Event>,
@@ -667,6 +704,7 @@ fn tx_error_log(rtlog: &mut RtLog, last: &mut [Nanos; crate::config::MAX_LINKS],
 fn drain_serial<B: Backend>(
     i: usize,
     s: &mut SerialRt,
+    slot: &PortSlot,
     rx: &mut [u8],
     now: Nanos,
     engine: &mut Engine,
@@ -679,6 +717,7 @@ fn drain_serial<B: Backend>(
             Ok(0) => {
                 s.gone = true;
                 backend.unwatch(i);
+                slot.give_up();
                 rtlog.push(now, LogMsg::PortGone { link: i as u8, errno: 0 });
                 rtlog.flush_soon();
                 return;
@@ -689,6 +728,7 @@ fn drain_serial<B: Backend>(
             Err(e) => {
                 s.gone = true;
                 backend.unwatch(i);
+                slot.give_up();
                 rtlog.push(now, LogMsg::PortGone { link: i as u8, errno: e.raw_os_error().unwrap_or(0) });
                 rtlog.flush_soon();
                 return;
@@ -771,8 +811,19 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
                     }
                 },
                 RtLink::Serial(s) => {
+                    let slot = &ctx.port_slots[s.slot];
+                    if s.gone {
+                        // The keeper may have reopened it.
+                        if let Some(fd) = slot.take_back() {
+                            s.fd = fd;
+                            s.gone = false;
+                            s.decoder.reset();
+                            backend.rewatch(i, fd);
+                            ctx.rtlog.push(now, LogMsg::PortBack { link: i as u8 });
+                        }
+                    }
                     if !s.gone {
-                        drain_serial(i, s, &mut rx, now, &mut ctx.engine, &mut ctx.rtlog, &mut last_reject_log[i], &mut backend);
+                        drain_serial(i, s, slot, &mut rx, now, &mut ctx.engine, &mut ctx.rtlog, &mut last_reject_log[i], &mut backend);
                     }
                 }
             }

@@ -91,6 +91,11 @@ pub enum LogMsg {
         /// errno (0: end of file, the tty hung up).
         errno: i32,
     },
+    /// A serial port that was gone has been reopened; the link carries heartbeats again.
+    PortBack {
+        /// Link index.
+        link: u8,
+    },
     /// The loop's wait failed (it retries).
     LoopError {
         /// errno.
@@ -355,11 +360,12 @@ pub fn format_record(n: &Names, r: &Record) -> (Level, String) {
         LogMsg::PortGone { link, errno } => (
             Level::Error,
             format!(
-                "link {}: the port is gone ({}); this link stays silent until hbd is restarted",
+                "link {}: the port is gone ({}); hbd reopens it when it returns",
                 name(&n.links, link),
                 if errno == 0 { "hung up".to_string() } else { std::io::Error::from_raw_os_error(errno).to_string() }
             ),
         ),
+        LogMsg::PortBack { link } => (Level::Info, format!("link {}: the port is back; heartbeats resume", name(&n.links, link))),
         LogMsg::LoopError { errno } => (Level::Error, format!("loop wait failed: {}", std::io::Error::from_raw_os_error(errno))),
         LogMsg::WatchdogWithheld { reason } => {
             (Level::Error, format!("no longer petting the watchdog: {}; the node will be reset when it expires", reason.describe()))

@@ -2,6 +2,8 @@
 //! real looped cable named in `HB_HWTEST_SERIAL`).
 //!
 //! - Serial only, both backends: the nodes see each other; `kill -9` of one is detected.
+//! - A port unplugged (a USB adapter pulled) is reported and reopened when it returns, with
+//!   no restart; a port in use stops start-up, naming its holder.
 //! - Two links (ucast over veth, and serial): cutting either gives a `link-dead` event while
 //!   the node stays up; cutting both makes it dead; restoring brings it back, no restart.
 //! - Noise: bit flips in 1 % of the bytes plus bursts of garbage: bad frames are counted,
@@ -85,6 +87,47 @@ fn a_port_in_use_is_refused_naming_its_holder() {
     let log = second.log_text();
     let pid = a.proc.pid();
     assert!(log.contains(&format!("is in use by pid {pid} (hbd)")), "{log}");
+}
+
+#[test]
+fn an_unplugged_port_is_reopened_when_it_returns() {
+    let cable = SerialCable::new(BAUD);
+    let Some(emu) = cable.emulator() else {
+        return eprintln!("skipping: unplugging needs the emulator (unset HB_HWTEST_SERIAL)");
+    };
+    let dir = TempDir::new("hb-serial-unplug");
+    let a = Node::start_on_host(&dir.path, "a", &serial_hacf(&cable.end_a(), 20, 200, ""), "io_uring");
+    let b = Node::start_on_host(&dir.path, "b", &serial_hacf(&cable.end_b(), 20, 200, ""), "epoll");
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
+    b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
+    let (pid_a, pid_b) = (a.snapshot().unwrap().pid, b.snapshot().unwrap().pid);
+    let events = a.subscribe();
+
+    // a's adapter is pulled out: a's port hangs up, and each node loses the other.
+    emu.unplug(true);
+    wait_dead_event(&events, "b", Duration::from_secs(5)).unwrap_or_else(|| panic!("no node-dead\n{}", a.log_text()));
+    b.wait_peer("a", NodeState::Dead, Duration::from_secs(5));
+    let gone = wait_for(Duration::from_secs(3), || a.log_text().contains("the port is gone").then_some(()));
+    assert!(gone.is_some(), "{}", a.log_text());
+    std::thread::sleep(Duration::from_millis(500)); // a few failed reopen attempts
+
+    // Plugged back in: a reopens it by itself, and both nodes see each other again.
+    emu.plug_in(true);
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
+    b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
+    assert_eq!((a.snapshot().unwrap().pid, b.snapshot().unwrap().pid), (pid_a, pid_b), "no restart");
+    let log = a.log_text();
+    assert!(log.contains("cannot reopen it yet") && log.contains("is back: reopened at 115200 baud"), "{log}");
+    assert!(log.contains("the port is back; heartbeats resume"), "{log}");
+
+    // The same on b, whose loop runs on epoll.
+    emu.unplug(false);
+    b.wait_peer("a", NodeState::Dead, Duration::from_secs(5));
+    emu.plug_in(false);
+    b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
+    assert_eq!(b.snapshot().unwrap().pid, pid_b, "no restart");
+    assert!(b.log_text().contains("the port is back; heartbeats resume"), "{}", b.log_text());
 }
 
 #[test]

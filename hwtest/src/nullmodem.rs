@@ -6,7 +6,9 @@
 //! 10 bits per byte (start, 8 data, stop), so a 106-byte frame takes 9.2 ms at 115200 — and
 //! reads no faster than that, so a writer that outruns the line backs up in its own tty, as
 //! on a UART. Faults, per byte and per direction: flip a random bit, drop the byte; inject
-//! garbage; cut the cable (bytes go nowhere) and restore it.
+//! garbage; cut the cable (bytes go nowhere) and restore it; unplug an end (its pty closes,
+//! so the program holding it sees a hang-up, and the symlink disappears, as a USB adapter's
+//! device node does) and plug it back (a new pty behind the same symlink).
 //!
 //! Modem-control lines (DTR, RTS, CD) do not exist on ptys; hb does not use them.
 //!
@@ -52,6 +54,8 @@ struct Ctl {
     cut: AtomicBool,
     noise: Mutex<Noise>,
     inject: Mutex<[Vec<u8>; 2]>,
+    /// Requests to unplug (`Some(false)`) or plug in (`Some(true)`) an end.
+    plug: Mutex<[Option<bool>; 2]>,
     stats: CableStats,
 }
 
@@ -62,13 +66,19 @@ pub struct NullModem {
     baud: u32,
     ctl: Arc<Ctl>,
     relay: Option<JoinHandle<()>>,
-    ttys: [PathBuf; 2],
 }
 
-struct Side {
+struct Pty {
     master: File,
     // Kept open so the pty survives the program under test closing or dying.
     _slave: File,
+}
+
+struct Side {
+    /// `None` while unplugged.
+    pty: Option<Pty>,
+    /// The stable name the program under test opens.
+    link: PathBuf,
     /// Bytes taken from this side, each with the time its last bit leaves the line.
     line: VecDeque<(u64, u8)>,
     /// When the line from this side is next free.
@@ -79,18 +89,15 @@ impl NullModem {
     /// A cable at `baud`, relaying at once.
     pub fn new(baud: u32) -> NullModem {
         let dir = crate::TempDir::new("hb-nullmodem");
-        let (ma, sa, pa) = crate::sys::open_pty().expect("pty for end a");
-        let (mb, sb, pb) = crate::sys::open_pty().expect("pty for end b");
-        std::os::unix::fs::symlink(&pa, dir.path.join("ttyA")).expect("symlink ttyA");
-        std::os::unix::fs::symlink(&pb, dir.path.join("ttyB")).expect("symlink ttyB");
+        let plug = |link: PathBuf| {
+            let pty = plug_in(&link).expect("pty for a cable end");
+            Side { pty: Some(pty), link, line: VecDeque::new(), free_at: 0 }
+        };
+        let sides = [plug(dir.path.join("ttyA")), plug(dir.path.join("ttyB"))];
         let ctl = Arc::new(Ctl::default());
-        let sides = [
-            Side { master: ma, _slave: sa, line: VecDeque::new(), free_at: 0 },
-            Side { master: mb, _slave: sb, line: VecDeque::new(), free_at: 0 },
-        ];
         let c = ctl.clone();
         let relay = std::thread::Builder::new().name("nullmodem".into()).spawn(move || relay(sides, baud, &c)).expect("relay thread");
-        NullModem { dir, baud, ctl, relay: Some(relay), ttys: [pa, pb] }
+        NullModem { dir, baud, ctl, relay: Some(relay) }
     }
 
     /// The path node a opens (a symlink to its pty).
@@ -101,9 +108,18 @@ impl NullModem {
     pub fn end_b(&self) -> PathBuf {
         self.dir.path.join("ttyB")
     }
-    /// The ptys behind the two ends.
-    pub fn ttys(&self) -> &[PathBuf; 2] {
-        &self.ttys
+    /// Unplugs end a (`a`) or b: its pty closes (a hang-up for whoever has it open) and its
+    /// path disappears until [`Self::plug_in`].
+    pub fn unplug(&self, a: bool) {
+        self.ctl.plug.lock().unwrap()[usize::from(!a)] = Some(false);
+        let path = if a { self.end_a() } else { self.end_b() };
+        crate::wait_for(std::time::Duration::from_secs(5), || (!path.exists()).then_some(())).expect("the end is unplugged");
+    }
+    /// Plugs end a or b back in: a new pty behind the same path.
+    pub fn plug_in(&self, a: bool) {
+        self.ctl.plug.lock().unwrap()[usize::from(!a)] = Some(true);
+        let path = if a { self.end_a() } else { self.end_b() };
+        crate::wait_for(std::time::Duration::from_secs(5), || path.exists().then_some(())).expect("the end is plugged in");
     }
     /// The line speed.
     pub fn baud(&self) -> u32 {
@@ -159,6 +175,14 @@ impl Rng {
     }
 }
 
+/// A new pty with `link` pointing at its slave.
+fn plug_in(link: &std::path::Path) -> std::io::Result<Pty> {
+    let (master, slave, path) = crate::sys::open_pty()?;
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink(&path, link)?;
+    Ok(Pty { master, _slave: slave })
+}
+
 fn relay(mut sides: [Side; 2], baud: u32, ctl: &Ctl) {
     let byte_ns = 10 * 1_000_000_000 / u64::from(baud.max(1));
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ now_ns());
@@ -176,14 +200,29 @@ fn relay(mut sides: [Side; 2], baud: u32, ctl: &Ctl) {
                 }
             }
         }
+        // Unplug and plug in as asked.
+        {
+            let mut plug = ctl.plug.lock().unwrap();
+            for (side, req) in sides.iter_mut().zip(plug.iter_mut()) {
+                match req.take() {
+                    Some(false) => {
+                        let _ = std::fs::remove_file(&side.link);
+                        side.pty = None;
+                    }
+                    Some(true) if side.pty.is_none() => side.pty = plug_in(&side.link).ok(),
+                    _ => {}
+                }
+            }
+        }
         // Take bytes from each side while its line has room.
         for side in sides.iter_mut() {
             let room = LINE_BUFFER.saturating_sub(side.line.len());
+            let Some(pty) = side.pty.as_mut() else { continue };
             if room == 0 {
                 continue;
             }
             // Errors are EAGAIN, or EIO while no slave is open: nothing to take.
-            if let Ok(n) = side.master.read(&mut buf[..room]) {
+            if let Ok(n) = pty.master.read(&mut buf[..room]) {
                 for &b in &buf[..n] {
                     side.free_at = side.free_at.max(now) + byte_ns;
                     side.line.push_back((side.free_at, b));
@@ -214,8 +253,11 @@ fn relay(mut sides: [Side; 2], baud: u32, ctl: &Ctl) {
             if out.is_empty() {
                 continue;
             }
-            let to = &mut sides[1 - from].master;
-            match to.write(&out) {
+            let Some(to) = sides[1 - from].pty.as_mut() else {
+                ctl.stats.cut_lost[from].fetch_add(out.len() as u64, Relaxed);
+                continue;
+            };
+            match to.master.write(&out) {
                 Ok(n) => {
                     ctl.stats.delivered[from].fetch_add(n as u64, Relaxed);
                     ctl.stats.overrun[from].fetch_add((out.len() - n) as u64, Relaxed);
@@ -232,7 +274,13 @@ fn relay(mut sides: [Side; 2], baud: u32, ctl: &Ctl) {
             Some(0) => {}
             Some(ns) if ns < 1_000_000 => std::thread::sleep(std::time::Duration::from_nanos(ns)),
             _ => {
-                let fds: Vec<i32> = sides.iter().map(|s| if s.line.len() < LINE_BUFFER { s.master.as_raw_fd() } else { -1 }).collect();
+                let fds: Vec<i32> = sides
+                    .iter()
+                    .map(|s| match &s.pty {
+                        Some(p) if s.line.len() < LINE_BUFFER => p.master.as_raw_fd(),
+                        _ => -1,
+                    })
+                    .collect();
                 crate::sys::poll_readable(&fds, 1);
             }
         }
@@ -342,6 +390,21 @@ mod tests {
         m.restore();
         a.write_all(b"found").unwrap();
         assert_eq!(read_n(&mut b, 5, Duration::from_secs(2)), b"found");
+    }
+
+    #[test]
+    fn an_unplugged_end_hangs_up_and_a_replugged_one_works() {
+        let m = NullModem::new(115200);
+        let (mut a, mut b) = (open(&m.end_a()), open(&m.end_b()));
+        m.unplug(true);
+        assert!(!m.end_a().exists());
+        let mut buf = [0u8; 8];
+        let r = a.read(&mut buf);
+        assert!(matches!(r, Ok(0)) || r.as_ref().is_err_and(|e| e.raw_os_error() == Some(libc::EIO)), "hang-up: {r:?}");
+        m.plug_in(true);
+        let mut a = open(&m.end_a());
+        a.write_all(b"again").unwrap();
+        assert_eq!(read_n(&mut b, 5, Duration::from_secs(2)), b"again");
     }
 
     #[test]

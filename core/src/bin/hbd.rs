@@ -70,8 +70,8 @@ SERIAL LINKS
     `hbctl links`. A line too slow to carry one heartbeat within keepalive is refused, with the
     baud it needs (a sha256 heartbeat is 106 bytes framed: 9.2 ms at 115200). Each serial link
     joins the two nodes at its ends; hb does not forward heartbeats across serial links. A port
-    that hangs up (a USB adapter unplugged) is logged, and the link stays silent until hbd is
-    restarted.
+    that hangs up (a USB adapter unplugged) is logged and closed, and reopened (lock and
+    settings again) as soon as its device returns, without restarting hbd.
 
     hb's own directives:
     bind ADDR              bind UDP sockets to ADDR rather than the wildcard; a ucast line
@@ -114,17 +114,6 @@ fn exit_for(e: &StartError) -> Exit {
         StartError::ConfigUnreadable { .. } => Exit::NoInput,
         _ => Exit::OsErr,
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 fn parse_args() -> Result<(Options, bool), String> {
@@ -192,7 +181,7 @@ fn main() -> ExitCode {
                 ExitCode::from(Exit::Ok as u8)
             }
             Err(e) => {
-                eprintln!("hbd: {}", error_chain(&e));
+                eprintln!("hbd: {}", hb_core::daemon::error_text(&e));
                 ExitCode::from(exit_for(&e) as u8)
             }
         };
@@ -202,7 +191,7 @@ fn main() -> ExitCode {
     let d = match Daemon::start(&opts) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("hbd: {}", error_chain(&e));
+            eprintln!("hbd: {}", hb_core::daemon::error_text(&e));
             return ExitCode::from(exit_for(&e) as u8);
         }
     };

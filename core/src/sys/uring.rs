@@ -72,6 +72,9 @@ pub struct Ring {
     socks: Vec<RawFd>,
     rearm: Vec<bool>,
     watched: Vec<bool>,
+    /// Bumped when a link's fd is replaced, so a late completion of the old fd's poll is
+    /// recognised and ignored (poll tokens carry `generation << 8 | link`).
+    poll_gen: Vec<u64>,
     wake: RawFd,
     wake_rearm: bool,
     timer: Option<(Nanos, u64)>,
@@ -119,6 +122,7 @@ impl Ring {
             socks: socks.to_vec(),
             rearm: watch.to_vec(),
             watched: watch.to_vec(),
+            poll_gen: vec![0; socks.len()],
             wake,
             wake_rearm: true,
             timer: None,
@@ -171,6 +175,18 @@ impl Ring {
         self.socks[link]
     }
 
+    fn poll_token(&self, link: usize) -> u64 {
+        (self.poll_gen[link] << 8) | link as u64
+    }
+
+    /// Link `link` has a new fd (a serial port reopened); watch it from the next wait.
+    pub fn rewatch(&mut self, link: usize, fd: RawFd) {
+        self.poll_gen[link] += 1;
+        self.socks[link] = fd;
+        self.watched[link] = true;
+        self.rearm[link] = true;
+    }
+
     /// Stops watching link `link` for readability (its multishot poll is removed).
     pub fn unwatch(&mut self, link: usize) {
         if !self.watched[link] {
@@ -178,7 +194,7 @@ impl Ring {
         }
         self.watched[link] = false;
         self.rearm[link] = false;
-        let e = opcode::PollRemove::new(token(KIND_POLL, link as u64)).build().user_data(token(KIND_CANCEL, link as u64));
+        let e = opcode::PollRemove::new(token(KIND_POLL, self.poll_token(link))).build().user_data(token(KIND_CANCEL, link as u64));
         // A full queue is flushed by push; an error here leaves the poll armed, and the
         // loop's reads keep failing harmlessly.
         let _ = self.push(&e);
@@ -207,7 +223,7 @@ impl Ring {
                 let e = opcode::PollAdd::new(types::Fd(self.socks[i]), libc::POLLIN as u32)
                     .multi(true)
                     .build()
-                    .user_data(token(KIND_POLL, i as u64));
+                    .user_data(token(KIND_POLL, self.poll_token(i)));
                 self.push(&e)?;
                 self.rearm[i] = false;
             }
@@ -237,9 +253,13 @@ impl Ring {
                 let (kind, v) = (ud >> 56, ud & ((1 << 56) - 1));
                 match kind {
                     KIND_POLL => {
+                        let link = (v & 0xff) as usize;
+                        if (self.poll_gen[link] << 8) | link as u64 != v {
+                            continue; // the poll of an fd this link no longer has
+                        }
                         pass = true;
-                        if !cqueue::more(cqe.flags()) && self.watched[v as usize] {
-                            self.rearm[v as usize] = true;
+                        if !cqueue::more(cqe.flags()) && self.watched[link] {
+                            self.rearm[link] = true;
                         }
                     }
                     KIND_WAKE => {
