@@ -110,7 +110,9 @@ impl Keeper {
 
     /// Runs the keeper until `stop`; the ports close when it ends.
     pub fn spawn(mut self, logger: Logger, wake: Arc<EventFd>, stop: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
-        std::thread::Builder::new().name("hbd-ports".into()).spawn(move || {
+        // Every stack page is locked and resident (mlockall): a small stack, as opening a port
+        // needs little.
+        std::thread::Builder::new().name("hbd-ports".into()).stack_size(crate::logging::STACK).spawn(move || {
             let mut last_error: Vec<Option<String>> = vec![None; self.ports.len()];
             while !stop.load(Ordering::Acquire) {
                 if self.pass(&logger, &mut last_error) {

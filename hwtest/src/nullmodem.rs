@@ -5,7 +5,8 @@
 //! thread reads what each side writes and delivers it to the other at the configured baud —
 //! 10 bits per byte (start, 8 data, stop), so a 106-byte frame takes 9.2 ms at 115200 — and
 //! reads no faster than that, so a writer that outruns the line backs up in its own tty, as
-//! on a UART. Faults, per byte and per direction: flip a random bit, drop the byte; inject
+//! on a UART. The receiving side gets bytes as a 16550 UART hands them to the kernel: 14 at a
+//! time on a busy line, the rest after 4 quiet character times. Faults, per byte and per direction: flip a random bit, drop the byte; inject
 //! garbage; cut the cable (bytes go nowhere) and restore it; unplug an end (its pty closes,
 //! so the program holding it sees a hang-up, and the symlink disappears, as a USB adapter's
 //! device node does) and plug it back (a new pty behind the same symlink).
@@ -26,6 +27,10 @@ use std::thread::JoinHandle;
 
 /// Bytes the relay takes from a side before waiting for the line (a UART FIFO plus change).
 const LINE_BUFFER: usize = 64;
+/// A 16550's receive FIFO trigger level: bytes handed over at once on a busy line.
+const RX_TRIGGER: usize = 14;
+/// Its receive time-out, in character times: a quiet line hands over what it has after this.
+const RX_TIMEOUT_BYTES: u64 = 4;
 
 /// Counters of what the relay did, per direction (`[a→b, b→a]`).
 #[derive(Debug, Default)]
@@ -234,11 +239,16 @@ fn relay(mut sides: [Side; 2], baud: u32, ctl: &Ctl) {
         let cut = ctl.cut.load(Relaxed);
         for from in 0..2 {
             out.clear();
-            while let Some(&(due, b)) = sides[from].line.front() {
-                if due > now {
-                    break;
-                }
-                sides[from].line.pop_front();
+            // Like a 16550 UART's receiver: hand bytes over when its FIFO reaches the trigger
+            // level, or when the line has been quiet for the receive time-out.
+            let line = &sides[from].line;
+            let arrived = line.iter().take_while(|&&(due, _)| due <= now).count();
+            let quiet = arrived > 0 && now >= line[arrived - 1].0 + RX_TIMEOUT_BYTES * byte_ns;
+            if arrived < RX_TRIGGER && !quiet {
+                continue;
+            }
+            for _ in 0..arrived {
+                let Some((_, b)) = sides[from].line.pop_front() else { break };
                 if cut {
                     ctl.stats.cut_lost[from].fetch_add(1, Relaxed);
                 } else if rng.chance(noise.drop) {
@@ -267,9 +277,16 @@ fn relay(mut sides: [Side; 2], baud: u32, ctl: &Ctl) {
                 }
             }
         }
-        // Sleep until the next byte is due (µs resolution), or until a side writes, at most
-        // 1 ms (injections, stop).
-        let until = sides.iter().filter_map(|s| s.line.front().map(|&(d, _)| d)).min().map(|d| d.saturating_sub(now_ns()));
+        // Sleep until a side's next hand-over (its trigger-level byte arrives, or its receive
+        // time-out passes; µs resolution), or until a side writes, at most 1 ms (injections,
+        // stop).
+        let next = |l: &VecDeque<(u64, u8)>| -> Option<u64> {
+            let trigger = l.get(RX_TRIGGER - 1).map(|&(d, _)| d);
+            let timeout = l.iter().take_while(|&&(d, _)| d <= now).last().map(|&(d, _)| d + RX_TIMEOUT_BYTES * byte_ns);
+            let first = l.front().map(|&(d, _)| d + RX_TIMEOUT_BYTES * byte_ns);
+            [trigger, timeout.or(first)].into_iter().flatten().min()
+        };
+        let until = sides.iter().filter_map(|s| next(&s.line)).min().map(|d| d.saturating_sub(now_ns()));
         match until {
             Some(0) => {}
             Some(ns) if ns < 1_000_000 => std::thread::sleep(std::time::Duration::from_nanos(ns)),
