@@ -58,8 +58,9 @@ OPTIONS
     --rx-wakeup M      on, off or auto                         [default: auto]
     --backend KIND     auto, io_uring or epoll                 [default: auto]
     --loopback         two nodes on loopback even as root (otherwise namespaces over veth)
-    --media M          detect/cost/soak: ucast, serial (the null-modem cable emulator only)
-                       or ucast+serial                         [default: ucast]
+    --media M          detect/cost/soak: the links, any of ucast, raw (raw Ethernet, root)
+                       and serial (the null-modem cable emulator) joined by +
+                                                               [default: ucast]
     --baud N           the serial line's speed                 [default: 115200]
     -h, --help         this text
 
@@ -145,7 +146,7 @@ fn parse() -> Result<Option<Args>, String> {
     if a.cmd.is_empty() {
         return Err("no command given".into());
     }
-    a.settings.media = Media::parse(&media, baud).ok_or(format!("--media {media:?}: expected ucast, serial or ucast+serial"))?;
+    a.settings.media = Media::parse(&media, baud).ok_or(format!("--media {media:?}: expected ucast, raw, serial or a +-joined set"))?;
     if !BAUD_RATES.contains(&baud) {
         return Err(format!("--baud {baud}: expected one of {BAUD_RATES:?}"));
     }
@@ -170,10 +171,7 @@ fn settings_json(s: &Settings) -> String {
         s.backend,
         s.loopback,
         s.media.name(),
-        match s.media {
-            Media::Ucast => "null".to_string(),
-            Media::Serial(b) | Media::UcastSerial(b) => b.to_string(),
-        }
+        s.media.serial.map_or("null".to_string(), |b| b.to_string())
     )
 }
 

@@ -24,6 +24,7 @@
 //!   keepalive ≤ 20 ms, where halving the wake-ups halves the idle CPU, and `on` above.
 
 use crate::time::{parse_duration, Nanos};
+use hb_media::raw::{parse_ethertype, RawSpec, DEFAULT_ETHERTYPE};
 use hb_media::serial::{SerialSpec, BAUD_RATES, DEFAULT_BAUD};
 use hb_media::{UdpKind, UdpSpec};
 use std::fmt;
@@ -91,6 +92,15 @@ pub struct SerialLine {
     pub spec: SerialSpec,
 }
 
+/// One `raw` line (hb's raw Ethernet medium) as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawLine {
+    /// The line number, for errors.
+    pub line: usize,
+    /// The interface and EtherType.
+    pub spec: RawSpec,
+}
+
 /// An `apiauth` entry: who may use the IPC socket.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApiAuth {
@@ -121,6 +131,8 @@ pub struct HaCf {
     pub media: Vec<MediaLine>,
     /// `serial` ports in order (one link each).
     pub serial: Vec<SerialLine>,
+    /// hb: `raw` Ethernet links in order (one link each).
+    pub raw: Vec<RawLine>,
     /// Cluster members in order of appearance.
     pub nodes: Vec<String>,
     /// heartbeat's `cluster` name (hashed into the wire's cluster id).
@@ -209,6 +221,7 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
         udpport: DEFAULT_UDPPORT,
         media: Vec::new(),
         serial: Vec::new(),
+        raw: Vec::new(),
         nodes: Vec::new(),
         cluster: "linux-ha".into(),
         logfile: None,
@@ -437,6 +450,23 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                     first_serial_line = n;
                 }
             }
+            "raw" => {
+                need(1).map_err(|_| err(n, "`raw` takes: dev [ethertype]".into()))?;
+                if args.len() > 2 {
+                    return Err(err(n, format!("`raw` takes: dev [ethertype], found {} arguments", args.len())));
+                }
+                check_dev(args[0]).map_err(|w| err(n, w))?;
+                let ethertype = match args.get(1) {
+                    None => DEFAULT_ETHERTYPE,
+                    Some(t) => parse_ethertype(t)
+                        .ok_or_else(|| err(n, format!("ethertype {t:?} must be 0x0600-0xffff, e.g. 0x88b5 (local experimental)")))?,
+                };
+                let spec = RawSpec { dev: args[0].into(), ethertype };
+                if let Some(prev) = cfg.raw.iter().find(|r| r.spec == spec) {
+                    return Err(err(n, format!("{} is already configured on line {}", spec.name(), prev.line)));
+                }
+                cfg.raw.push(RawLine { line: n, spec });
+            }
             "node" => {
                 need(1)?;
                 for name in &args {
@@ -597,7 +627,7 @@ impl HaCf {
             "{}: valid for node {node} ({} nodes, {} media lines, keepalive {}, deadtime {})",
             self.file.display(),
             self.nodes.len(),
-            self.media.len() + self.serial.len(),
+            self.media.len() + self.serial.len() + self.raw.len(),
             self.keepalive,
             self.deadtime
         )
@@ -615,8 +645,8 @@ impl HaCf {
         if self.nodes.len() < 2 {
             return Err(err("only one node is listed: a cluster needs a peer".into()));
         }
-        if self.media.is_empty() && self.serial.is_empty() {
-            return Err(err("no heartbeat medium (bcast, mcast, ucast, mcast6, ucast6, serial)".into()));
+        if self.media.is_empty() && self.serial.is_empty() && self.raw.is_empty() {
+            return Err(err("no heartbeat medium (bcast, mcast, ucast, mcast6, ucast6, serial, raw)".into()));
         }
         let ids: Vec<u32> = self.nodes.iter().map(|n| crate::wire::node_id(n)).collect();
         for (i, a) in ids.iter().enumerate() {
@@ -694,7 +724,7 @@ impl HaCf {
             }
             out.push(spec);
         }
-        if out.len() + self.serial.len() > MAX_LINKS {
+        if out.len() + self.serial.len() + self.raw.len() > MAX_LINKS {
             return Err(ConfigError { file: self.file.clone(), line: 0, what: format!("more than {MAX_LINKS} links") });
         }
         Ok(out)
@@ -797,6 +827,7 @@ mod tests {
             "apiauth hbctl uid=0,root gid=0\n",
             "watchdog /dev/watchdog\nwatchdog_timeout 10\nwatchdog_interval 1\napphb_watchdog on\nwatchdog_require_crm off\n",
             "baud 115200\nserial /dev/ttyS0 /dev/ttyUSB0\nnode a b\n",
+            "raw eth1\nraw eth2 0x88b6\nnode a b\n",
         ];
         for v in valid {
             parse(v).unwrap_or_else(|e| panic!("{v:?} should be valid: {e}"));
@@ -812,6 +843,10 @@ mod tests {
             ("serial /dev/ttyS0\nserial /dev/ttyS0\n", "ha.cf:2: serial /dev/ttyS0 is already configured on line 1"),
             ("serial /dev/ttyS0\nbaud 9600\n", "ha.cf:2: `baud` must come before the serial lines that use it (first one on line 1)"),
             ("baud 115201\n", "ha.cf:1: baud \"115201\" must be one of 9600, 19200, 38400, 57600, 115200, 230400, 460800"),
+            ("raw\n", "ha.cf:1: `raw` takes: dev [ethertype]"),
+            ("raw eth1 0x0800 x\n", "ha.cf:1: `raw` takes: dev [ethertype], found 3 arguments"),
+            ("raw eth1 0x05dc\n", "ha.cf:1: ethertype \"0x05dc\" must be 0x0600-0xffff, e.g. 0x88b5 (local experimental)"),
+            ("raw eth1\nraw eth1 0x88b5\n", "ha.cf:2: raw eth1 is already configured on line 1"),
             ("hopfudge 1\n", "ha.cf:1: `hopfudge` is a heartbeat directive hb does not support: hb does not forward heartbeats across serial links: each serial link joins the two nodes at its ends"),
             ("apphb_watchdog maybe\n", "ha.cf:1: apphb_watchdog \"maybe\" must be on or off"),
             ("watchdog dev/watchdog\n", "ha.cf:1: watchdog \"dev/watchdog\" must be an absolute device path"),
@@ -883,7 +918,7 @@ mod tests {
         let c = parse("node a b\n").unwrap();
         assert_eq!(
             c.validate_for("a").unwrap_err().to_string(),
-            "ha.cf: no heartbeat medium (bcast, mcast, ucast, mcast6, ucast6, serial)"
+            "ha.cf: no heartbeat medium (bcast, mcast, ucast, mcast6, ucast6, serial, raw)"
         );
         let c = parse("serial /dev/ttyS0\nnode a b\n").unwrap();
         c.validate_for("a").unwrap();

@@ -25,6 +25,7 @@ use crate::time::{self, Nanos};
 use crate::wire::Reject;
 use crate::wire::MAX_HEARTBEAT;
 use hb_media::frame::{self, Decoder};
+use hb_media::raw::{self, open_raw, RawLink};
 use hb_media::serial::{open_serial, SerialPort};
 use hb_media::{open_udp, MediaError, UdpLink};
 use std::io;
@@ -231,7 +232,7 @@ impl Daemon {
 
         let local = hb_media::local_addresses();
         let specs = cfg.udp_links(&local)?;
-        if specs.is_empty() && cfg.serial.is_empty() {
+        if specs.is_empty() && cfg.serial.is_empty() && cfg.raw.is_empty() {
             return Err(ConfigError {
                 file: cfg.file.clone(),
                 line: 0,
@@ -239,7 +240,7 @@ impl Daemon {
             }
             .into());
         }
-        let mut links: Vec<RtLink> = Vec::with_capacity(specs.len() + cfg.serial.len());
+        let mut links: Vec<RtLink> = Vec::with_capacity(specs.len() + cfg.raw.len() + cfg.serial.len());
         let mut link_names: Vec<String> = specs.iter().map(|s| s.name()).collect();
         for s in &specs {
             let l = open_udp(s)?;
@@ -252,6 +253,11 @@ impl Daemon {
                 logger.warn(w);
             }
             links.push(RtLink::Udp(l));
+        }
+        for r in &cfg.raw {
+            let l = open_raw(&r.spec)?;
+            links.push(RtLink::Raw(l));
+            link_names.push(r.spec.name());
         }
         let mut ports: Vec<SerialPort> = Vec::with_capacity(cfg.serial.len());
         for s in &cfg.serial {
@@ -535,6 +541,8 @@ impl<E: std::error::Error> SourceText for E {
 enum RtLink {
     /// A UDP socket and its destinations.
     Udp(UdpLink),
+    /// A raw Ethernet (AF_PACKET) socket, its frame header and broadcast destination.
+    Raw(RawLink),
     /// A serial port's fd and its frame decoder.
     Serial(SerialRt),
 }
@@ -543,6 +551,7 @@ impl RtLink {
     fn fd(&self) -> RawFd {
         match self {
             RtLink::Udp(l) => l.socket.as_raw_fd(),
+            RtLink::Raw(l) => l.socket.as_raw_fd(),
             RtLink::Serial(s) => s.fd,
         }
     }
@@ -760,7 +769,8 @@ fn drain_serial<B: Backend>(
 fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
     let mut rx = [0u8; 2048];
     let mut tx = [0u8; MAX_HEARTBEAT];
-    let mut framed = [0u8; frame::framed_len(MAX_HEARTBEAT)];
+    // A serial frame or an Ethernet frame around one heartbeat.
+    let mut framed = [0u8; frame::framed_len(MAX_HEARTBEAT) + raw::HEADER_LEN];
     let mut last_reject_log = [Nanos::ZERO; crate::config::MAX_LINKS];
     let mut last_tx_log = [Nanos::ZERO; crate::config::MAX_LINKS];
     let mut deadline = time::now();
@@ -807,6 +817,31 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         // ICMP errors (port unreachable from a dead peer) surface here; they
                         // are not packets. Stop draining this socket for this round.
+                        Err(_) => break,
+                    }
+                },
+                RtLink::Raw(r) => loop {
+                    match recv_stamped(r.socket.as_raw_fd(), &mut rx) {
+                        Ok((n, stamp)) => {
+                            let arrival = stamp
+                                .map_or(now, |s| Nanos((i128::from(s) - offset).clamp(i128::from(last_drain.0), i128::from(now.0)) as u64));
+                            let result = match raw::parse_frame(&rx[..n], r.ethertype) {
+                                Some(payload) => ctx.engine.receive(i, payload, arrival).map(|_| ()),
+                                None => {
+                                    ctx.engine.count_reject(i, Reject::BadFrame);
+                                    Err(Reject::BadFrame)
+                                }
+                            };
+                            if let Err(reason) = result {
+                                if now >= last_reject_log[i].add(REJECT_LOG_INTERVAL) {
+                                    last_reject_log[i] = now;
+                                    let total = ctx.engine.link_counters(i).rejected();
+                                    ctx.rtlog.push(now, LogMsg::Rejected { link: i as u8, reason, total });
+                                }
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(_) => break,
                     }
                 },
@@ -881,6 +916,17 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
                                 ctx.engine.tx_failed(i);
                                 tx_error_log(&mut ctx.rtlog, &mut last_tx_log, i, errno);
                             }
+                        }
+                    }
+                    RtLink::Raw(r) => {
+                        let n = ctx.engine.build_heartbeat(i, now, &mut tx);
+                        let sent = match raw::build_frame(&r.header, &tx[..n], &mut framed) {
+                            Some(f) => backend.send(i, 0, &r.dest, &framed[..f]),
+                            None => Err(libc::EMSGSIZE),
+                        };
+                        if let Err(errno) = sent {
+                            ctx.engine.tx_failed(i);
+                            tx_error_log(&mut ctx.rtlog, &mut last_tx_log, i, errno);
                         }
                     }
                     RtLink::Serial(s) => {

@@ -54,8 +54,9 @@ pub enum Reject {
     Malformed = 10,
     /// An unknown packet type.
     UnknownType = 11,
-    /// A serial frame that did not decode: bad CRC or COBS encoding, too short, or an overrun
-    /// (see `hb_media::frame`). Counted before the packet inside is looked at.
+    /// A serial frame that did not decode (bad CRC or COBS encoding, too short, an overrun:
+    /// see `hb_media::frame`), or a raw Ethernet frame that did not parse. Counted before the
+    /// packet inside is looked at.
     BadFrame = 12,
 }
 

@@ -1,6 +1,7 @@
 //! Two real `hbd` processes in two network namespaces joined by veth.
 //!
-//! For every UDP medium (ucast, bcast, mcast, ucast6) and both backends (io_uring, epoll):
+//! For every UDP medium (ucast, bcast, mcast, ucast6), raw Ethernet (on interfaces with no IP
+//! address at all) and both backends (io_uring, epoll):
 //! the nodes see each other; a cut cable (`ip link set down`) makes each declare the other
 //! dead and mending it brings them back without a restart; `kill -9` of one is detected by
 //! the other within deadtime plus a generous margin (the deadline is loose on purpose: this
@@ -32,6 +33,8 @@ enum Medium {
     Bcast,
     Mcast,
     Ucast6,
+    /// hb's raw Ethernet, on interfaces stripped of every IP address.
+    Raw,
 }
 
 fn hacf(m: Medium, pair: &Pair, me: &str) -> String {
@@ -42,11 +45,12 @@ fn hacf(m: Medium, pair: &Pair, me: &str) -> String {
         Medium::Bcast => format!("bcast {dev}\n"),
         Medium::Mcast => format!("mcast {dev} 239.77.0.1 6941 1 0\n"),
         Medium::Ucast6 => format!("ucast6 {dev} {A6}\nucast6 {dev} {B6}\n"),
+        Medium::Raw => format!("raw {dev}\n"),
     };
     // Both receive modes are covered: bcast and ucast6 drain on ticks, the others wake.
     let rx = match m {
         Medium::Bcast | Medium::Ucast6 => "rx_wakeup off\n",
-        Medium::Ucast | Medium::Mcast => "rx_wakeup on\n",
+        Medium::Ucast | Medium::Mcast | Medium::Raw => "rx_wakeup on\n",
     };
     format!("{}{rx}{media}node a b\n", timing())
 }
@@ -57,6 +61,15 @@ fn cluster_lifecycle(m: Medium, backend: &str) {
         return;
     }
     let pair = Pair::create();
+    if matches!(m, Medium::Raw) {
+        // No IP at all: raw Ethernet needs none.
+        for (ns, dev) in [(&pair.a, &pair.a_if), (&pair.b, &pair.b_if)] {
+            ns.exec(&["sysctl", "-q", "-w", &format!("net.ipv6.conf.{dev}.disable_ipv6=1")]);
+            ns.ip(&["addr", "flush", "dev", dev]);
+            let out = std::process::Command::new("ip").args(["-n", &ns.name, "-o", "addr", "show", "dev", dev]).output().unwrap();
+            assert!(out.stdout.is_empty(), "{dev} still has an address: {}", String::from_utf8_lossy(&out.stdout));
+        }
+    }
     let dir = TempDir::new("hb-cluster");
     let a = Node::start(&pair.a, &dir.path, "a", &hacf(m, &pair, "a"), backend);
     let mut b = Node::start(&pair.b, &dir.path, "b", &hacf(m, &pair, "b"), backend);
@@ -122,6 +135,14 @@ fn ucast6_io_uring() {
 #[test]
 fn ucast6_epoll() {
     cluster_lifecycle(Medium::Ucast6, "epoll");
+}
+#[test]
+fn raw_io_uring() {
+    cluster_lifecycle(Medium::Raw, "io_uring");
+}
+#[test]
+fn raw_epoll() {
+    cluster_lifecycle(Medium::Raw, "epoll");
 }
 
 /// Every kind of bad packet, sent into a's port from b's namespace, is dropped and counted

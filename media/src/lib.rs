@@ -4,12 +4,14 @@
 //! `ucast6` — open as one non-blocking socket per [`UdpSpec`], returned as an [`UdpLink`] with
 //! its destinations already converted to raw socket addresses so the RT loop never builds one.
 //! `serial` ports open in [`serial`] (raw 8N1, locked), and [`frame`] is the framing that
-//! carries packets over their byte stream. Raw Ethernet and ping media are later work (refused
-//! by name in the configuration until then).
+//! carries packets over their byte stream; [`raw`] is hb's raw Ethernet medium (AF_PACKET, its
+//! own EtherType, no IP needed). Ping media are later work (refused by name in the
+//! configuration until then).
 //!
 //! The crate does no I/O after opening: the core's io_uring or epoll loop owns the fds.
 
 pub mod frame;
+pub mod raw;
 pub mod serial;
 mod sys;
 

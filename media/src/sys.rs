@@ -92,3 +92,46 @@ pub(crate) fn flush_input(fd: std::os::fd::RawFd) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// A `sockaddr_ll` for interface `ifindex`, EtherType `ethertype` (host order) and link-layer
+/// address `mac`, as a [`socket2::SockAddr`].
+pub(crate) fn packet_sockaddr(ifindex: u32, ethertype: u16, mac: [u8; 6]) -> socket2::SockAddr {
+    let mut storage = socket2::SockAddrStorage::zeroed();
+    // SAFETY: sockaddr_ll is one of this platform's sockaddr types, smaller than the storage.
+    let ll = unsafe { storage.view_as::<libc::sockaddr_ll>() };
+    ll.sll_family = libc::AF_PACKET as u16;
+    ll.sll_protocol = ethertype.to_be();
+    ll.sll_ifindex = ifindex as i32;
+    ll.sll_halen = 6;
+    ll.sll_addr[..6].copy_from_slice(&mac);
+    // SAFETY: the storage holds an initialised sockaddr_ll of the length given.
+    unsafe { socket2::SockAddr::new(storage, std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t) }
+}
+
+/// Sets an integer socket option.
+pub(crate) fn set_int_opt(fd: std::os::fd::RawFd, level: libc::c_int, opt: libc::c_int, value: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: `value` is a valid c_int and its size is passed; `fd` is a socket the caller owns.
+    let rc = unsafe {
+        libc::setsockopt(fd, level, opt, (&value as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The link-layer address in a packet socket's address (`getsockname` of a bound one).
+pub(crate) fn packet_mac(addr: &socket2::SockAddr) -> Option<[u8; 6]> {
+    if i32::from(addr.family()) != libc::AF_PACKET {
+        return None;
+    }
+    let mut storage = addr.clone().as_storage();
+    // SAFETY: the family is AF_PACKET, so the storage holds a sockaddr_ll.
+    let ll = unsafe { storage.view_as::<libc::sockaddr_ll>() };
+    (ll.sll_halen == 6).then(|| {
+        let mut mac = [0u8; 6];
+        mac.copy_from_slice(&ll.sll_addr[..6]);
+        mac
+    })
+}

@@ -6,7 +6,8 @@
 //! `hbctl links`), kills one with SIGKILL, and prints the survivor's verdict with the time from
 //! the kill to its `node-dead` event (both on CLOCK_MONOTONIC). `--runs N` repeats the kill N
 //! times and prints min/median/p99/max; `--idle S` measures hbd's idle CPU over S seconds and
-//! its RSS.
+//! its RSS, then shows `hbctl links` again. `--media` picks the links (ucast, raw Ethernet, a
+//! serial null-modem cable emulator, or several).
 
 use crate::twonode::{cpu_ns, rss_kb, Media, Settings, TwoNodes};
 use std::time::Duration;
@@ -39,7 +40,7 @@ hb-demo - a two-node hb appliance on this machine: start, show, kill one, time t
 USAGE
     hb-demo [OPTIONS]
 
-    As root: two hbd nodes in two network namespaces joined by veth (ucast).
+    As root: two hbd nodes in two network namespaces joined by veth (ucast by default).
     Otherwise: two hbd nodes on loopback (127.0.0.1 and 127.0.0.2).
 
 OPTIONS
@@ -50,8 +51,9 @@ OPTIONS
     --backend KIND   auto, io_uring or epoll        [default: auto]
     --rx-wakeup M    rx_wakeup on, off or auto (see hbd --help) [default: auto]
     --loopback       use loopback even as root
-    --media M        ucast, serial (a null-modem cable emulator between two ptys, no IP
-                     link at all) or ucast+serial                [default: ucast]
+    --media M        the links: ucast, raw (raw Ethernet over the veth pair, root only),
+                     serial (a null-modem cable emulator between two ptys), or several
+                     joined by +, e.g. ucast+raw+serial            [default: ucast]
     --baud N         the serial line's speed                     [default: 115200]
     -h, --help       this text
 ";
@@ -109,6 +111,8 @@ pub fn run(a: &DemoArgs) -> u8 {
         let c1 = cpu_ns(pid).unwrap_or(0);
         let cpu = c1.saturating_sub(c0) as f64 / 1e9 / w0.elapsed().as_secs_f64() * 100.0;
         println!("\n== hbd (node a, pid {pid}) over {} s: CPU {cpu:.2} % of one core, RSS {} kB", a.idle_s, rss_kb(pid).unwrap_or(0));
+        println!("\n== `hbctl links` on a after {} s (RTT percentiles from hbd's histograms):\n", a.idle_s);
+        print!("{}", t.hbctl('a', &["links"]));
     }
 
     let mut took = Vec::new();
@@ -168,7 +172,7 @@ pub fn parse(args: Vec<String>) -> Result<Option<DemoArgs>, String> {
         backend: "auto".into(),
         loopback: false,
         rx_wakeup: "auto".into(),
-        media: Media::Ucast,
+        media: Media::UCAST,
     };
     let mut media = "ucast".to_string();
     let mut baud = 115200u32;
@@ -199,6 +203,6 @@ pub fn parse(args: Vec<String>) -> Result<Option<DemoArgs>, String> {
     if a.deadtime_ms <= 2 * a.keepalive_ms {
         return Err(format!("--deadtime {} must be more than 2 x --keepalive {}", a.deadtime_ms, a.keepalive_ms));
     }
-    a.media = Media::parse(&media, baud).ok_or(format!("--media {media:?}: expected ucast, serial or ucast+serial"))?;
+    a.media = Media::parse(&media, baud).ok_or(format!("--media {media:?}: expected ucast, raw, serial or a +-joined set"))?;
     Ok(Some(a))
 }

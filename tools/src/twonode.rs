@@ -2,8 +2,8 @@
 //!
 //! As root the nodes `a` and `b` live in two network namespaces joined by veth (ucast over
 //! 10.77.0.0/24); otherwise, or with `loopback`, they share loopback as 127.0.0.1 and
-//! 127.0.0.2. With [`Media::Serial`] they talk over hb-hwtest's null-modem cable emulator only,
-//! with [`Media::UcastSerial`] over both. Both get the same fresh key. Processes are killed,
+//! 127.0.0.2. [`Media`] picks the links: ucast, raw Ethernet over the veth pair, and hb-hwtest's
+//! null-modem cable emulator, in any combination. Both get the same fresh key. Processes are killed,
 //! the cable unplugged and namespaces removed on drop.
 
 use hb_core::ipc::Client;
@@ -15,43 +15,49 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// Which links join the two nodes.
+/// Which links join the two nodes: any of ucast, raw Ethernet (namespaces only) and a serial
+/// cable (the null-modem emulator).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Media {
+pub struct Media {
     /// UDP unicast (veth as root, loopback otherwise).
-    Ucast,
-    /// A null-modem serial cable (the emulator) at this baud, and nothing else.
-    Serial(u32),
-    /// Both.
-    UcastSerial(u32),
+    pub ucast: bool,
+    /// hb's raw Ethernet over the veth pair (root only).
+    pub raw: bool,
+    /// A null-modem serial cable at this baud.
+    pub serial: Option<u32>,
 }
 
 impl Media {
-    /// Parses `ucast`, `serial` or `ucast+serial` (serial at `baud`).
+    /// UDP unicast only, the default.
+    pub const UCAST: Media = Media { ucast: true, raw: false, serial: None };
+
+    /// Parses `+`-joined link kinds, e.g. `ucast`, `serial`, `ucast+raw+serial` (serial at
+    /// `baud`).
     pub fn parse(s: &str, baud: u32) -> Option<Media> {
-        match s {
-            "ucast" => Some(Media::Ucast),
-            "serial" => Some(Media::Serial(baud)),
-            "ucast+serial" => Some(Media::UcastSerial(baud)),
-            _ => None,
+        let mut m = Media { ucast: false, raw: false, serial: None };
+        for part in s.split('+') {
+            match part {
+                "ucast" => m.ucast = true,
+                "raw" => m.raw = true,
+                "serial" => m.serial = Some(baud),
+                _ => return None,
+            }
         }
+        Some(m)
     }
     /// The name `parse` reads.
-    pub fn name(self) -> &'static str {
-        match self {
-            Media::Ucast => "ucast",
-            Media::Serial(_) => "serial",
-            Media::UcastSerial(_) => "ucast+serial",
+    pub fn name(self) -> String {
+        let mut v = Vec::new();
+        if self.ucast {
+            v.push("ucast");
         }
-    }
-    fn baud(self) -> Option<u32> {
-        match self {
-            Media::Ucast => None,
-            Media::Serial(b) | Media::UcastSerial(b) => Some(b),
+        if self.raw {
+            v.push("raw");
         }
-    }
-    fn udp(self) -> bool {
-        !matches!(self, Media::Serial(_))
+        if self.serial.is_some() {
+            v.push("serial");
+        }
+        v.join("+")
     }
 }
 
@@ -87,7 +93,7 @@ impl Default for Settings {
             rx_wakeup: "auto".into(),
             backend: "auto".into(),
             loopback: false,
-            media: Media::Ucast,
+            media: Media::UCAST,
         }
     }
 }
@@ -155,38 +161,58 @@ impl TwoNodes {
             s.rx_wakeup
         );
         let keys = hb_core::auth::generate_authkeys().map_err(|e| e.to_string())?;
-        let cable = s.media.baud().map(hb_hwtest::nullmodem::NullModem::new);
+        let cable = s.media.serial.map(hb_hwtest::nullmodem::NullModem::new);
         let serial = |end: PathBuf| cable.as_ref().map_or(String::new(), |c| format!("baud {}\nserial {}\n", c.baud(), end.display()));
         let (a_serial, b_serial) = cable.as_ref().map_or((String::new(), String::new()), |c| (serial(c.end_a()), serial(c.end_b())));
-        let serial_desc = cable.as_ref().map_or(String::new(), |c| format!("null-modem cable emulator at {} baud", c.baud()));
-        let (pair, a_cfg, b_cfg, mut description) = if root {
+        let mut links = Vec::new();
+        let (pair, a_cfg, b_cfg) = if root {
             let pair = Pair::create();
-            let description = format!("two network namespaces ({} and {}) joined by veth, ucast {A4} <-> {B4}", pair.a.name, pair.b.name);
-            let udp = |dev: &str| if s.media.udp() { format!("udpport 694\nucast {dev} {A4} {B4}\n") } else { String::new() };
-            let a_cfg = format!("{timing}{}{a_serial}node a b\n", udp(&pair.a_if));
-            let b_cfg = format!("{timing}{}{b_serial}node a b\n", udp(&pair.b_if));
-            (Some(pair), a_cfg, b_cfg, description)
+            if s.media.ucast {
+                links.push(format!("ucast {A4} <-> {B4}"));
+            }
+            if s.media.raw {
+                links.push("raw Ethernet (EtherType 0x88b5)".into());
+            }
+            let eth = |dev: &str| {
+                let mut c = String::new();
+                if s.media.ucast {
+                    c.push_str(&format!("udpport 694\nucast {dev} {A4} {B4}\n"));
+                }
+                if s.media.raw {
+                    c.push_str(&format!("raw {dev}\n"));
+                }
+                c
+            };
+            let a_cfg = format!("{timing}{}{a_serial}node a b\n", eth(&pair.a_if));
+            let b_cfg = format!("{timing}{}{b_serial}node a b\n", eth(&pair.b_if));
+            (Some(pair), a_cfg, b_cfg)
         } else {
+            if s.media.raw {
+                return Err("raw Ethernet needs root (packet sockets, and the namespaces' veth pair)".into());
+            }
             let port = hb_hwtest::free_udp_port();
-            let udp = if s.media.udp() { format!("udpport {port}\nucast lo 127.0.0.1 127.0.0.2\n") } else { String::new() };
+            let udp = if s.media.ucast {
+                links.push(format!("ucast 127.0.0.1 <-> 127.0.0.2 on loopback, UDP port {port}"));
+                format!("udpport {port}\nucast lo 127.0.0.1 127.0.0.2\n")
+            } else {
+                String::new()
+            };
             (
                 None,
                 format!("{timing}{udp}{a_serial}node a b\nbind 127.0.0.1\n"),
                 format!("{timing}{udp}{b_serial}node a b\nbind 127.0.0.2\n"),
-                format!("loopback: 127.0.0.1 <-> 127.0.0.2, UDP port {port}"),
             )
         };
-        match s.media {
-            Media::Ucast => {}
-            Media::Serial(_) => {
-                description = if root {
-                    format!("{serial_desc} between two network namespaces with no UDP link")
-                } else {
-                    format!("{serial_desc} only")
-                }
-            }
-            Media::UcastSerial(_) => description = format!("{description}, and a {serial_desc}"),
+        if let Some(c) = &cable {
+            links.push(format!("a null-modem cable emulator at {} baud", c.baud()));
         }
+        if links.is_empty() {
+            return Err("no link between the nodes: pick ucast, raw or serial".into());
+        }
+        let description = match &pair {
+            Some(p) => format!("two network namespaces ({} and {}) joined by veth; links: {}", p.a.name, p.b.name, links.join(", ")),
+            None => format!("one host; links: {}", links.join(", ")),
+        };
         let a = write_node(&dir.path, "a", a_cfg, &keys);
         let b = write_node(&dir.path, "b", b_cfg, &keys);
         Ok(TwoNodes { pair, a, b, hbd, hbctl, backend: s.backend.clone(), description, cable, dir })

@@ -74,6 +74,11 @@ SERIAL LINKS
     settings again) as soon as its device returns, without restarting hbd.
 
     hb's own directives:
+    raw DEV [ETHERTYPE]    heartbeats as broadcast Ethernet frames of EtherType ETHERTYPE
+                           (default 0x88b5, IEEE local experimental) on interface DEV, through
+                           a packet socket: works on an interface with no IP address, past
+                           any IP misconfiguration or firewall. Needs CAP_NET_RAW. Frames that
+                           do not parse count as `bad-frame`.
     bind ADDR              bind UDP sockets to ADDR rather than the wildcard; a ucast line
                            naming ADDR is this node's own (several nodes on one host)
     rtcpu N                pin the real-time thread to CPU N

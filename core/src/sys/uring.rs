@@ -32,8 +32,8 @@ const KIND_TIMER: u64 = 4;
 const KIND_TIMER_REMOVE: u64 = 5;
 const KIND_CANCEL: u64 = 6;
 
-/// Bytes a transmit slot holds: one heartbeat.
-const SLOT_BYTES: usize = crate::wire::MAX_HEARTBEAT;
+/// Bytes a transmit slot holds: one heartbeat, in an Ethernet frame on a raw link.
+const SLOT_BYTES: usize = crate::wire::MAX_HEARTBEAT + hb_media::raw::HEADER_LEN;
 
 fn token(kind: u64, v: u64) -> u64 {
     (kind << 56) | (v & ((1 << 56) - 1))
