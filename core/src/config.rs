@@ -37,6 +37,8 @@ pub const DEFAULT_UDPPORT: u16 = 694;
 pub const MAX_NODES: usize = 16;
 /// The most links (media sockets) a node may have.
 pub const MAX_LINKS: usize = 8;
+/// The most addresses pinged per address family (one ICMP socket each, one send slot each).
+pub const MAX_PING_ADDRS: usize = 16;
 /// The longest node name accepted (heartbeat's limit is the host name's).
 pub const MAX_NODE_NAME: usize = 63;
 
@@ -101,6 +103,18 @@ pub struct RawLine {
     pub spec: RawSpec,
 }
 
+/// A ping pseudo-member: one `ping`/`ping6` address, or a `ping_group` (alive while any of
+/// its addresses answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingLine {
+    /// The line number, for errors.
+    pub line: usize,
+    /// Its name: the address, or the group's name.
+    pub name: String,
+    /// The addresses pinged.
+    pub addrs: Vec<IpAddr>,
+}
+
 /// An `apiauth` entry: who may use the IPC socket.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApiAuth {
@@ -133,6 +147,10 @@ pub struct HaCf {
     pub serial: Vec<SerialLine>,
     /// hb: `raw` Ethernet links in order (one link each).
     pub raw: Vec<RawLine>,
+    /// Ping pseudo-members (`ping`, `ping6`, `ping_group`) in order.
+    pub pings: Vec<PingLine>,
+    /// `deadping`: silence after which a ping node is dead (default: deadtime).
+    pub deadping: Nanos,
     /// Cluster members in order of appearance.
     pub nodes: Vec<String>,
     /// heartbeat's `cluster` name (hashed into the wire's cluster id).
@@ -182,11 +200,7 @@ pub const DEFAULT_RTPRIO: u8 = 50;
 
 /// Directives heartbeat 3.0 knows that hb does not implement yet, with the reason shown.
 const NOT_YET: &[(&str, &str)] = &[
-    ("ping", "ping pseudo-members are not implemented yet"),
-    ("ping6", "ping pseudo-members are not implemented yet"),
-    ("ping_group", "ping pseudo-members are not implemented yet"),
-    ("hbaping", "ping pseudo-members are not implemented yet"),
-    ("deadping", "ping pseudo-members are not implemented yet"),
+    ("hbaping", "HBA pings (fibre-channel adapters) are not implemented; use ping or ping_group"),
     ("stonith", "STONITH is not implemented yet"),
     ("stonith_host", "STONITH is not implemented yet"),
     ("respawn", "process respawning is not implemented yet"),
@@ -222,6 +236,8 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
         media: Vec::new(),
         serial: Vec::new(),
         raw: Vec::new(),
+        pings: Vec::new(),
+        deadping: Nanos::ZERO,
         nodes: Vec::new(),
         cluster: "linux-ha".into(),
         logfile: None,
@@ -250,6 +266,7 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
     let mut stall_set = false;
     let mut first_media_line = 0usize;
     let mut baud = DEFAULT_BAUD;
+    let mut deadping_line = 0usize;
     let mut first_serial_line = 0usize;
 
     for (idx, raw) in text.lines().enumerate() {
@@ -467,6 +484,41 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
                 }
                 cfg.raw.push(RawLine { line: n, spec });
             }
+            "ping" | "ping6" => {
+                let v6 = directive == "ping6";
+                need(1)?;
+                for a in &args {
+                    let ip: IpAddr =
+                        a.parse().map_err(|_| err(n, format!("{a:?} is not an IP address (hb does not resolve host names)")))?;
+                    if ip.is_ipv6() != v6 {
+                        return Err(err(
+                            n,
+                            format!("{a} is not an IPv{} address (use {})", if v6 { 6 } else { 4 }, if v6 { "ping" } else { "ping6" }),
+                        ));
+                    }
+                    cfg.pings.push(PingLine { line: n, name: a.to_string(), addrs: vec![ip] });
+                }
+            }
+            "ping_group" => {
+                need(2).map_err(|_| err(n, "`ping_group` takes: name address…".into()))?;
+                let name = args[0];
+                if name.len() > MAX_NODE_NAME || name.parse::<IpAddr>().is_ok() {
+                    return Err(err(
+                        n,
+                        format!("ping_group name {name:?} must be a name of at most {MAX_NODE_NAME} characters, not an address"),
+                    ));
+                }
+                let mut addrs = Vec::new();
+                for a in &args[1..] {
+                    addrs.push(a.parse().map_err(|_| err(n, format!("{a:?} is not an IP address (hb does not resolve host names)")))?);
+                }
+                cfg.pings.push(PingLine { line: n, name: name.into(), addrs });
+            }
+            "deadping" => {
+                exactly(1)?;
+                cfg.deadping = time(args[0])?;
+                deadping_line = n;
+            }
             "node" => {
                 need(1)?;
                 for name in &args {
@@ -605,6 +657,31 @@ pub fn parse_ha_cf(text: &str, file: &Path) -> Result<HaCf, ConfigError> {
         return Err(err(initdead_line, format!("initdead {} must be at least deadtime {}", cfg.initdead, cfg.deadtime)));
     }
     cfg.rx_wakeup = rx_wakeup.unwrap_or(cfg.keepalive > RX_WAKEUP_AUTO_MAX);
+    if deadping_line == 0 {
+        cfg.deadping = cfg.deadtime;
+    } else if cfg.deadping.0 <= 2 * cfg.keepalive.0 {
+        return Err(err(
+            deadping_line,
+            format!("deadping {} must be more than 2 x keepalive {} (pings go out every keepalive)", cfg.deadping, cfg.keepalive),
+        ));
+    }
+    for (i, p) in cfg.pings.iter().enumerate() {
+        if let Some(q) = cfg.pings[..i].iter().find(|q| q.name == p.name) {
+            return Err(err(p.line, format!("ping node {} is already configured on line {}", p.name, q.line)));
+        }
+        if cfg.nodes.contains(&p.name) {
+            return Err(err(p.line, format!("ping node {} has the name of a cluster node", p.name)));
+        }
+    }
+    if cfg.nodes.len() + cfg.pings.len() > MAX_NODES {
+        return Err(err(0, format!("more than {MAX_NODES} nodes and ping nodes together")));
+    }
+    for v6 in [false, true] {
+        let n_addrs = cfg.pings.iter().flat_map(|p| &p.addrs).filter(|a| a.is_ipv6() == v6).count();
+        if n_addrs > MAX_PING_ADDRS {
+            return Err(err(0, format!("more than {MAX_PING_ADDRS} IPv{} ping addresses", if v6 { 6 } else { 4 })));
+        }
+    }
     let wd_timeout = Nanos(u64::from(cfg.watchdog_timeout) * 1_000_000_000);
     if cfg.watchdog_interval == Nanos::ZERO {
         cfg.watchdog_interval = Nanos(wd_timeout.0 / 3);
@@ -828,6 +905,7 @@ mod tests {
             "watchdog /dev/watchdog\nwatchdog_timeout 10\nwatchdog_interval 1\napphb_watchdog on\nwatchdog_require_crm off\n",
             "baud 115200\nserial /dev/ttyS0 /dev/ttyUSB0\nnode a b\n",
             "raw eth1\nraw eth2 0x88b6\nnode a b\n",
+            "ping 10.0.0.254 10.0.1.254\nping6 fd00::1\nping_group routers 10.0.0.1 10.0.0.2 fd00::2\ndeadping 40\nnode a b\n",
         ];
         for v in valid {
             parse(v).unwrap_or_else(|e| panic!("{v:?} should be valid: {e}"));
@@ -847,6 +925,13 @@ mod tests {
             ("raw eth1 0x0800 x\n", "ha.cf:1: `raw` takes: dev [ethertype], found 3 arguments"),
             ("raw eth1 0x05dc\n", "ha.cf:1: ethertype \"0x05dc\" must be 0x0600-0xffff, e.g. 0x88b5 (local experimental)"),
             ("raw eth1\nraw eth1 0x88b5\n", "ha.cf:2: raw eth1 is already configured on line 1"),
+            ("ping gateway\n", "ha.cf:1: \"gateway\" is not an IP address (hb does not resolve host names)"),
+            ("ping fd00::1\n", "ha.cf:1: fd00::1 is not an IPv4 address (use ping6)"),
+            ("ping_group 10.0.0.1 10.0.0.2\n", "ha.cf:1: ping_group name \"10.0.0.1\" must be a name of at most 63 characters, not an address"),
+            ("ping_group routers\n", "ha.cf:1: `ping_group` takes: name address…"),
+            ("ping 10.0.0.1\nping 10.0.0.1\n", "ha.cf:2: ping node 10.0.0.1 is already configured on line 1"),
+            ("node r\nping_group r 10.0.0.1\n", "ha.cf:2: ping node r has the name of a cluster node"),
+            ("keepalive 1\ndeadtime 10\ndeadping 2\n", "ha.cf:3: deadping 2000ms must be more than 2 x keepalive 1000ms (pings go out every keepalive)"),
             ("hopfudge 1\n", "ha.cf:1: `hopfudge` is a heartbeat directive hb does not support: hb does not forward heartbeats across serial links: each serial link joins the two nodes at its ends"),
             ("apphb_watchdog maybe\n", "ha.cf:1: apphb_watchdog \"maybe\" must be on or off"),
             ("watchdog dev/watchdog\n", "ha.cf:1: watchdog \"dev/watchdog\" must be an absolute device path"),

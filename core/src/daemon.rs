@@ -17,9 +17,10 @@ use crate::engine::{Engine, EngineConfig};
 use crate::ipc::{self, AllowList, AppShared, ServerCtx};
 use crate::liveness::{Event, Timing};
 use crate::logging::{self, LogConfig, LogMsg, Logger, Names, RtLog};
+use crate::ping::{PingNode, Pinger};
 use crate::ports::{Keeper, PortSlot};
 use crate::status::{rt_flags, LoopStats, StatusWriter};
-use crate::sys::fd::{read_some, realtime_ns, recv_stamped, tty_outq, EventFd};
+use crate::sys::fd::{read_some, realtime_ns, recv_stamped, recv_stamped_from, tty_outq, EventFd};
 use crate::sys::seqpacket::SeqPacket;
 use crate::time::{self, Nanos};
 use crate::wire::Reject;
@@ -28,6 +29,7 @@ use hb_media::frame::{self, Decoder};
 use hb_media::raw::{self, open_raw, RawLink};
 use hb_media::serial::{open_serial, SerialPort};
 use hb_media::{open_udp, MediaError, UdpLink};
+use socket2::SockAddr;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -294,8 +296,26 @@ impl Daemon {
             }
         }
 
+        // Ping pseudo-members: one raw ICMP socket per family in use.
+        let ping_nodes: Vec<PingNode> = cfg.pings.iter().map(|p| PingNode { name: p.name.clone(), addrs: p.addrs.clone() }).collect();
+        let ping_names: Vec<String> = ping_nodes.iter().map(|p| p.name.clone()).collect();
+        let mut icmp: Vec<IcmpRt> = Vec::new();
+        for v6 in [false, true] {
+            let targets: Vec<(SockAddr, usize)> = cfg
+                .pings
+                .iter()
+                .flat_map(|p| p.addrs.iter())
+                .enumerate()
+                .filter(|(_, a)| a.is_ipv6() == v6)
+                .map(|(t, a)| (SockAddr::from(std::net::SocketAddr::new(*a, 0)), t))
+                .collect();
+            if !targets.is_empty() {
+                icmp.push(IcmpRt { socket: hb_media::ping::open_icmp(v6)?, v6, targets });
+            }
+        }
+
         let now = time::now();
-        let (status, status_warning) = StatusWriter::create(&opts.run_dir, &opts.node_name, &peers, &link_names, &timing, now)
+        let (status, status_warning) = StatusWriter::create(&opts.run_dir, &opts.node_name, &peers, &ping_names, &link_names, &timing, now)
             .map_err(|source| StartError::Status { path: opts.run_dir.clone(), source })?;
         if let Some(w) = status_warning {
             logger.warn(&w);
@@ -313,7 +333,20 @@ impl Daemon {
             now,
         );
 
-        let names = Names { peers: peers.clone(), links: link_names.clone(), deadtime: cfg.deadtime, warntime: cfg.warntime };
+        let pinger = (!ping_nodes.is_empty()).then(|| {
+            let t = Timing { deadtime: cfg.deadping, warntime: Nanos(cfg.deadping.0 / 2), ..timing };
+            // Our echoes' identifier: different for each start, so a predecessor's late
+            // replies are not taken for ours.
+            Pinger::new(&ping_nodes, t, (generation as u16) ^ (std::process::id() as u16), now)
+        });
+        let names = Names {
+            peers: peers.clone(),
+            links: link_names.clone(),
+            pings: ping_names.clone(),
+            deadtime: cfg.deadtime,
+            warntime: cfg.warntime,
+            deadping: cfg.deadping,
+        };
         let log_stop = Arc::new(AtomicBool::new(false));
         let (rtlog, log) = logging::spawn_log_thread(logger.clone(), names.clone(), log_stop.clone())
             .map_err(|source| StartError::Thread { what: "log", source })?;
@@ -364,6 +397,8 @@ impl Daemon {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Ready, StartError>>();
         let rt_ctx = RtCtx {
             engine,
+            pinger,
+            icmp,
             links,
             port_slots,
             status,
@@ -557,6 +592,14 @@ impl RtLink {
     }
 }
 
+/// A raw ICMP socket of the ping pseudo-members and the addresses it pings.
+struct IcmpRt {
+    socket: socket2::Socket,
+    v6: bool,
+    /// Destinations (port 0) and their index in the pinger's targets.
+    targets: Vec<(SockAddr, usize)>,
+}
+
 /// A serial link's loop-side state.
 struct SerialRt {
     /// The port's fd (owned by the [`Keeper`] thread's `SerialPort`).
@@ -572,6 +615,10 @@ struct SerialRt {
 /// Everything the RT thread owns.
 struct RtCtx {
     engine: Engine,
+    /// Ping pseudo-members, when `ha.cf` has any.
+    pinger: Option<Pinger>,
+    /// Their sockets: fds after the links' in the backend.
+    icmp: Vec<IcmpRt>,
     links: Vec<RtLink>,
     /// Hand-over of serial ports with the keeper thread, which owns them.
     port_slots: Arc<[PortSlot]>,
@@ -638,10 +685,12 @@ fn rt_thread(mut ctx: RtCtx, setup: RtSetup, ready: mpsc::Sender<Result<Ready, S
     } else {
         notes.push("realtime is off: the heartbeat thread runs at normal priority without locked memory".into());
     }
-    let socks: Vec<RawFd> = ctx.links.iter().map(RtLink::fd).collect();
+    let socks: Vec<RawFd> =
+        ctx.links.iter().map(RtLink::fd).chain(ctx.icmp.iter().map(|i| std::os::fd::AsRawFd::as_raw_fd(&i.socket))).collect();
     // Serial ports always wake the loop: they have no kernel arrival stamp, so a frame is
     // timed when it is read. (A UART interrupts every few bytes, not every byte.)
-    let watch: Vec<bool> = ctx.links.iter().map(|l| rx_wakeup || matches!(l, RtLink::Serial(_))).collect();
+    let watch: Vec<bool> =
+        ctx.links.iter().map(|l| rx_wakeup || matches!(l, RtLink::Serial(_))).chain(ctx.icmp.iter().map(|_| rx_wakeup)).collect();
     let wake = ctx.wake.as_raw_fd();
     match choice {
         Choice::Uring | Choice::Auto => match UringBackend::new(&socks, &watch, wake) {
@@ -777,11 +826,18 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
     let mut last_drain = deadline;
     let mut next_pet = deadline;
     let mut withholding = false;
+    let nlinks = ctx.links.len();
+    let mut echo = [0u8; hb_media::ping::ECHO_LEN];
     loop {
+        let planned = deadline;
         let (engine, rtlog, txlog) = (&mut ctx.engine, &mut ctx.rtlog, &mut last_tx_log);
         let woken = match backend.wait(deadline, &mut |link, errno| {
-            engine.tx_failed(link);
-            tx_error_log(rtlog, txlog, link, errno);
+            // Past the links are the ping sockets: a ping that cannot go out shows as the
+            // ping node's death, not as a link error.
+            if link < nlinks {
+                engine.tx_failed(link);
+                tx_error_log(rtlog, txlog, link, errno);
+            }
         }) {
             Ok(w) => w,
             Err(e) => {
@@ -862,6 +918,24 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
                     }
                 }
             }
+        }
+        if let Some(pg) = ctx.pinger.as_mut() {
+            for ic in &ctx.icmp {
+                loop {
+                    match recv_stamped_from(std::os::fd::AsRawFd::as_raw_fd(&ic.socket), &mut rx) {
+                        Ok((n, stamp, from)) => {
+                            let arrival = stamp
+                                .map_or(now, |s| Nanos((i128::from(s) - offset).clamp(i128::from(last_drain.0), i128::from(now.0)) as u64));
+                            if let Some(r) = hb_media::ping::parse_echo_reply(ic.v6, &rx[..n], from, pg.ident()) {
+                                pg.receive(&r, arrival);
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(_) => break,
+                    }
+                }
+            }
+            pg.poll(now, Some(planned));
         }
         last_drain = now;
         ctx.engine.poll(now);
@@ -950,10 +1024,20 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
                     }
                 }
             }
+            if let Some(pg) = ctx.pinger.as_mut() {
+                pg.next_round();
+                for (k, ic) in ctx.icmp.iter().enumerate() {
+                    for (d, (dest, t)) in ic.targets.iter().enumerate() {
+                        pg.echo(*t, now, &mut echo);
+                        // A failure (no route while a link is down) shows as the ping node's death.
+                        let _ = backend.send(nlinks + k, d, dest, &echo);
+                    }
+                }
+            }
             ctx.engine.tx_done(now);
         }
         let mut notify = false;
-        while let Some(ev) = ctx.engine.pop_event() {
+        while let Some(ev) = ctx.engine.pop_event().or_else(|| ctx.pinger.as_mut().and_then(Pinger::pop_event)) {
             ctx.rtlog.push(now, LogMsg::Event(ev));
             // A full IPC ring means no subscriber is keeping up; the event is still logged.
             let _ = ctx.events.push(ev);
@@ -967,11 +1051,14 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
         ctx.stats.log_dropped = ctx.rtlog.dropped();
         let stopping = ctx.stop.load(Ordering::Acquire);
         ctx.stats.stopping = stopping;
-        ctx.status.publish(&ctx.engine, now, &ctx.stats);
+        ctx.status.publish(&ctx.engine, ctx.pinger.as_ref(), now, &ctx.stats);
         if stopping {
             break;
         }
         deadline = ctx.engine.next_deadline();
+        if let Some(pg) = &ctx.pinger {
+            deadline = deadline.min(pg.poll_at());
+        }
         if ctx.wd.is_some() {
             deadline = deadline.min(next_pet);
         }

@@ -84,6 +84,7 @@ pub fn json_str(s: &str) -> String {
 pub fn event_json(n: &Names, e: &Event) -> String {
     let peer = |i: u8| json_str(n.peers.get(usize::from(i)).map(String::as_str).unwrap_or("?"));
     let link = |i: u8| json_str(n.links.get(usize::from(i)).map(String::as_str).unwrap_or("?"));
+    let ping = |i: u8| json_str(n.pings.get(usize::from(i)).map(String::as_str).unwrap_or("?"));
     match *e {
         Event::NodeUp { node, at, returning } => {
             format!("{{\"event\":\"node-up\",\"node\":{},\"at_ns\":{},\"returning\":{returning}}}", peer(node), at.0)
@@ -111,6 +112,10 @@ pub fn event_json(n: &Names, e: &Event) -> String {
             at.0,
             silent.0
         ),
+        Event::PingUp { node, at } => format!("{{\"event\":\"ping-up\",\"node\":{},\"at_ns\":{}}}", ping(node), at.0),
+        Event::PingDead { node, at, silent } => {
+            format!("{{\"event\":\"ping-dead\",\"node\":{},\"at_ns\":{},\"silent_ns\":{}}}", ping(node), at.0, silent.0)
+        }
         Event::Stall { at, late } => format!("{{\"event\":\"stall\",\"at_ns\":{},\"late_ns\":{}}}", at.0, late.0),
     }
 }

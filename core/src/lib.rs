@@ -21,6 +21,7 @@ pub mod engine;
 pub mod ipc;
 pub mod liveness;
 pub mod logging;
+pub mod ping;
 pub mod ports;
 pub mod status;
 pub mod time;

@@ -127,6 +127,22 @@ pub enum Event {
         /// Silence.
         silent: Nanos,
     },
+    /// A ping pseudo-member (a router, or a `ping_group`) answers (again).
+    PingUp {
+        /// Ping node index.
+        node: u8,
+        /// When.
+        at: Nanos,
+    },
+    /// A ping pseudo-member has not answered for `deadping`.
+    PingDead {
+        /// Ping node index.
+        node: u8,
+        /// When it was declared.
+        at: Nanos,
+        /// Silence (or time since start if it never answered).
+        silent: Nanos,
+    },
     /// This process was not scheduled for `late` past its deadline.
     Stall {
         /// When it woke.

@@ -293,10 +293,14 @@ pub struct Names {
     pub peers: Vec<String>,
     /// Link names by index.
     pub links: Vec<String>,
+    /// Ping pseudo-member names by index.
+    pub pings: Vec<String>,
     /// deadtime, for messages.
     pub deadtime: Nanos,
     /// warntime, for messages.
     pub warntime: Nanos,
+    /// deadping, for messages.
+    pub deadping: Nanos,
 }
 
 /// Capacity of the RT log ring.
@@ -404,6 +408,11 @@ pub fn format_event(n: &Names, e: &Event) -> (Level, String) {
             Level::Warn,
             format!("link {} to {} is dead (silent {:.1} ms)", name(&n.links, link), name(&n.peers, node), silent.as_millis_f64()),
         ),
+        Event::PingUp { node, .. } => (Level::Info, format!("ping node {} answers", name(&n.pings, node))),
+        Event::PingDead { node, silent, .. } => (
+            Level::Warn,
+            format!("ping node {} is dead (no answer for {:.1} ms, deadping {})", name(&n.pings, node), silent.as_millis_f64(), n.deadping),
+        ),
         Event::Stall { late, .. } => {
             (Level::Warn, format!("not scheduled for {:.1} ms; peers' silence clocks moved forward by as much", late.as_millis_f64()))
         }
@@ -461,15 +470,19 @@ mod tests {
         let names = Names {
             peers: vec!["beta".into()],
             links: vec!["ucast eth0".into()],
+            pings: vec!["routers".into()],
             deadtime: Nanos::from_millis(50),
             warntime: Nanos::from_millis(30),
+            deadping: Nanos::from_millis(40),
         };
         let (mut rt, h) = spawn_log_thread(logger, names, stop.clone()).unwrap();
         rt.push(Nanos(5), LogMsg::Event(Event::NodeDead { node: 0, at: Nanos(5), silent: Nanos(51_200_000) }));
+        rt.push(Nanos(6), LogMsg::Event(Event::PingDead { node: 0, at: Nanos(6), silent: Nanos(41_000_000) }));
         stop.store(true, Ordering::Release);
         h.join().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("WARN: node beta is dead (silent 51.2 ms, deadtime 50ms)"), "{text}");
+        assert!(text.contains("WARN: ping node routers is dead (no answer for 41.0 ms, deadping 40ms)"), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -28,14 +28,19 @@ const NAME_WORDS: usize = 8;
 /// The status file's name inside the run directory.
 pub const FILE_NAME: &str = "status";
 
-/// One peer.
+/// One peer, or one ping pseudo-member (after the peers).
 #[repr(C)]
 pub struct NodeSlot {
     name: [AtomicU64; NAME_WORDS],
     id: AtomicU64,
+    /// 0: a cluster node; 1: a ping node.
+    kind: AtomicU64,
     state: AtomicU64,
     generation: AtomicU64,
     last_heard: AtomicU64,
+    /// Ping nodes: replies so far, last round trip (ns).
+    replies: AtomicU64,
+    rtt_last: AtomicU64,
 }
 
 /// One link.
@@ -178,6 +183,7 @@ impl StatusWriter {
         run_dir: &Path,
         self_name: &str,
         peers: &[String],
+        pings: &[String],
         links: &[String],
         timing: &crate::liveness::Timing,
         started: Nanos,
@@ -218,7 +224,7 @@ impl StatusWriter {
         p.size.store(std::mem::size_of::<Page>() as u64, Relaxed);
         p.pid.store(u64::from(std::process::id()), Relaxed);
         p.started.store(started.0, Relaxed);
-        p.node_count.store(peers.len() as u64, Relaxed);
+        p.node_count.store((peers.len() + pings.len()).min(MAX_NODES) as u64, Relaxed);
         p.link_count.store(links.len() as u64, Relaxed);
         p.keepalive.store(timing.keepalive.0, Relaxed);
         p.warntime.store(timing.warntime.0, Relaxed);
@@ -228,6 +234,11 @@ impl StatusWriter {
         for (i, n) in peers.iter().enumerate() {
             write_name(&p.nodes[i].name, n);
             p.nodes[i].id.store(u64::from(crate::wire::node_id(n)), Relaxed);
+        }
+        for (i, n) in pings.iter().enumerate().take(MAX_NODES.saturating_sub(peers.len())) {
+            let d = &p.nodes[peers.len() + i];
+            write_name(&d.name, n);
+            d.kind.store(1, Relaxed);
         }
         for (i, l) in links.iter().enumerate() {
             write_name(&p.links[i].name, l);
@@ -255,7 +266,7 @@ impl StatusWriter {
     }
 
     /// Publishes the engine's state. Allocation-free; called by the RT thread.
-    pub fn publish(&self, e: &Engine, now: Nanos, ls: &LoopStats) {
+    pub fn publish(&self, e: &Engine, pings: Option<&crate::ping::Pinger>, now: Nanos, ls: &LoopStats) {
         let p = self.map.page();
         let s = p.seq.load(Relaxed);
         p.seq.store(s.wrapping_add(1), Relaxed);
@@ -314,6 +325,16 @@ impl StatusWriter {
                 q.downs.store(ps.downs, Relaxed);
             }
             d.last_heard.store(last, Relaxed);
+        }
+        if let Some(pg) = pings {
+            for i in 0..pg.node_count().min(MAX_NODES.saturating_sub(e.peer_count())) {
+                let d = &p.nodes[e.peer_count() + i];
+                let replies = pg.replies(i);
+                d.state.store(pg.node_state(i) as u64, Relaxed);
+                d.last_heard.store(if replies == 0 { 0 } else { pg.last_heard(i).0 }, Relaxed);
+                d.replies.store(replies, Relaxed);
+                d.rtt_last.store(pg.rtt_last(i), Relaxed);
+            }
         }
         p.seq.store(s.wrapping_add(2), Release);
     }
@@ -378,15 +399,21 @@ pub struct PairSnap {
 pub struct NodeSnap {
     /// Name.
     pub name: String,
-    /// Wire id.
+    /// Wire id (0 for a ping node).
     pub id: u32,
+    /// A ping pseudo-member (a router or `ping_group`), not a cluster node.
+    pub ping: bool,
     /// State.
     pub state: NodeState,
     /// Its generation (0 = never heard).
     pub generation: u64,
     /// Last heard on any link (0 = never).
     pub last_heard: Nanos,
-    /// Per link.
+    /// Ping nodes: replies so far.
+    pub ping_replies: u64,
+    /// Ping nodes: the last round trip, ns (0: none).
+    pub ping_rtt: u64,
+    /// Per link (none for a ping node).
     pub links: Vec<PairSnap>,
 }
 
@@ -524,13 +551,17 @@ impl StatusReader {
         let nodes = (0..nn)
             .map(|n| {
                 let d = &p.nodes[n];
+                let ping = d.kind.load(Relaxed) == 1;
                 NodeSnap {
                     name: read_name(&d.name),
                     id: d.id.load(Relaxed) as u32,
+                    ping,
                     state: node_state(d.state.load(Relaxed)),
                     generation: d.generation.load(Relaxed),
                     last_heard: Nanos(d.last_heard.load(Relaxed)),
-                    links: (0..nl)
+                    ping_replies: d.replies.load(Relaxed),
+                    ping_rtt: d.rtt_last.load(Relaxed),
+                    links: (0..if ping { 0 } else { nl })
                         .map(|l| {
                             let q = &p.pairs[n * MAX_LINKS + l];
                             let count = q.rtt_count.load(Relaxed);

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::Duration;
 
 mod common;
-use common::{wait_dead_event, Node, KEYS};
+use common::{wait_dead_event, wait_event, Node, KEYS};
 
 const DEADTIME_MS: u64 = 300;
 /// Extra time allowed beyond deadtime for detection on a loaded machine.
@@ -530,4 +530,68 @@ fn application_heartbeats_become_events_and_can_reset_the_node() {
         "{}",
         a.log_text()
     );
+}
+
+/// Ping pseudo-members: b's namespace answers ICMP echo as a router would. They come up, die
+/// when a's cable is cut, and come back when it is mended — on the event stream, the status
+/// page and `hbctl nodes`. A `ping_group` lives while any member answers.
+#[test]
+fn ping_nodes_go_down_and_come_back() {
+    if !require_root("ping_nodes_go_down_and_come_back") {
+        return;
+    }
+    let pair = Pair::create();
+    let dir = TempDir::new("hb-ping");
+    let pings = format!("ping {B4}\nping6 {B6}\nping_group gateways 10.77.0.99 {B4}\ndeadping 300ms\n");
+    let a = Node::start(&pair.a, &dir.path, "a", &format!("{}{pings}", hacf(Medium::Ucast, &pair, "a")), "io_uring");
+    let _b = Node::start(&pair.b, &dir.path, "b", &hacf(Medium::Ucast, &pair, "b"), "epoll");
+    let ping_state = |name: &str| a.snapshot().and_then(|s| s.node(name).map(|n| (n.ping, n.state)));
+    for name in [B4, B6, "gateways"] {
+        let up = wait_for(Duration::from_secs(10), || (ping_state(name) == Some((true, NodeState::Up))).then_some(()));
+        assert!(up.is_some(), "ping node {name}: {:?}\n{}", ping_state(name), a.log_text());
+    }
+    let n = a.snapshot().unwrap();
+    let b4 = n.node(B4).unwrap();
+    assert!(b4.ping_replies > 0 && b4.ping_rtt > 0 && b4.links.is_empty(), "{b4:?}");
+    assert_eq!(n.node("b").map(|p| p.ping), Some(false));
+    let hbctl = Path::new(env!("CARGO_BIN_EXE_hbd")).with_file_name("hbctl");
+    let nodes_text = || {
+        let out = std::process::Command::new(&hbctl).args(["--run-dir", a.run.to_str().unwrap(), "nodes"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let check_hbctl = hbctl.exists();
+    if !check_hbctl {
+        assert!(std::env::var_os("CI").is_none(), "{} missing: CI builds the whole workspace", hbctl.display());
+        eprintln!("{} not built: skipping the hbctl checks", hbctl.display());
+    }
+    if check_hbctl {
+        let t = nodes_text();
+        assert!(t.contains("PING NODE") && t.lines().any(|l| l.starts_with("gateways") && l.contains(" up ")), "{t}");
+    }
+
+    let events = a.subscribe();
+    pair.cut();
+    let mut dead: Vec<String> = Vec::new();
+    while dead.len() < 3 {
+        let m = wait_event(&events, &["\"event\":\"ping-dead\""], Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("ping-dead events so far: {dead:?}\n{}", a.log_text()));
+        dead.push(m.split("\"node\":\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("?").to_string());
+    }
+    dead.sort();
+    assert_eq!(dead, vec![B4.to_string(), B6.to_string(), "gateways".to_string()]);
+    assert_eq!(ping_state("gateways"), Some((true, NodeState::Dead)));
+    if check_hbctl {
+        let t = nodes_text();
+        assert!(t.lines().any(|l| l.starts_with("gateways") && l.contains(" dead ")), "{t}");
+    }
+    pair.mend();
+    let mut up: Vec<String> = Vec::new();
+    while up.len() < 3 {
+        let m = wait_event(&events, &["\"event\":\"ping-up\""], Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("ping-up events so far: {up:?}\n{}", a.log_text()));
+        up.push(m.split("\"node\":\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("?").to_string());
+    }
+    up.sort();
+    assert_eq!(up, vec![B4.to_string(), B6.to_string(), "gateways".to_string()]);
+    assert!(a.log_text().contains("ping node gateways is dead (no answer for"), "{}", a.log_text());
 }

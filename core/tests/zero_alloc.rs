@@ -5,7 +5,7 @@
 //! loop starts. Two daemons run in this process, joined by ucast on loopback (one io_uring
 //! draining on ticks, one epoll woken by received packets) and by a serial cable (the null-modem
 //! emulator at 460800 baud, with garbage injected once), at a 3 ms keepalive for thousands of
-//! heartbeats: receive, framing, RTT echoes, bad frames, status page publishing, event and log
+//! heartbeats: receive, framing, RTT echoes, bad frames, ICMP echoes to a ping node (as root), status page publishing, event and log
 //! ring pushes; then one is stopped so the other's loop also runs the warn/dead event paths.
 //! The RT threads' allocation count must stay zero.
 
@@ -109,7 +109,9 @@ fn the_rt_loop_allocates_nothing_over_thousands_of_heartbeats() {
     // so the framing, the tty reads and writes and the bad-frame path run on the RT thread.
     let cable = hb_hwtest::nullmodem::NullModem::new(460800);
     let serial = |end: &Path| format!("baud 460800\nserial {}\n", end.display());
-    let a_opts = node_dir(&root, "a", "127.0.0.1", port, "off", &format!("{wd}{}", serial(&cable.end_a())));
+    // As root, a ping node too (raw ICMP needs CAP_NET_RAW): echoes built, sent, parsed.
+    let ping = if hb_hwtest::is_root() { "ping 127.0.0.1\n" } else { "" };
+    let a_opts = node_dir(&root, "a", "127.0.0.1", port, "off", &format!("{wd}{ping}{}", serial(&cable.end_a())));
     let mut b_opts = node_dir(&root, "b", "127.0.0.2", port, "on", &serial(&cable.end_b()));
     b_opts.backend = Choice::Epoll;
     let a = Daemon::start(&a_opts).expect("start a");
@@ -152,6 +154,10 @@ fn the_rt_loop_allocates_nothing_over_thousands_of_heartbeats() {
     }
     std::thread::sleep(Duration::from_millis(100));
     let allocs = RT_ALLOCS.load(Ordering::Relaxed);
+    if hb_hwtest::is_root() {
+        let p = ra.snapshot().node("127.0.0.1").cloned().expect("the ping node");
+        assert!(p.ping && p.ping_replies > 1000, "the ping node was pinged from the loop: {p:?}");
+    }
     let bad_frames = ra.snapshot().links[1].counters.rejects[hb_core::wire::Reject::BadFrame as usize];
     assert!(bad_frames > 0, "the injected garbage was counted as bad frames");
     if let Some(e) = &emu {

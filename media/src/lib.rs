@@ -5,12 +5,13 @@
 //! its destinations already converted to raw socket addresses so the RT loop never builds one.
 //! `serial` ports open in [`serial`] (raw 8N1, locked), and [`frame`] is the framing that
 //! carries packets over their byte stream; [`raw`] is hb's raw Ethernet medium (AF_PACKET, its
-//! own EtherType, no IP needed). Ping media are later work (refused by name in the
-//! configuration until then).
+//! own EtherType, no IP needed); [`ping`] opens the ICMP sockets of ping pseudo-members and
+//! builds and parses their echoes.
 //!
 //! The crate does no I/O after opening: the core's io_uring or epoll loop owns the fds.
 
 pub mod frame;
+pub mod ping;
 pub mod raw;
 pub mod serial;
 mod sys;

@@ -40,7 +40,8 @@ USAGE
 
 COMMANDS
     status         this node, hbd's health and every peer in one screen (cl_status hbstatus)
-    nodes          each peer: state, last heard, generation (cl_status listnodes/nodestatus)
+    nodes          each peer: state, last heard, generation (cl_status listnodes/nodestatus);
+                   then each ping node (ping, ping6, ping_group): state, last answer, RTT
     links          each link and peer: state, last heard, packets, dropped packets by reason,
                    round-trip times (cl_status listhblinks/hblinkstatus)
     events         follow the event stream (node/link up, warn, dead; stalls) until interrupted
@@ -71,7 +72,7 @@ GLOBAL OPTIONS
 EXIT STATUS
     0   success
     1   hbd is not running (no status page, or its process is gone)
-    2   status: at least one peer is dead
+    2   status: at least one peer is dead (ping nodes do not count)
     64  bad command line
     66  configuration file missing or unreadable
     73  keygen could not write its file
@@ -201,7 +202,7 @@ fn ms(ns: u64) -> String {
 
 fn query(a: &Args, out: &mut dyn Write) -> CmdResult {
     let s = snapshot(a)?;
-    let any_dead = s.nodes.iter().any(|n| n.state == NodeState::Dead);
+    let any_dead = s.nodes.iter().any(|n| !n.ping && n.state == NodeState::Dead);
     let text = if a.json {
         match a.cmd.as_str() {
             "nodes" => nodes_json(&s),
@@ -266,7 +267,7 @@ fn rt_text(f: u64) -> String {
 
 fn nodes_text(s: &Snapshot) -> String {
     let mut o = String::from("NODE             STATE  LAST HEARD       LINKS UP  GENERATION\n");
-    for n in &s.nodes {
+    for n in s.nodes.iter().filter(|n| !n.ping) {
         let up = n.links_up();
         o.push_str(&format!(
             "{:<16} {:<6} {:<16} {:>2}/{:<5}  {}\n",
@@ -277,6 +278,14 @@ fn nodes_text(s: &Snapshot) -> String {
             n.links.len(),
             n.generation
         ));
+    }
+    let pings: Vec<_> = s.nodes.iter().filter(|n| n.ping).collect();
+    if !pings.is_empty() {
+        o.push_str("PING NODE        STATE  LAST ANSWER      REPLIES   RTT\n");
+        for n in pings {
+            let rtt = if n.ping_rtt == 0 { "-".to_string() } else { format!("{:.3} ms", n.ping_rtt as f64 / 1e6) };
+            o.push_str(&format!("{:<16} {:<6} {:<16} {:<9} {}\n", n.name, n.state.name(), ago(s.now, n.last_heard), n.ping_replies, rtt));
+        }
     }
     o
 }
@@ -303,7 +312,7 @@ fn links_text(s: &Snapshot) -> String {
             o.push_str(&format!(" ({})", reasons.join(", ")));
         }
         o.push('\n');
-        for n in &s.nodes {
+        for n in s.nodes.iter().filter(|n| !n.ping) {
             let p = &n.links[i];
             let rtt = if p.rtt_count == 0 {
                 "rtt -".to_string()
@@ -342,8 +351,18 @@ fn nodes_array(s: &Snapshot) -> String {
         .nodes
         .iter()
         .map(|n| {
+            if n.ping {
+                return format!(
+                    "{{\"name\":{},\"kind\":\"ping\",\"state\":\"{}\",\"last_heard_ms_ago\":{},\"replies\":{},\"rtt_ns\":{}}}",
+                    json_str(&n.name),
+                    n.state.name(),
+                    ms_ago_json(s.now, n.last_heard),
+                    n.ping_replies,
+                    n.ping_rtt
+                );
+            }
             format!(
-                "{{\"name\":{},\"state\":\"{}\",\"last_heard_ms_ago\":{},\"generation\":{},\"links_up\":{}}}",
+                "{{\"name\":{},\"kind\":\"node\",\"state\":\"{}\",\"last_heard_ms_ago\":{},\"generation\":{},\"links_up\":{}}}",
                 json_str(&n.name),
                 n.state.name(),
                 ms_ago_json(s.now, n.last_heard),
@@ -366,6 +385,7 @@ fn links_json(s: &Snapshot) -> String {
             let peers: Vec<String> = s
                 .nodes
                 .iter()
+                .filter(|n| !n.ping)
                 .map(|n| {
                     let p = &n.links[i];
                     format!(

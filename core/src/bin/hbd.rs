@@ -53,13 +53,24 @@ OPTIONS
 
 HA.CF
     heartbeat 3.0 directives hb implements: keepalive, warntime, deadtime, initdead, udpport,
-    bcast (alias udp), mcast, mcast6, ucast, ucast6, serial, baud, node, cluster, logfile,
+    bcast (alias udp), mcast, mcast6, ucast, ucast6, serial, baud, ping, ping6, ping_group,
+    deadping, node, cluster, logfile,
     debugfile, logfacility, debug, realtime, rtprio, auto_failback (nice_failback), apiauth,
     crm off, watchdog DEVICE (hbd pets it from its real-time loop; a clean stop disarms it with
     the magic close, a crash, kill -9 or hang leaves it armed and the node is reset).
     Times are heartbeat's: `2` and `1.5` are seconds, `250ms` milliseconds.
-    heartbeat directives not implemented yet (ping, stonith, respawn, hopfudge, ...) are
+    heartbeat directives not implemented yet (stonith, respawn, hopfudge, hbaping, ...) are
     refused by name; hb never ignores a line silently.
+
+PING NODES
+    `ping ADDR...` (IPv4) and `ping6 ADDR...` make each address a pseudo-member, named by the
+    address; `ping_group NAME ADDR...` makes one pseudo-member that is up while any of its
+    addresses answers. hbd sends an ICMP echo to every address each keepalive (raw sockets:
+    needs CAP_NET_RAW) and declares a ping node dead after `deadping` without an answer
+    (default: deadtime; like deadtime, more than 2 x keepalive). Ping nodes show in
+    `hbctl nodes` and as `ping-up` / `ping-dead` events, for connectivity decisions
+    (heartbeat's ipfail); they never count as cluster members. Mind routers that rate-limit
+    ICMP: at a 10 ms keepalive each gets 100 echoes a second.
 
 SERIAL LINKS
     `baud N` (9600 ... 460800, default 19200) applies to the `serial DEVICE...` lines after

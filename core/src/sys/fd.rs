@@ -192,16 +192,26 @@ pub fn realtime_ns() -> u64 {
 /// no stamp, and the kernel then stamps it when it is read. So the first packets after hbd
 /// starts may be timed at read — which the loop's clamp to `[previous drain, now]` bounds.
 pub fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+    recv_stamped_from(fd, buf).map(|(n, stamp, _)| (n, stamp))
+}
+
+/// [`recv_stamped`], also returning the sender's IP address (ICMP replies on a raw IPv6
+/// socket carry no IP header to read it from).
+pub fn recv_stamped_from(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>, Option<std::net::IpAddr>)> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: sockaddr_storage is plain data; all-zero is a valid (AF_UNSPEC) value.
+    let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     // Room for one cmsg carrying a timespec, 8-byte aligned.
     let mut cbuf = [0u64; 8];
     // SAFETY: msghdr is plain data; all-zero is a valid empty header, filled in below.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut from as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    // SAFETY: `msg` points at `iov` (covering `buf`) and `cbuf`, all valid for the call.
+    // SAFETY: `msg` points at `from`, `iov` (covering `buf`) and `cbuf`, all valid for the call.
     let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
     if n < 0 {
         return Err(io::Error::last_os_error());
@@ -224,7 +234,20 @@ pub fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>
         // SAFETY: as for CMSG_FIRSTHDR.
         c = unsafe { libc::CMSG_NXTHDR(&msg, c) };
     }
-    Ok((n as usize, stamp))
+    let addr = match i32::from(from.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the kernel wrote a sockaddr_in.
+            let sin = unsafe { &*(&from as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the kernel wrote a sockaddr_in6.
+            let sin6 = unsafe { &*(&from as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(std::net::IpAddr::V6(std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+        }
+        _ => None,
+    };
+    Ok((n as usize, stamp, addr))
 }
 
 #[cfg(test)]

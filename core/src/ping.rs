@@ -1,0 +1,248 @@
+//! Ping pseudo-members, sans-I/O: which addresses to ping, what their replies mean.
+//!
+//! heartbeat's `ping`, `ping6` and `ping_group` make routers members of a sort: a pseudo-node
+//! that is up while it answers ICMP echo and dead after `deadping` of silence, so the CRM can
+//! tell "my peer died" from "I lost the network" (ipfail). [`Pinger`] keeps them with the same
+//! [`Liveness`] machinery as real peers (one "link" each; `initdead` at start; our own stalls
+//! discounted, never a ping death), and turns its node events into [`Event::PingUp`] and
+//! [`Event::PingDead`]. The loop sends an echo to every address each keepalive and hands the
+//! replies here. Nothing here allocates after [`Pinger::new`].
+
+use crate::liveness::{Event, Liveness, NodeState, Timing};
+use crate::time::Nanos;
+use hb_media::ping::{build_echo_request, EchoReply, ECHO_LEN};
+use std::net::IpAddr;
+
+const EVENT_QUEUE: usize = 32;
+
+/// One pseudo-member: a name and the addresses that speak for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingNode {
+    /// The address (`ping`), or the group's name (`ping_group`).
+    pub name: String,
+    /// Any one answering keeps the node up.
+    pub addrs: Vec<IpAddr>,
+}
+
+/// The ping pseudo-members' state. See the module docs.
+pub struct Pinger {
+    ident: u16,
+    seq: u16,
+    /// Every address pinged, with its node's index.
+    targets: Vec<(IpAddr, usize)>,
+    live: Liveness,
+    rtt_last: Vec<u64>,
+    replies: Vec<u64>,
+    events: [Option<Event>; EVENT_QUEUE],
+    ev_head: usize,
+    ev_len: usize,
+}
+
+impl Pinger {
+    /// Tables for `nodes`, timed by `timing` (its deadtime is `deadping`), echoes marked with
+    /// `ident`, starting at `now`.
+    pub fn new(nodes: &[PingNode], timing: Timing, ident: u16, now: Nanos) -> Pinger {
+        let targets = nodes.iter().enumerate().flat_map(|(i, n)| n.addrs.iter().map(move |a| (*a, i))).collect();
+        Pinger {
+            ident,
+            seq: 0,
+            targets,
+            live: Liveness::new(timing, nodes.len(), 1, now),
+            rtt_last: vec![0; nodes.len()],
+            replies: vec![0; nodes.len()],
+            events: [None; EVENT_QUEUE],
+            ev_head: 0,
+            ev_len: 0,
+        }
+    }
+
+    /// Every address pinged and its node, in send order.
+    pub fn targets(&self) -> &[(IpAddr, usize)] {
+        &self.targets
+    }
+
+    /// Starts a round of echoes (one sequence number for all of them).
+    pub fn next_round(&mut self) {
+        self.seq = self.seq.wrapping_add(1);
+    }
+
+    /// The echo request for target `t` of this round, sent at `now`.
+    pub fn echo(&self, t: usize, now: Nanos, out: &mut [u8; ECHO_LEN]) {
+        build_echo_request(self.targets[t].0.is_ipv6(), self.ident, self.seq, now.0, out);
+    }
+
+    /// The identifier our echoes carry.
+    pub fn ident(&self) -> u16 {
+        self.ident
+    }
+
+    /// A reply arrived at `now`; returns the (first) node it speaks for, if it is one of ours.
+    /// An address listed in several nodes (`ping` and a `ping_group`) speaks for each.
+    pub fn receive(&mut self, r: &EchoReply, now: Nanos) -> Option<usize> {
+        // The send time is our own clock's, echoed back: a round trip, if it is plausible.
+        let rtt = (r.sent_ns != 0 && r.sent_ns <= now.0 && now.0 - r.sent_ns < 60_000_000_000).then(|| now.0 - r.sent_ns);
+        let mut first = None;
+        for t in 0..self.targets.len() {
+            let (addr, node) = self.targets[t];
+            // Each node once, even if it lists the address twice.
+            if addr != r.from || self.targets[..t].iter().any(|&(a, n)| a == addr && n == node) {
+                continue;
+            }
+            first = first.or(Some(node));
+            if let Some(rtt) = rtt {
+                self.rtt_last[node] = rtt;
+            }
+            self.replies[node] += 1;
+            let (events, head, len) = (&mut self.events, self.ev_head, &mut self.ev_len);
+            self.live.heard(node, 0, now, &mut |e| translate(events, head, len, e));
+        }
+        first
+    }
+
+    /// Judges deadlines at `now`; `expected` is when the loop meant to wake (stall discount).
+    pub fn poll(&mut self, now: Nanos, expected: Option<Nanos>) {
+        let (events, head, len) = (&mut self.events, self.ev_head, &mut self.ev_len);
+        self.live.poll(now, expected, &mut |e| translate(events, head, len, e));
+    }
+
+    /// When the next ping node can change state.
+    pub fn poll_at(&self) -> Nanos {
+        self.live.poll_at()
+    }
+
+    /// The oldest queued event.
+    pub fn pop_event(&mut self) -> Option<Event> {
+        if self.ev_len == 0 {
+            return None;
+        }
+        let e = self.events[self.ev_head].take();
+        self.ev_head = (self.ev_head + 1) % EVENT_QUEUE;
+        self.ev_len -= 1;
+        e
+    }
+
+    /// Number of ping nodes.
+    pub fn node_count(&self) -> usize {
+        self.rtt_last.len()
+    }
+    /// A ping node's state.
+    pub fn node_state(&self, n: usize) -> NodeState {
+        self.live.node_state(n)
+    }
+    /// When it last answered (meaningful once [`Self::replies`] is non-zero).
+    pub fn last_heard(&self, n: usize) -> Nanos {
+        self.live.link(n, 0).1
+    }
+    /// Replies from it so far.
+    pub fn replies(&self, n: usize) -> u64 {
+        self.replies[n]
+    }
+    /// Its last round-trip time, ns (0: none yet).
+    pub fn rtt_last(&self, n: usize) -> u64 {
+        self.rtt_last[n]
+    }
+}
+
+/// Keeps a ping node's up and dead events (the link and stall events are the engine's story).
+fn translate(events: &mut [Option<Event>; EVENT_QUEUE], head: usize, len: &mut usize, e: Event) {
+    let e = match e {
+        Event::NodeUp { node, at, .. } => Event::PingUp { node, at },
+        Event::NodeDead { node, at, silent } => Event::PingDead { node, at, silent },
+        _ => return,
+    };
+    if *len < EVENT_QUEUE {
+        events[(head + *len) % EVENT_QUEUE] = Some(e);
+        *len += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn pinger() -> Pinger {
+        let t = Timing {
+            keepalive: Nanos::from_millis(10),
+            warntime: Nanos::from_millis(30),
+            deadtime: Nanos::from_millis(50),
+            initdead: Nanos::from_millis(200),
+            stall_threshold: Nanos::from_millis(5),
+        };
+        let nodes = [
+            PingNode { name: "10.0.0.254".into(), addrs: vec!["10.0.0.254".parse().unwrap()] },
+            PingNode { name: "routers".into(), addrs: vec!["10.0.1.1".parse().unwrap(), "fd00::1".parse().unwrap()] },
+        ];
+        Pinger::new(&nodes, t, 0x4242, Nanos(0))
+    }
+
+    fn reply(from: &str, sent: u64) -> EchoReply {
+        EchoReply { from: from.parse().unwrap(), seq: 1, sent_ns: sent }
+    }
+
+    fn drain(p: &mut Pinger) -> Vec<Event> {
+        std::iter::from_fn(|| p.pop_event()).collect()
+    }
+
+    #[test]
+    fn a_ping_node_comes_up_dies_and_returns() {
+        let mut p = pinger();
+        assert_eq!(p.targets().len(), 3);
+        assert_eq!(p.receive(&reply("10.0.0.254", MS), Nanos(3 * MS)), Some(0));
+        assert_eq!(p.rtt_last(0), 2 * MS);
+        assert_eq!(drain(&mut p), vec![Event::PingUp { node: 0, at: Nanos(3 * MS) }]);
+        assert_eq!(p.receive(&reply("192.0.2.1", 0), Nanos(4 * MS)), None, "not ours");
+        // Silent past deadping: dead.
+        p.poll(Nanos(60 * MS), None);
+        assert_eq!(drain(&mut p), vec![Event::PingDead { node: 0, at: Nanos(60 * MS), silent: Nanos(57 * MS) }]);
+        assert_eq!(p.node_state(0), NodeState::Dead);
+        p.receive(&reply("10.0.0.254", 61 * MS), Nanos(62 * MS));
+        assert_eq!(drain(&mut p), vec![Event::PingUp { node: 0, at: Nanos(62 * MS) }]);
+    }
+
+    #[test]
+    fn a_group_lives_while_any_member_answers_and_never_answering_is_dead_at_initdead() {
+        let mut p = pinger();
+        p.receive(&reply("fd00::1", 0), Nanos(5 * MS));
+        assert_eq!(drain(&mut p), vec![Event::PingUp { node: 1, at: Nanos(5 * MS) }]);
+        p.receive(&reply("10.0.1.1", 0), Nanos(40 * MS));
+        p.poll(Nanos(80 * MS), None);
+        assert_eq!(p.node_state(1), NodeState::Up, "10.0.1.1 answered 40 ms ago");
+        // Node 0 never answered: dead at initdead (200 ms), not before.
+        p.poll(Nanos(150 * MS), None);
+        assert!(drain(&mut p).iter().all(|e| !matches!(e, Event::PingDead { node: 0, .. })));
+        p.poll(Nanos(201 * MS), None);
+        assert!(drain(&mut p).contains(&Event::PingDead { node: 0, at: Nanos(201 * MS), silent: Nanos(201 * MS) }));
+    }
+
+    #[test]
+    fn an_address_in_a_ping_line_and_a_group_speaks_for_both() {
+        let t = Timing {
+            keepalive: Nanos::from_millis(10),
+            warntime: Nanos::from_millis(30),
+            deadtime: Nanos::from_millis(50),
+            initdead: Nanos::from_millis(200),
+            stall_threshold: Nanos::from_millis(5),
+        };
+        let nodes = [
+            PingNode { name: "10.0.0.1".into(), addrs: vec!["10.0.0.1".parse().unwrap()] },
+            PingNode { name: "gw".into(), addrs: vec!["10.0.0.9".parse().unwrap(), "10.0.0.1".parse().unwrap()] },
+        ];
+        let mut p = Pinger::new(&nodes, t, 1, Nanos(0));
+        assert_eq!(p.receive(&reply("10.0.0.1", 0), Nanos(MS)), Some(0));
+        assert_eq!(drain(&mut p), vec![Event::PingUp { node: 0, at: Nanos(MS) }, Event::PingUp { node: 1, at: Nanos(MS) }]);
+        assert_eq!((p.replies(0), p.replies(1)), (1, 1));
+    }
+
+    #[test]
+    fn our_own_stall_is_not_a_ping_death() {
+        let mut p = pinger();
+        p.receive(&reply("10.0.0.254", 0), Nanos(10 * MS));
+        drain(&mut p);
+        // We meant to wake at 20 ms and woke at 100 ms: an 80 ms stall, discounted.
+        p.poll(Nanos(100 * MS), Some(Nanos(20 * MS)));
+        assert!(drain(&mut p).is_empty());
+        assert_eq!(p.node_state(0), NodeState::Up);
+    }
+}
