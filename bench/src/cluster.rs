@@ -78,10 +78,17 @@ pub struct Soak {
     pub worst_stall_ns: u64,
 }
 
-/// Runs the pair for `seconds` under `load` (stress-ng arguments, empty for none) and optional
-/// netem parameters, counting every verdict on both nodes' event streams. Nothing is killed,
-/// so every node-dead event is a false death.
-pub fn soak(s: &Settings, seconds: u64, load: &[String], netem: &[String], progress: &dyn Fn(usize)) -> Result<(Soak, String), String> {
+/// Runs the pair for `seconds` under `load` (stress-ng arguments, empty for none) and an
+/// optional loss of a's packets (percent), counting every verdict on both nodes' event streams.
+/// Nothing is killed, so every node-dead event is a false death. Returns the findings and the
+/// topology, with how the loss was applied.
+pub fn soak(
+    s: &Settings,
+    seconds: u64,
+    load: &[String],
+    loss_pct: Option<f64>,
+    progress: &dyn Fn(usize),
+) -> Result<(Soak, String), String> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     let mut t = TwoNodes::create(s)?;
@@ -90,8 +97,9 @@ pub fn soak(s: &Settings, seconds: u64, load: &[String], netem: &[String], progr
     if !t.wait_up(Duration::from_secs(15)) {
         return Err("the nodes did not see each other within 15 s".into());
     }
-    if !netem.is_empty() {
-        t.netem(&netem.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let mut topology = t.description.clone();
+    if let Some(pct) = loss_pct {
+        topology = format!("{topology}; loss by {}", t.lose(pct)?);
     }
     let found = Arc::new(Mutex::new(Soak::default()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -143,7 +151,7 @@ pub fn soak(s: &Settings, seconds: u64, load: &[String], netem: &[String], progr
     }
     t.stop_a();
     let f = found.lock().unwrap().clone();
-    Ok((f, t.description.clone()))
+    Ok((f, topology))
 }
 
 /// Keepalive send-time jitter of one hbd: |interval between consecutive heartbeats −

@@ -41,7 +41,8 @@ OPTIONS
                                   [default: 60 / 30 / 600 / 30 per mode; quick: 5/5/10/5]
     --load ARGS        soak: stress-ng arguments, or none   [default: --cpu N --vm 1 --io 1,
                        N = CPUs]
-    --loss PCT         soak: netem loss on the link, e.g. 1%  [default: none]
+    --loss PCT         soak: drop PCT % of a's packets (tc netem, or nftables where the
+                       kernel has no netem), e.g. 1%            [default: none]
     --interval-us N    floor wake interval                     [default: 1000]
     --prio P           floor SCHED_FIFO priority                [default: 90]
     --trials N         detect/compare trials per system        [default: 20; quick: 5]
@@ -84,7 +85,7 @@ struct Args {
     trials: Option<usize>,
     settings: Settings,
     load: Option<String>,
-    loss: Option<String>,
+    loss: Option<f64>,
     peers: Vec<Peer>,
     peer_settings: PeerSettings,
 }
@@ -127,7 +128,16 @@ fn parse() -> Result<Option<Args>, String> {
             Long("media") => media = val(&mut p)?,
             Long("baud") => baud = u32::try_from(num(&mut p)?).map_err(|_| "--baud: too large")?,
             Long("load") => a.load = Some(val(&mut p)?),
-            Long("loss") => a.loss = Some(val(&mut p)?),
+            Long("loss") => {
+                let v = val(&mut p)?;
+                a.loss = Some(
+                    v.trim_end_matches('%')
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|l| (0.0..=100.0).contains(l))
+                        .ok_or(format!("--loss {v:?}: a percentage, e.g. 1%"))?,
+                )
+            }
             Long("peers") => {
                 a.peers = val(&mut p)?
                     .split(',')
@@ -267,13 +277,12 @@ fn run(a: &Args) -> Result<(), String> {
                 Some(l) => l.split_whitespace().map(String::from).collect(),
                 None => vec!["--cpu".into(), env.cpus.to_string(), "--vm".into(), "1".into(), "--io".into(), "1".into()],
             };
-            let netem: Vec<String> = a.loss.as_ref().map(|l| vec!["loss".to_string(), l.clone()]).unwrap_or_default();
             println!(
-                "soak: {secs} s, load: {}, netem: {}",
+                "soak: {secs} s, load: {}, loss: {}",
                 if load.is_empty() { "none".into() } else { format!("stress-ng {}", load.join(" ")) },
-                if netem.is_empty() { "none".into() } else { netem.join(" ") }
+                a.loss.map_or("none".into(), |l| format!("{l}% of a's packets"))
             );
-            let (f, topo) = hb_bench::cluster::soak(&a.settings, secs, &load, &netem, &|i| progress(i, secs as usize, "soak seconds"))?;
+            let (f, topo) = hb_bench::cluster::soak(&a.settings, secs, &load, a.loss, &|i| progress(i, secs as usize, "soak seconds"))?;
             println!("over {topo}, keepalive {} ms, deadtime {} ms:", a.settings.keepalive_ms, a.settings.deadtime_ms);
             println!(
                 "  false deaths {}   link deaths {}   late warnings {}   own stalls {} (worst {:.1} ms)",
@@ -286,11 +295,11 @@ fn run(a: &Args) -> Result<(), String> {
             write(
                 "soak.json",
                 &format!(
-                    "{{\"command\":\"soak\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"load\":{},\"netem\":{},\"topology\":{},\"false_deaths\":{},\"link_deaths\":{},\"late_warnings\":{},\"stalls\":{},\"worst_stall_ms\":{:.3}}}\n",
+                    "{{\"command\":\"soak\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"load\":{},\"loss_pct\":{},\"topology\":{},\"false_deaths\":{},\"link_deaths\":{},\"late_warnings\":{},\"stalls\":{},\"worst_stall_ms\":{:.3}}}\n",
                     env.json(),
                     settings_json(&a.settings),
                     hb_core::ipc::json_str(&load.join(" ")),
-                    hb_core::ipc::json_str(&netem.join(" ")),
+                    a.loss.map_or("null".to_string(), |l| l.to_string()),
                     hb_core::ipc::json_str(&topo),
                     f.false_deaths,
                     f.link_deaths,

@@ -100,6 +100,10 @@ pub struct PairStats {
     pub ups: u64,
     /// Times the link went dead.
     pub downs: u64,
+    /// First packet of the peer's current generation on this link (loss is counted from it).
+    pub since: Nanos,
+    /// `rx` before that packet.
+    pub since_rx: u64,
 }
 
 /// How often a pair's RTT median and p99 are recomputed from its histogram (a walk over its
@@ -119,6 +123,8 @@ struct Peer {
     id: u32,
     generation: u64,
     window: ReplayWindow,
+    /// The keepalive the peer announces (its timing field), for loss; zero until heard.
+    keepalive: Nanos,
 }
 
 const EVENT_QUEUE: usize = 128;
@@ -178,7 +184,11 @@ impl Engine {
             seq: 0,
             keys: c.keys,
             nlinks: c.links,
-            peers: c.peers.iter().map(|p| Peer { id: wire::node_id(p), generation: 0, window: ReplayWindow::default() }).collect(),
+            peers: c
+                .peers
+                .iter()
+                .map(|p| Peer { id: wire::node_id(p), generation: 0, window: ReplayWindow::default(), keepalive: Nanos::ZERO })
+                .collect(),
             live: Liveness::new(c.timing, n, c.links, now),
             links: vec![LinkCounters::default(); c.links],
             pairs: vec![PairStats::default(); n * c.links],
@@ -242,6 +252,10 @@ impl Engine {
             let restarted = peer.generation != 0 && self.live.node_state(idx) == NodeState::Up;
             peer.generation = h.generation;
             peer.window = ReplayWindow::default();
+            // Loss restarts with the new generation, on every link.
+            for p in &mut self.pairs[idx * self.nlinks..(idx + 1) * self.nlinks] {
+                p.since = Nanos::ZERO;
+            }
             if restarted {
                 self.push(Event::NodeRestarted { node: idx as u8, at: now, generation: h.generation });
             }
@@ -249,7 +263,14 @@ impl Engine {
         if !self.peers[idx].window.accept(h.seq) {
             return Err(Reject::Replay);
         }
+        if let Some((k, _)) = hb.timing {
+            self.peers[idx].keepalive = Nanos::from_millis(u64::from(k));
+        }
         let p = &mut self.pairs[idx * self.nlinks + link];
+        if p.since == Nanos::ZERO {
+            p.since = now;
+            p.since_rx = p.rx;
+        }
         p.rx += 1;
         p.peer_ts = h.timestamp;
         p.peer_ts_at = now;
@@ -397,6 +418,22 @@ impl Engine {
     pub fn pair(&self, n: usize, link: usize) -> &PairStats {
         &self.pairs[n * self.nlinks + link]
     }
+    /// Heartbeats lost on (peer, link), parts per million, since the first packet of the
+    /// peer's current generation: `1 - received / expected`, expecting one per the keepalive
+    /// the peer announces (ours if it announces less than 1 ms). Lost while the link was down
+    /// counts; duplicates and replays do not make up for losses.
+    pub fn loss_ppm(&self, n: usize, link: usize) -> u64 {
+        let p = &self.pairs[n * self.nlinks + link];
+        if p.since == Nanos::ZERO {
+            return 0;
+        }
+        let ka = if self.peers[n].keepalive >= Nanos::from_millis(1) { self.peers[n].keepalive } else { self.timing.keepalive };
+        let (_, last) = self.live.link(n, link);
+        let expected = last.sub(p.since).0 / ka.0.max(1) + 1;
+        let got = p.rx - p.since_rx;
+        expected.saturating_sub(got).saturating_mul(1_000_000) / expected
+    }
+
     /// (peer, link) RTT histogram, ns.
     pub fn rtt_histogram(&self, n: usize, link: usize) -> &Histogram<u32> {
         &self.rtt_hists[n * self.nlinks + link]

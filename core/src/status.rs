@@ -67,6 +67,7 @@ pub struct PairSlot {
     rtt_count: AtomicU64,
     rtt_p50: AtomicU64,
     rtt_p99: AtomicU64,
+    loss_ppm: AtomicU64,
     ups: AtomicU64,
     downs: AtomicU64,
 }
@@ -321,6 +322,7 @@ impl StatusWriter {
                 q.rtt_count.store(ps.rtt_count, Relaxed);
                 q.rtt_p50.store(ps.rtt_p50, Relaxed);
                 q.rtt_p99.store(ps.rtt_p99, Relaxed);
+                q.loss_ppm.store(e.loss_ppm(n, l), Relaxed);
                 q.ups.store(ps.ups, Relaxed);
                 q.downs.store(ps.downs, Relaxed);
             }
@@ -388,6 +390,9 @@ pub struct PairSnap {
     pub rtt: [u64; 6],
     /// RTT samples.
     pub rtt_count: u64,
+    /// Heartbeats lost, parts per million of those expected since the peer's generation
+    /// started (see `Engine::loss_ppm`).
+    pub loss_ppm: u64,
     /// Up transitions.
     pub ups: u64,
     /// Dead transitions.
@@ -579,6 +584,7 @@ impl StatusReader {
                                     q.rtt_p99.load(Relaxed),
                                 ],
                                 rtt_count: count,
+                                loss_ppm: q.loss_ppm.load(Relaxed),
                                 ups: q.ups.load(Relaxed),
                                 downs: q.downs.load(Relaxed),
                             }

@@ -3,7 +3,8 @@
 //! - [`Netns`]: a network namespace this test created (deleted on drop), with `lo` up.
 //! - [`Pair`]: two namespaces joined by a veth pair, with IPv4 and IPv6 addresses — the two
 //!   "nodes" of most cluster tests. [`Pair::cut`] / [`Pair::mend`] take a side's link down and
-//!   up; [`Pair::netem`] adds `tc netem` loss, delay, duplication or corruption.
+//!   up; [`Pair::impair`] adds loss, duplication and corruption (and delay, where the kernel
+//!   has `tc netem`; without it, nftables rules on the netdev egress hook).
 //! - [`Proc`]: a child process killed (SIGKILL) and reaped on drop, never left behind.
 //! - [`udp_socket_in`]: a UDP socket created inside a namespace, for injecting packets.
 //! - [`require_root`]: tests that need root fail loudly in CI and skip elsewhere.
@@ -149,7 +150,62 @@ impl Pair {
     pub fn mend(&self) {
         self.a.ip(&["link", "set", &self.a_if, "up"]);
     }
-    /// Applies `tc netem` parameters (e.g. `["loss", "10%"]`) to A's end.
+    /// Impairs what A sends: random loss, duplication and corruption, and delay where the
+    /// kernel can. With `sch_netem` (`tc netem`) everything is netem; without it (this
+    /// project's VMs: no netem, no tc classifiers) loss, duplicates and corrupted bytes are
+    /// nftables rules on A's netdev egress hook, and a delay is refused. Returns what was
+    /// applied, for the test's log.
+    pub fn impair(&self, i: &Impairment) -> Result<String, String> {
+        if netem_available() {
+            let mut p: Vec<String> = Vec::new();
+            if let Some((d, j)) = i.delay {
+                p.extend(["delay".into(), format!("{}us", d.as_micros()), format!("{}us", j.as_micros())]);
+            }
+            for (what, pct) in [("loss", i.loss_pct), ("duplicate", i.duplicate_pct), ("corrupt", i.corrupt_pct)] {
+                if pct > 0.0 {
+                    p.extend([what.into(), format!("{pct}%")]);
+                }
+            }
+            let refs: Vec<&str> = p.iter().map(String::as_str).collect();
+            self.netem(&refs);
+            return Ok(format!("tc netem {}", p.join(" ")));
+        }
+        if i.delay.is_some() {
+            return Err("this kernel has no netem (sch_netem): a delay cannot be emulated here".into());
+        }
+        let per_mille = |pct: f64| (pct * 10.0).round() as u32;
+        let mut rules = String::new();
+        if i.loss_pct > 0.0 {
+            rules.push_str(&format!("    numgen random mod 1000 < {} drop\n", per_mille(i.loss_pct)));
+        }
+        if i.duplicate_pct > 0.0 {
+            rules.push_str(&format!("    numgen random mod 1000 < {} dup to \"{}\"\n", per_mille(i.duplicate_pct), self.a_if));
+        }
+        if i.corrupt_pct > 0.0 {
+            // Byte 80 of the frame: inside the heartbeat of a UDP or raw Ethernet frame.
+            rules.push_str(&format!("    numgen random mod 1000 < {} @ll,640,8 set 0x55\n", per_mille(i.corrupt_pct)));
+        }
+        let script = format!(
+            "table netdev hbimpair {{\n  chain egress {{\n    type filter hook egress device \"{}\" priority 0; policy accept;\n{rules}  }}\n}}\n",
+            self.a_if
+        );
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.a.name, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("nft: {e}"))?;
+        use std::io::Write;
+        child.stdin.take().expect("piped stdin").write_all(script.as_bytes()).map_err(|e| format!("nft: {e}"))?;
+        let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("nft -f failed: {}\n{script}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(format!("nftables on {}'s egress: loss {}%, duplicate {}%, corrupt {}%", self.a_if, i.loss_pct, i.duplicate_pct, i.corrupt_pct))
+    }
+
+    /// Applies `tc netem` parameters (e.g. `["loss", "10%"]`) to A's end. Needs `sch_netem`
+    /// in the kernel ([`netem_available`]); [`Pair::impair`] works without it.
     pub fn netem(&self, params: &[&str]) {
         let mut v = vec!["qdisc", "replace", "dev", &self.a_if, "root", "netem"];
         v.extend_from_slice(params);
@@ -157,6 +213,34 @@ impl Pair {
         full.extend(v);
         sh(&full);
     }
+}
+
+/// What [`Pair::impair`] does to A's packets.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Impairment {
+    /// Percent of packets dropped.
+    pub loss_pct: f64,
+    /// Percent of packets sent twice.
+    pub duplicate_pct: f64,
+    /// Percent of packets with a corrupted byte.
+    pub corrupt_pct: f64,
+    /// Delay and jitter (needs `sch_netem`).
+    pub delay: Option<(Duration, Duration)>,
+}
+
+/// Whether this kernel has `tc netem` (probed once, in a scratch namespace).
+pub fn netem_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let ns = Netns::create();
+        Command::new("tc")
+            .args(["-n", &ns.name, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    })
 }
 
 /// A child process, killed with SIGKILL and reaped when dropped.

@@ -328,11 +328,12 @@ fn links_text(s: &Snapshot) -> String {
                 )
             };
             o.push_str(&format!(
-                "  {:<14} {:<5} last heard {:<14} packets {:<8} {}  ups {} downs {}\n",
+                "  {:<14} {:<5} last heard {:<14} packets {:<8} loss {:.2}%  {}  ups {} downs {}\n",
                 n.name,
                 p.state.name(),
                 ago(s.now, p.last_heard),
                 p.rx,
+                p.loss_ppm as f64 / 10_000.0,
                 rtt,
                 p.ups,
                 p.downs
@@ -389,11 +390,12 @@ fn links_json(s: &Snapshot) -> String {
                 .map(|n| {
                     let p = &n.links[i];
                     format!(
-                        "{{\"node\":{},\"state\":\"{}\",\"last_heard_ms_ago\":{},\"packets\":{},\"rtt_ns\":{{\"last\":{},\"min\":{},\"avg\":{},\"p50\":{},\"p99\":{},\"max\":{},\"samples\":{}}},\"ups\":{},\"downs\":{}}}",
+                        "{{\"node\":{},\"state\":\"{}\",\"last_heard_ms_ago\":{},\"packets\":{},\"loss_ppm\":{},\"rtt_ns\":{{\"last\":{},\"min\":{},\"avg\":{},\"p50\":{},\"p99\":{},\"max\":{},\"samples\":{}}},\"ups\":{},\"downs\":{}}}",
                         json_str(&n.name),
                         p.state.name(),
                         ms_ago_json(s.now, p.last_heard),
                         p.rx,
+                        p.loss_ppm,
                         p.rtt[0],
                         p.rtt[1],
                         p.rtt[3],

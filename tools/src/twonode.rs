@@ -315,15 +315,12 @@ impl TwoNodes {
         Err("a never declared b dead".into())
     }
 
-    /// Applies `tc netem` parameters (e.g. `["loss", "5%"]`) to a's end of the link
-    /// (namespaces only; on loopback it is refused).
-    pub fn netem(&self, params: &[&str]) -> Result<(), String> {
+    /// Drops `loss_pct` percent of a's packets (namespaces only; on loopback it is refused).
+    /// Returns how (tc netem, or nftables where the kernel has no netem).
+    pub fn lose(&self, loss_pct: f64) -> Result<String, String> {
         match &self.pair {
-            Some(p) => {
-                p.netem(params);
-                Ok(())
-            }
-            None => Err("netem needs the namespace topology (run as root, without --loopback)".into()),
+            Some(p) => p.impair(&hb_hwtest::Impairment { loss_pct, ..Default::default() }),
+            None => Err("packet loss needs the namespace topology (run as root, without --loopback)".into()),
         }
     }
 
