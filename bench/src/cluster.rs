@@ -1,4 +1,5 @@
-//! Measurements on a real two-node cluster: detection of a killed peer, and idle cost.
+//! Measurements on a real two-node cluster: detection of a killed peer, idle cost, false
+//! deaths under load (soak), round trips per link (rtt); and jitter of one hbd's sends.
 
 use crate::hist::Hist;
 use hb_tools::twonode::{cpu_ns, rss_kb, Settings, TwoNodes};
@@ -209,4 +210,57 @@ pub fn jitter(keepalive_ms: u64, seconds: u64, realtime: bool, progress: &dyn Fn
         return Err(format!("only {} heartbeats arrived", h.len()));
     }
     Ok(h)
+}
+
+/// Round trips per link, as hbd measures them (a heartbeat's echo of the peer's timestamp,
+/// minus the time the peer held it), sampled from node a's status page.
+pub struct LinkRtt {
+    /// The link's name (`ucast vX`, `raw vX`, `serial /…`).
+    pub link: String,
+    /// One sample per round trip hbd measured.
+    pub hist: Hist,
+    /// Round trips hbd measured between two looks at its page (not sampled; 0 when every
+    /// one was caught).
+    pub missed: u64,
+}
+
+/// Runs the pair for `seconds` over `s.media` and records every round trip node a measures on
+/// each link: the status page is read every 200 µs, and each new RTT sample (the count went
+/// up by one) goes into that link's histogram. A skipped sample (the count went up by more)
+/// is counted, never guessed.
+pub fn rtt(s: &Settings, seconds: u64, progress: &dyn Fn(usize)) -> Result<(Vec<LinkRtt>, String), String> {
+    let mut t = TwoNodes::create(s)?;
+    t.start('a');
+    t.start('b');
+    if !t.wait_up(Duration::from_secs(15)) {
+        return Err(format!("the nodes did not see each other within 15 s; log of a:\n{}", t.log('a')));
+    }
+    let reader = hb_core::status::StatusReader::open(t.run_dir('a')).map_err(|e| e.to_string())?;
+    let first = reader.snapshot();
+    let b = first.node("b").ok_or("node b is not on a's status page")?;
+    let mut out: Vec<LinkRtt> = b.links.iter().map(|l| LinkRtt { link: l.link.clone(), hist: Hist::new(), missed: 0 }).collect();
+    let mut counts: Vec<u64> = b.links.iter().map(|l| l.rtt_count).collect();
+    let start = std::time::Instant::now();
+    let mut shown = 0;
+    while start.elapsed() < Duration::from_secs(seconds) {
+        let snap = reader.snapshot();
+        if let Some(b) = snap.node("b") {
+            for (i, l) in b.links.iter().enumerate() {
+                let new = l.rtt_count.saturating_sub(counts[i]);
+                if new >= 1 {
+                    out[i].hist.record(l.rtt[0]);
+                    out[i].missed += new - 1;
+                    counts[i] = l.rtt_count;
+                }
+            }
+        }
+        let secs = start.elapsed().as_secs() as usize;
+        if secs != shown {
+            shown = secs;
+            progress(secs);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    t.stop_a();
+    Ok((out, t.description.clone()))
 }

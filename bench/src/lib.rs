@@ -2,16 +2,16 @@
 //!
 //! - [`hist`]: latency histograms and their renderings (table, `.hgrm`, JSON);
 //! - [`plot`]: latency by percentile as SVG;
-//! - [`report`]: the environment every report records and where results are written;
+//! - [`report`]: the environment every report records, where results are written, PNG from
+//!   SVG when `rsvg-convert` is installed;
 //! - [`floor`]: this machine's own timer wake-up latency at SCHED_FIFO (what cyclictest
 //!   measures), and the CPU cost of merely waking at a given interval;
-//! - [`cluster`]: measurements on a real two-node cluster (`detect`, `cost`, `soak`, `jitter`),
-//!   driven through [`hb_tools::twonode`];
+//! - [`cluster`]: measurements on a real two-node cluster (`detect`, `cost`, `soak`, `jitter`,
+//!   `rtt` per link), driven through [`hb_tools::twonode`];
 //! - [`compare`]: the `detect` scenario on Debian's heartbeat 3.0.6 and corosync 3.1.7, each
 //!   node in its own network, UTS, mount and PID namespaces.
 //!
-//! Not yet: `rtt` (it needs per-heartbeat round trips out of hbd) and `failover` (it needs the
-//! CRM). The binary says so rather than pretending.
+//! Not yet: `failover` (it needs the CRM). The binary says so rather than pretending.
 
 pub mod cluster;
 pub mod compare;

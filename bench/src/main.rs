@@ -31,8 +31,11 @@ COMMANDS
               3.1.7 in the same kind of namespaces (installed with apt-get if missing), each
               at its own settings; prints each table and the ratios of their detection
               times to hb's from the one run
-    failover, rtt
-              not implemented yet: they say so and exit 2
+    rtt       round trips per link (ucast, raw Ethernet, serial through the cable emulator),
+              as hbd measures them from its heartbeats' echoes: every sample node a takes in
+              --seconds, one histogram per link, all on one chart. Without --media: every
+              link this machine can run (raw Ethernet needs root)
+    failover  not implemented yet: it needs the CRM; says so and exits 2
 
 OPTIONS
     --out DIR          where .hgrm and .json files go          [default: hb-bench-results]
@@ -69,7 +72,8 @@ OUTPUT
     A percentile table (min p50 p90 p99 p99.9 p99.99 max count) on the terminal, the
     environment (hb version, kernel, CPUs, whether real time was allowed), and in --out:
     COMMAND.hgrm (HdrHistogram percentile distribution; its plotter reads it),
-    COMMAND.svg (latency by percentile) and COMMAND.json (settings, environment, summary).
+    COMMAND.svg (latency by percentile), COMMAND.png from it when rsvg-convert (Debian's
+    librsvg2-bin) is installed, and COMMAND.json (settings, environment, summary).
 
 EXIT STATUS
     0 measured; 1 the measurement failed; 2 not implemented; 64 bad command line
@@ -86,6 +90,8 @@ struct Args {
     settings: Settings,
     load: Option<String>,
     loss: Option<f64>,
+    media_given: bool,
+    baud: u32,
     peers: Vec<Peer>,
     peer_settings: PeerSettings,
 }
@@ -103,6 +109,8 @@ fn parse() -> Result<Option<Args>, String> {
         settings: Settings::default(),
         load: None,
         loss: None,
+        media_given: false,
+        baud: 115_200,
         peers: vec![Peer::Heartbeat, Peer::Corosync],
         peer_settings: PeerSettings::default(),
     };
@@ -125,7 +133,10 @@ fn parse() -> Result<Option<Args>, String> {
             Long("rx-wakeup") => a.settings.rx_wakeup = val(&mut p)?,
             Long("backend") => a.settings.backend = val(&mut p)?,
             Long("loopback") => a.settings.loopback = true,
-            Long("media") => media = val(&mut p)?,
+            Long("media") => {
+                media = val(&mut p)?;
+                a.media_given = true;
+            }
             Long("baud") => baud = u32::try_from(num(&mut p)?).map_err(|_| "--baud: too large")?,
             Long("load") => a.load = Some(val(&mut p)?),
             Long("loss") => {
@@ -156,6 +167,7 @@ fn parse() -> Result<Option<Args>, String> {
     if a.cmd.is_empty() {
         return Err("no command given".into());
     }
+    a.baud = baud;
     a.settings.media = Media::parse(&media, baud).ok_or(format!("--media {media:?}: expected ucast, raw, serial or a +-joined set"))?;
     if !BAUD_RATES.contains(&baud) {
         return Err(format!("--baud {baud}: expected one of {BAUD_RATES:?}"));
@@ -192,9 +204,61 @@ fn run(a: &Args) -> Result<(), String> {
     let write = |name: &str, text: &str| -> Result<(), String> {
         let p = out.write(name, text).map_err(|e| format!("writing {name}: {e}"))?;
         println!("wrote {}", p.display());
+        if name.ends_with(".svg") {
+            if let Some(png) = hb_bench::report::png_from_svg(&p) {
+                println!("wrote {}", png.display());
+            }
+        }
         Ok(())
     };
     match a.cmd.as_str() {
+        "rtt" => {
+            let secs = a.seconds.unwrap_or(if a.quick { 5 } else { 30 });
+            let mut settings = a.settings.clone();
+            if !a.media_given {
+                settings.media = Media { ucast: true, raw: hb_hwtest::is_root() && !settings.loopback, serial: Some(a.baud) };
+            }
+            let (links, topo) = hb_bench::cluster::rtt(&settings, secs, &|i| progress(i, secs as usize, "seconds"))?;
+            println!("rtt: {secs} s, keepalive {} ms, over {topo}", settings.keepalive_ms);
+            let mut series = Vec::new();
+            let mut rows = Vec::new();
+            for l in &links {
+                let kind = l.link.split_whitespace().next().unwrap_or("link");
+                print!(
+                    "{}{}\n{}",
+                    l.link,
+                    if l.missed > 0 { format!(" ({} samples not caught)", l.missed) } else { String::new() },
+                    l.hist.table(Unit::Micros)
+                );
+                write(&format!("rtt-{kind}.hgrm"), &l.hist.hgrm(Unit::Micros))?;
+                series.push((kind, &l.hist));
+                rows.push(format!(
+                    "{{\"link\":{},\"missed\":{},\"rtt\":{}}}",
+                    hb_core::ipc::json_str(&l.link),
+                    l.missed,
+                    l.hist.json(Unit::Micros)
+                ));
+            }
+            write(
+                "rtt.svg",
+                &hb_bench::plot::percentile_svg(
+                    &format!("round trip per link, keepalive {} ms", settings.keepalive_ms),
+                    &series,
+                    Unit::Micros,
+                ),
+            )?;
+            write(
+                "rtt.json",
+                &format!(
+                    "{{\"command\":\"rtt\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"topology\":{},\"links\":[{}]}}\n",
+                    env.json(),
+                    settings_json(&settings),
+                    hb_core::ipc::json_str(&topo),
+                    rows.join(",")
+                ),
+            )?;
+            Ok(())
+        }
         "floor" => {
             let secs = a.seconds.unwrap_or(if a.quick { 5 } else { 60 });
             let interval = Duration::from_micros(a.interval_us);
@@ -433,16 +497,9 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    match a.cmd.as_str() {
-        "failover" => {
-            eprintln!("hb-bench: failover needs the CRM (hb-crmd), which does not exist yet");
-            return ExitCode::from(2);
-        }
-        "rtt" => {
-            eprintln!("hb-bench: {} is not implemented yet", a.cmd);
-            return ExitCode::from(2);
-        }
-        _ => {}
+    if a.cmd == "failover" {
+        eprintln!("hb-bench: failover needs the CRM (hb-crmd), which does not exist yet");
+        return ExitCode::from(2);
     }
     match run(&a) {
         Ok(()) => ExitCode::SUCCESS,

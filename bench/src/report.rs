@@ -76,6 +76,21 @@ impl Out {
     }
 }
 
+/// Renders `svg` next to itself as PNG with `rsvg-convert` (Debian's librsvg2-bin), when that
+/// is installed; `None` otherwise (the SVG is the report, the PNG a convenience).
+pub fn png_from_svg(svg: &Path) -> Option<PathBuf> {
+    let png = svg.with_extension("png");
+    let ok = std::process::Command::new("rsvg-convert")
+        .arg(svg)
+        .arg("-o")
+        .arg(&png)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    ok.then_some(png)
+}
+
 /// A one-line progress bar on standard error (`[#####.....] 5/10 label`).
 pub fn progress(done: usize, total: usize, label: &str) {
     use std::io::Write;

@@ -44,8 +44,19 @@ fn quick_runs_write_reports() {
     assert!(json.contains("\"realtime_on\":{\"unit\":\"us\"") && json.contains("\"realtime_off\":{"), "{json}");
     assert!(std::fs::read_to_string(dir.join("jitter.svg")).unwrap().matches("<polyline").count() == 2);
 
+    // rtt over every link this machine can run: ucast, serial (the cable emulator) and, as
+    // root, raw Ethernet; one histogram per link.
+    let (code, out) = bench(&["rtt", "--seconds", "2", "--out", d]);
+    assert_eq!(code, Some(0), "{out}");
+    let json = std::fs::read_to_string(dir.join("rtt.json")).unwrap();
+    let kinds: &[&str] = if hb_hwtest::is_root() { &["ucast", "raw", "serial"] } else { &["ucast", "serial"] };
+    for k in kinds {
+        assert!(json.contains(&format!("\"link\":\"{k} ")), "no {k} link: {json}");
+        assert!(dir.join(format!("rtt-{k}.hgrm")).exists());
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("rtt.svg")).unwrap().matches("<polyline").count(), kinds.len());
+
     assert_eq!(bench(&["failover"]).0, Some(2));
-    assert_eq!(bench(&["rtt"]).0, Some(2));
     assert_eq!(bench(&["detect", "--keepalive", "50", "--deadtime", "100"]).0, Some(64));
     assert_eq!(bench(&["compare", "--peers", "heartbeat,pacemaker"]).0, Some(64));
     assert_eq!(bench(&["compare", "--heartbeat-keepalive", "30", "--heartbeat-deadtime", "60"]).0, Some(64));
