@@ -19,7 +19,8 @@ pub fn detect(s: &Settings, trials: usize, progress: &dyn Fn(usize)) -> Result<(
     for i in 0..trials {
         // Let the pair settle (and any start-up transient pass) before each kill.
         std::thread::sleep(Duration::from_millis(300));
-        h.record(t.kill_b_and_time()?.0);
+        let killed = hb_core::time::now().0;
+        h.record_at(t.kill_b_and_time()?.0, killed);
         progress(i + 1);
         if i + 1 < trials {
             t.start('b');
@@ -199,7 +200,7 @@ pub fn jitter(keepalive_ms: u64, seconds: u64, realtime: bool, progress: &dyn Fn
         std::thread::sleep(Duration::from_millis(keepalive_ms.clamp(1, 100) * 5));
         while let Ok((_, Some(stamp))) = hb_core::backend::recv_stamped(sock.as_raw_fd(), &mut buf) {
             if let Some(pv) = prev {
-                h.record(stamp.saturating_sub(pv).abs_diff(target).max(1));
+                h.record_at(stamp.saturating_sub(pv).abs_diff(target).max(1), hb_core::time::now().0);
             }
             prev = Some(stamp);
         }
@@ -248,7 +249,7 @@ pub fn rtt(s: &Settings, seconds: u64, progress: &dyn Fn(usize)) -> Result<(Vec<
             for (i, l) in b.links.iter().enumerate() {
                 let new = l.rtt_count.saturating_sub(counts[i]);
                 if new >= 1 {
-                    out[i].hist.record(l.rtt[0]);
+                    out[i].hist.record_at(l.rtt[0], snap.now.0);
                     out[i].missed += new - 1;
                     counts[i] = l.rtt_count;
                 }

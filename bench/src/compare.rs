@@ -405,7 +405,7 @@ pub fn detect_peer(peer: Peer, s: &PeerSettings, trials: usize, progress: &dyn F
         let Some(at) = c.a_log.wait(dead, Duration::from_secs(30)) else {
             return Err(c.diagnose("a never declared b dead within 30 s of the kill"));
         };
-        h.record(at.sub(killed).0);
+        h.record_at(at.sub(killed).0, killed.0);
         progress(i + 1);
         if i + 1 < trials {
             // Every process of the old b must be gone before the next one starts on the

@@ -32,8 +32,9 @@ pub fn measure(interval: Duration, duration: Duration, prio: u8, progress: &(dyn
             let limits = hb_realtime::check_limits();
             let fifo = hb_realtime::set_fifo(prio, &limits).is_ok();
             let _ = hb_realtime::set_timer_slack(1);
-            let mut wake = Hist::new();
             let step = interval.as_nanos() as u64;
+            // Room for every wake-up's timed sample: recording allocates nothing as it goes.
+            let mut wake = Hist::with_capacity((duration.as_nanos() as u64 / step.max(1)) as usize + 1);
             let start = hb_core::time::now().0;
             let end = start + duration.as_nanos() as u64;
             let cpu0 = thread_cpu_ns();
@@ -42,7 +43,7 @@ pub fn measure(interval: Duration, duration: Duration, prio: u8, progress: &(dyn
             while next < end {
                 crate::sys::sleep_until(next);
                 let late = hb_core::time::now().0.saturating_sub(next);
-                wake.record(late.max(1));
+                wake.record_at(late.max(1), next);
                 next += step;
                 n += 1;
                 if n.is_multiple_of(1000) {

@@ -1,6 +1,7 @@
-//! Latency histograms and their three renderings: a percentile table for the terminal,
-//! HdrHistogram's percentile-distribution text (`.hgrm`, read by its standard plotter), and a
-//! JSON summary for scripts.
+//! Latency histograms and their renderings: a percentile table for the terminal,
+//! HdrHistogram's percentile-distribution text (`.hgrm`, read by its standard plotter), its
+//! interval log (`.hlog`: one compressed histogram per interval, read by
+//! HistogramLogAnalyzer and `HistogramLogProcessor`), and a JSON summary for scripts.
 //!
 //! Values are recorded in nanoseconds; every rendering takes a [`Unit`] to display in.
 
@@ -40,6 +41,8 @@ pub const TABLE: [(&str, f64); 8] =
 #[derive(Clone)]
 pub struct Hist {
     h: Histogram<u64>,
+    /// Samples recorded with [`Hist::record_at`]: (when, CLOCK_MONOTONIC ns; value, ns).
+    timeline: Vec<(u64, u64)>,
 }
 
 impl Default for Hist {
@@ -51,7 +54,56 @@ impl Default for Hist {
 impl Hist {
     /// An empty histogram.
     pub fn new() -> Hist {
-        Hist { h: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds") }
+        Hist::with_capacity(0)
+    }
+
+    /// An empty histogram with room for `n` timed samples (so a measuring loop that records
+    /// with [`Hist::record_at`] does not allocate as it goes).
+    pub fn with_capacity(n: usize) -> Hist {
+        Hist { h: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds"), timeline: Vec::with_capacity(n) }
+    }
+
+    /// Records one value in ns taken at `at` (CLOCK_MONOTONIC ns), for the interval log too.
+    pub fn record_at(&mut self, ns: u64, at: u64) {
+        self.record(ns);
+        self.timeline.push((at, ns.clamp(1, 3_600_000_000_000)));
+    }
+
+    /// HdrHistogram's interval log of the timed samples: one histogram per `interval` from the
+    /// first sample, tagged `tag`, values in ns with `unit` as the max-value divisor (so the
+    /// log's max column reads in `unit`). `None` when nothing was recorded with a time.
+    pub fn interval_log(&self, interval: std::time::Duration, unit: Unit, tag: &str) -> Option<String> {
+        use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+        use hdrhistogram::serialization::V2DeflateSerializer;
+        let first = self.timeline.iter().map(|&(t, _)| t).min()?;
+        let step = (interval.as_nanos() as u64).max(1);
+        let wall_now = std::time::SystemTime::now();
+        let mono_now = hb_core::time::now().0;
+        // The first sample's wall-clock time, for the log's StartTime.
+        let start_wall = wall_now.checked_sub(std::time::Duration::from_nanos(mono_now.saturating_sub(first))).unwrap_or(wall_now);
+        let mut out: Vec<u8> = Vec::new();
+        let mut ser = V2DeflateSerializer::new();
+        let mut w = IntervalLogWriterBuilder::new()
+            .add_comment(&format!("hb-bench {tag}: values in ns; max column in {}", unit.name()))
+            .with_start_time(start_wall)
+            .with_base_time(start_wall)
+            .with_max_value_divisor(unit.scale())
+            .begin_log_with(&mut out, &mut ser)
+            .ok()?;
+        let slots = (self.timeline.iter().map(|&(t, _)| t).max()? - first) / step + 1;
+        let tag = Tag::new(tag);
+        for k in 0..slots {
+            let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds");
+            for &(t, v) in &self.timeline {
+                if (t - first) / step == k {
+                    let _ = h.record(v);
+                }
+            }
+            let start = std::time::Duration::from_nanos(k * step);
+            w.write_histogram(&h, start, std::time::Duration::from_nanos(step), tag).ok()?;
+        }
+        drop(w);
+        String::from_utf8(out).ok()
     }
 
     /// Records one value in ns (clamped into range).
@@ -143,6 +195,52 @@ impl Hist {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn interval_log_has_one_histogram_per_interval_that_reads_back() {
+        use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+        use hdrhistogram::serialization::Deserializer;
+        let mut h = Hist::with_capacity(300);
+        // 3 s of samples, 100 a second, the third second twice as slow.
+        for i in 0..300u64 {
+            let v = if i >= 200 { 2_000_000 } else { 1_000_000 };
+            h.record_at(v, 5_000_000_000 + i * 10_000_000);
+        }
+        assert!(Hist::new().interval_log(std::time::Duration::from_secs(1), Unit::Millis, "x").is_none());
+        let log = h.interval_log(std::time::Duration::from_secs(1), Unit::Millis, "detect").unwrap();
+        assert!(log.contains("#[StartTime: ") && log.contains("#[MaxValueDivisor: 1000000.000]"), "{log}");
+        let mut counts = Vec::new();
+        for e in IntervalLogIterator::new(log.as_bytes()) {
+            if let Ok(LogEntry::Interval(ilh)) = e {
+                assert_eq!(ilh.tag().map(|t| t.as_str()), Some("detect"));
+                let bytes = base64_decode(ilh.encoded_histogram());
+                let back: Histogram<u64> = Deserializer::new().deserialize(&mut &bytes[..]).unwrap();
+                counts.push((back.len(), back.max()));
+            }
+        }
+        assert_eq!(counts.len(), 3, "{log}");
+        assert_eq!(counts[0].0, 100);
+        assert!(counts[2].1 >= 2_000_000 && counts[0].1 < 1_100_000, "{counts:?}");
+    }
+
+    /// Standard base64 (the interval log's encoding of each histogram), for the test only.
+    fn base64_decode(s: &str) -> Vec<u8> {
+        let val = |c: u8| match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            _ => 63,
+        };
+        let b: Vec<u8> = s.bytes().filter(|&c| c != b'=').map(val).collect();
+        b.chunks(4)
+            .flat_map(|c| {
+                let n = c.iter().enumerate().fold(0u32, |n, (i, &v)| n | (u32::from(v) << (18 - 6 * i)));
+                let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+                bytes.into_iter().take(c.len().saturating_sub(1))
+            })
+            .collect()
+    }
+
     use super::*;
 
     fn one_to_hundred_ms() -> Hist {

@@ -38,7 +38,7 @@ COMMANDS
     failover  not implemented yet: it needs the CRM; says so and exits 2
 
 OPTIONS
-    --out DIR          where .hgrm and .json files go          [default: hb-bench-results]
+    --out DIR          where the result files go               [default: hb-bench-results]
     --quick            small counts (finishes in well under two minutes)
     --seconds S        floor/cost/soak/jitter duration
                                   [default: 60 / 30 / 600 / 30 per mode; quick: 5/5/10/5]
@@ -72,6 +72,8 @@ OUTPUT
     A percentile table (min p50 p90 p99 p99.9 p99.99 max count) on the terminal, the
     environment (hb version, kernel, CPUs, whether real time was allowed), and in --out:
     COMMAND.hgrm (HdrHistogram percentile distribution; its plotter reads it),
+    COMMAND.hlog (HdrHistogram interval log, one histogram per second; HistogramLogAnalyzer
+    and HistogramLogProcessor read it),
     COMMAND.svg (latency by percentile), COMMAND.png from it when rsvg-convert (Debian's
     librsvg2-bin) is installed, and COMMAND.json (settings, environment, summary).
 
@@ -201,6 +203,16 @@ fn run(a: &Args) -> Result<(), String> {
     let env = Env::read();
     let out = Out::new(&a.out).map_err(|e| format!("cannot create {}: {e}", a.out.display()))?;
     println!("{}", env.line());
+    let write_log = |name: &str, h: &hb_bench::hist::Hist, unit: Unit| -> Result<(), String> {
+        match h.interval_log(Duration::from_secs(1), unit, name.trim_end_matches(".hlog")) {
+            Some(log) => {
+                let p = out.write(name, &log).map_err(|e| format!("writing {name}: {e}"))?;
+                println!("wrote {}", p.display());
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    };
     let write = |name: &str, text: &str| -> Result<(), String> {
         let p = out.write(name, text).map_err(|e| format!("writing {name}: {e}"))?;
         println!("wrote {}", p.display());
@@ -231,6 +243,7 @@ fn run(a: &Args) -> Result<(), String> {
                     l.hist.table(Unit::Micros)
                 );
                 write(&format!("rtt-{kind}.hgrm"), &l.hist.hgrm(Unit::Micros))?;
+                write_log(&format!("rtt-{kind}.hlog"), &l.hist, Unit::Micros)?;
                 series.push((kind, &l.hist));
                 rows.push(format!(
                     "{{\"link\":{},\"missed\":{},\"rtt\":{}}}",
@@ -270,6 +283,7 @@ fn run(a: &Args) -> Result<(), String> {
             print!("wake-up latency\n{}", f.wake.table(Unit::Micros));
             println!("CPU of waking alone: {:.3} % of one core", f.cpu_percent);
             write("floor.hgrm", &f.wake.hgrm(Unit::Micros))?;
+            write_log("floor.hlog", &f.wake, Unit::Micros)?;
             write(
                 "floor.svg",
                 &hb_bench::plot::percentile_svg(
@@ -300,6 +314,7 @@ fn run(a: &Args) -> Result<(), String> {
             );
             print!("{}", h.table(Unit::Millis));
             write("detect.hgrm", &h.hgrm(Unit::Millis))?;
+            write_log("detect.hlog", &h, Unit::Millis)?;
             let title = format!("kill -9 to verdict, keepalive {} ms, deadtime {} ms", a.settings.keepalive_ms, a.settings.deadtime_ms);
             write("detect.svg", &hb_bench::plot::percentile_svg(&title, &[("hb", &h)], Unit::Millis))?;
             write(
@@ -399,6 +414,8 @@ fn run(a: &Args) -> Result<(), String> {
             print!("|send interval - keepalive|, realtime off\n{}", nort.table(Unit::Micros));
             write("jitter-rt.hgrm", &rt.hgrm(Unit::Micros))?;
             write("jitter-nort.hgrm", &nort.hgrm(Unit::Micros))?;
+            write_log("jitter-rt.hlog", &rt, Unit::Micros)?;
+            write_log("jitter-nort.hlog", &nort, Unit::Micros)?;
             let title = format!(
                 "keepalive send jitter, every {} ms{}",
                 a.settings.keepalive_ms,
@@ -417,13 +434,18 @@ fn run(a: &Args) -> Result<(), String> {
                 ),
             )
         }
-        "compare" => compare(a, &env, &write),
+        "compare" => compare(a, &env, &write, &write_log),
         other => Err(format!("unknown command {other:?}; try 'hb-bench --help'")),
     }
 }
 
 /// `compare`: hb's detect, then each peer's, one table each and the ratios.
-fn compare(a: &Args, env: &Env, write: &dyn Fn(&str, &str) -> Result<(), String>) -> Result<(), String> {
+fn compare(
+    a: &Args,
+    env: &Env,
+    write: &dyn Fn(&str, &str) -> Result<(), String>,
+    write_log: &dyn Fn(&str, &Hist, Unit) -> Result<(), String>,
+) -> Result<(), String> {
     use hb_bench::compare::{detect_peer, ensure_installed, package_version};
     use hb_core::ipc::json_str;
     let trials = a.trials.unwrap_or(if a.quick { 5 } else { 20 });
@@ -454,6 +476,7 @@ fn compare(a: &Args, env: &Env, write: &dyn Fn(&str, &str) -> Result<(), String>
     }
     for (name, _, _, h) in &rows {
         write(&format!("compare-{name}.hgrm"), &h.hgrm(Unit::Millis))?;
+        write_log(&format!("compare-{name}.hlog"), h, Unit::Millis)?;
     }
     let series: Vec<(String, &Hist)> = rows.iter().map(|(n, v, _, h)| (format!("{n} {v}"), h)).collect();
     let series: Vec<(&str, &Hist)> = series.iter().map(|(n, h)| (n.as_str(), *h)).collect();

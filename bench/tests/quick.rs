@@ -19,6 +19,10 @@ fn quick_runs_write_reports() {
     assert!(hgrm.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)") && hgrm.contains("#[Max     ="), "{hgrm}");
     let json = std::fs::read_to_string(dir.join("floor.json")).unwrap();
     assert!(json.starts_with("{\"command\":\"floor\",\"env\":{\"hb\":") && json.contains("\"wake_latency\":{\"unit\":\"us\""), "{json}");
+    // The interval log: a header, then one compressed histogram per second ("start,length,max,data").
+    let hlog = std::fs::read_to_string(dir.join("floor.hlog")).unwrap();
+    assert!(hlog.contains("#[StartTime: ") && hlog.contains("#[MaxValueDivisor: 1000.000]"), "{hlog}");
+    assert!(hlog.lines().any(|l| l.starts_with("Tag=floor,0.000,1.000,")), "{hlog}");
 
     // The cluster commands need hbd and hbctl next to hb-bench (the workspace build puts them
     // there); as root they run in namespaces, otherwise on loopback.
@@ -26,6 +30,7 @@ fn quick_runs_write_reports() {
     assert_eq!(code, Some(0), "{out}");
     let json = std::fs::read_to_string(dir.join("detect.json")).unwrap();
     assert!(json.contains("\"trials\":2") && json.contains("\"count\":2"), "{json}");
+    assert!(std::fs::read_to_string(dir.join("detect.hlog")).unwrap().contains("Tag=detect,"));
     let max: f64 = json.split("\"max\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
     assert!(max <= 100.0 + 1.0, "a verdict came later than deadtime after the kill: {json}");
 
@@ -52,7 +57,7 @@ fn quick_runs_write_reports() {
     let kinds: &[&str] = if hb_hwtest::is_root() { &["ucast", "raw", "serial"] } else { &["ucast", "serial"] };
     for k in kinds {
         assert!(json.contains(&format!("\"link\":\"{k} ")), "no {k} link: {json}");
-        assert!(dir.join(format!("rtt-{k}.hgrm")).exists());
+        assert!(dir.join(format!("rtt-{k}.hgrm")).exists() && dir.join(format!("rtt-{k}.hlog")).exists());
     }
     assert_eq!(std::fs::read_to_string(dir.join("rtt.svg")).unwrap().matches("<polyline").count(), kinds.len());
 
