@@ -755,6 +755,16 @@ fn tx_error_log(rtlog: &mut RtLog, last: &mut [Nanos; crate::config::MAX_LINKS],
     }
 }
 
+/// Logs a dropped packet on `link`, at most once per [`REJECT_LOG_INTERVAL`] (the counters on
+/// the status page keep the full count).
+fn log_reject(engine: &Engine, rtlog: &mut RtLog, last: &mut Nanos, link: usize, reason: Reject, now: Nanos) {
+    if now >= last.add(REJECT_LOG_INTERVAL) {
+        *last = now;
+        let total = engine.link_counters(link).rejected();
+        rtlog.push(now, LogMsg::Rejected { link: link as u8, reason, total });
+    }
+}
+
 /// Reads everything a serial port has, hands each complete frame's packet to the engine
 /// (arrival: `now`, as ttys carry no stamp), counts and logs (rate-limited) bad frames, and
 /// retires a port that hung up or failed.
@@ -795,11 +805,7 @@ fn drain_serial<B: Backend>(
         s.decoder.push(&rx[..n], |r| match r {
             Ok(pkt) => {
                 if let Err(reason) = engine.receive(i, pkt, now) {
-                    if now >= last_log.add(REJECT_LOG_INTERVAL) {
-                        *last_log = now;
-                        let total = engine.link_counters(i).rejected();
-                        rtlog.push(now, LogMsg::Rejected { link: i as u8, reason, total });
-                    }
+                    log_reject(engine, rtlog, last_log, i, reason, now);
                 }
             }
             Err(what) => {
@@ -853,54 +859,40 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
         // clock step between a packet's arrival and now could skew the conversion, so the
         // result is clamped to when it can have arrived: after the previous drain, by now.
         let offset = i128::from(realtime_ns()) - i128::from(now.0);
+        let arrival = |stamp: Option<u64>| {
+            stamp.map_or(now, |s| Nanos((i128::from(s) - offset).clamp(i128::from(last_drain.0), i128::from(now.0)) as u64))
+        };
         // INVARIANT: every packet already received is processed before deadlines are judged.
         for (i, l) in ctx.links.iter_mut().enumerate() {
             match l {
-                RtLink::Udp(u) => loop {
-                    match recv_stamped(u.socket.as_raw_fd(), &mut rx) {
-                        Ok((n, stamp)) => {
-                            let arrival = stamp
-                                .map_or(now, |s| Nanos((i128::from(s) - offset).clamp(i128::from(last_drain.0), i128::from(now.0)) as u64));
-                            if let Err(reason) = ctx.engine.receive(i, &rx[..n], arrival) {
-                                if now >= last_reject_log[i].add(REJECT_LOG_INTERVAL) {
-                                    last_reject_log[i] = now;
-                                    let total = ctx.engine.link_counters(i).rejected();
-                                    ctx.rtlog.push(now, LogMsg::Rejected { link: i as u8, reason, total });
+                RtLink::Udp(_) | RtLink::Raw(_) => {
+                    let fd = l.fd();
+                    let ethertype = if let RtLink::Raw(r) = l { Some(r.ethertype) } else { None };
+                    loop {
+                        match recv_stamped(fd, &mut rx) {
+                            Ok((n, stamp)) => {
+                                let result = match ethertype {
+                                    None => ctx.engine.receive(i, &rx[..n], arrival(stamp)).map(|_| ()),
+                                    Some(et) => match raw::parse_frame(&rx[..n], et) {
+                                        Some(payload) => ctx.engine.receive(i, payload, arrival(stamp)).map(|_| ()),
+                                        None => {
+                                            ctx.engine.count_reject(i, Reject::BadFrame);
+                                            Err(Reject::BadFrame)
+                                        }
+                                    },
+                                };
+                                if let Err(reason) = result {
+                                    log_reject(&ctx.engine, &mut ctx.rtlog, &mut last_reject_log[i], i, reason, now);
                                 }
                             }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            // ICMP errors (port unreachable from a dead peer) surface here; they
+                            // are not packets. Stop draining this socket for this round.
+                            Err(_) => break,
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        // ICMP errors (port unreachable from a dead peer) surface here; they
-                        // are not packets. Stop draining this socket for this round.
-                        Err(_) => break,
                     }
-                },
-                RtLink::Raw(r) => loop {
-                    match recv_stamped(r.socket.as_raw_fd(), &mut rx) {
-                        Ok((n, stamp)) => {
-                            let arrival = stamp
-                                .map_or(now, |s| Nanos((i128::from(s) - offset).clamp(i128::from(last_drain.0), i128::from(now.0)) as u64));
-                            let result = match raw::parse_frame(&rx[..n], r.ethertype) {
-                                Some(payload) => ctx.engine.receive(i, payload, arrival).map(|_| ()),
-                                None => {
-                                    ctx.engine.count_reject(i, Reject::BadFrame);
-                                    Err(Reject::BadFrame)
-                                }
-                            };
-                            if let Err(reason) = result {
-                                if now >= last_reject_log[i].add(REJECT_LOG_INTERVAL) {
-                                    last_reject_log[i] = now;
-                                    let total = ctx.engine.link_counters(i).rejected();
-                                    ctx.rtlog.push(now, LogMsg::Rejected { link: i as u8, reason, total });
-                                }
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(_) => break,
-                    }
-                },
+                }
                 RtLink::Serial(s) => {
                     let slot = &ctx.port_slots[s.slot];
                     if s.gone {
@@ -924,10 +916,8 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
                 loop {
                     match recv_stamped_from(std::os::fd::AsRawFd::as_raw_fd(&ic.socket), &mut rx) {
                         Ok((n, stamp, from)) => {
-                            let arrival = stamp
-                                .map_or(now, |s| Nanos((i128::from(s) - offset).clamp(i128::from(last_drain.0), i128::from(now.0)) as u64));
                             if let Some(r) = hb_media::ping::parse_echo_reply(ic.v6, &rx[..n], from, pg.ident()) {
-                                pg.receive(&r, arrival);
+                                pg.receive(&r, arrival(stamp));
                             }
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

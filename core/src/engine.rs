@@ -6,7 +6,7 @@
 //! and after [`Engine::new`] it never allocates — events go into a fixed queue the loop drains.
 
 use crate::auth::Keyring;
-use crate::liveness::{Event, LinkState, Liveness, NodeState, Timing};
+use crate::liveness::{Event, EventQueue, LinkState, Liveness, NodeState, Timing};
 use crate::time::Nanos;
 use crate::wire::{self, Echo, Header, Heartbeat, Reject, MAX_HEARTBEAT, TYPE_HEARTBEAT};
 use hdrhistogram::Histogram;
@@ -166,10 +166,7 @@ pub struct Engine {
     tx_missed: u64,
     expected: Option<Nanos>,
     echo_rr: usize,
-    events: [Option<Event>; EVENT_QUEUE],
-    ev_head: usize,
-    ev_len: usize,
-    events_dropped: u64,
+    events: EventQueue<EVENT_QUEUE>,
 }
 
 impl Engine {
@@ -198,10 +195,7 @@ impl Engine {
             tx_missed: 0,
             expected: None,
             echo_rr: 0,
-            events: [None; EVENT_QUEUE],
-            ev_head: 0,
-            ev_len: 0,
-            events_dropped: 0,
+            events: EventQueue::default(),
         }
     }
 
@@ -293,9 +287,8 @@ impl Engine {
                 }
             }
         }
-        let (events, head, len, dropped, pairs, nl) =
-            (&mut self.events, self.ev_head, &mut self.ev_len, &mut self.events_dropped, &mut self.pairs, self.nlinks);
-        self.live.heard(idx, link, now, &mut |e| push_event(events, head, len, dropped, pairs, nl, e));
+        let (events, pairs, nl) = (&mut self.events, &mut self.pairs, self.nlinks);
+        self.live.heard(idx, link, now, &mut |e| push_event(events, pairs, nl, e));
         Ok(Rx::Peer(idx))
     }
 
@@ -309,9 +302,8 @@ impl Engine {
     /// [`Self::receive`]).
     pub fn poll(&mut self, now: Nanos) {
         let expected = self.expected.take();
-        let (events, head, len, dropped, pairs, nl) =
-            (&mut self.events, self.ev_head, &mut self.ev_len, &mut self.events_dropped, &mut self.pairs, self.nlinks);
-        self.live.poll(now, expected, &mut |e| push_event(events, head, len, dropped, pairs, nl, e));
+        let (events, pairs, nl) = (&mut self.events, &mut self.pairs, self.nlinks);
+        self.live.poll(now, expected, &mut |e| push_event(events, pairs, nl, e));
     }
 
     /// Whether heartbeats are due at `now`.
@@ -381,17 +373,11 @@ impl Engine {
 
     /// Takes the oldest queued event.
     pub fn pop_event(&mut self) -> Option<Event> {
-        if self.ev_len == 0 {
-            return None;
-        }
-        let e = self.events[self.ev_head].take();
-        self.ev_head = (self.ev_head + 1) % EVENT_QUEUE;
-        self.ev_len -= 1;
-        e
+        self.events.pop()
     }
 
     fn push(&mut self, e: Event) {
-        push_event(&mut self.events, self.ev_head, &mut self.ev_len, &mut self.events_dropped, &mut self.pairs, self.nlinks, e);
+        push_event(&mut self.events, &mut self.pairs, self.nlinks, e);
     }
 
     /// Number of peers.
@@ -452,7 +438,7 @@ impl Engine {
     }
     /// Events lost because the queue was full.
     pub fn events_dropped(&self) -> u64 {
-        self.events_dropped
+        self.events.dropped()
     }
     /// (stalls, total stalled, worst lateness).
     pub fn stall_stats(&self) -> (u64, Nanos, Nanos) {
@@ -460,26 +446,14 @@ impl Engine {
     }
 }
 
-fn push_event(
-    events: &mut [Option<Event>; EVENT_QUEUE],
-    head: usize,
-    len: &mut usize,
-    dropped: &mut u64,
-    pairs: &mut [PairStats],
-    nlinks: usize,
-    e: Event,
-) {
+/// Queues `e`, counting link ups and deaths in the pair statistics on the way.
+fn push_event(events: &mut EventQueue<EVENT_QUEUE>, pairs: &mut [PairStats], nlinks: usize, e: Event) {
     match e {
         Event::LinkUp { node, link, .. } => pairs[usize::from(node) * nlinks + usize::from(link)].ups += 1,
         Event::LinkDead { node, link, .. } => pairs[usize::from(node) * nlinks + usize::from(link)].downs += 1,
         _ => {}
     }
-    if *len == EVENT_QUEUE {
-        *dropped += 1;
-        return;
-    }
-    events[(head + *len) % EVENT_QUEUE] = Some(e);
-    *len += 1;
+    events.push(e);
 }
 
 #[cfg(test)]

@@ -152,6 +152,48 @@ pub enum Event {
     },
 }
 
+/// A fixed-size FIFO of events (no allocation after construction); a full queue drops the
+/// newest event and counts it.
+#[derive(Debug, Clone)]
+pub struct EventQueue<const N: usize> {
+    events: [Option<Event>; N],
+    head: usize,
+    len: usize,
+    dropped: u64,
+}
+
+impl<const N: usize> Default for EventQueue<N> {
+    fn default() -> Self {
+        EventQueue { events: [None; N], head: 0, len: 0, dropped: 0 }
+    }
+}
+
+impl<const N: usize> EventQueue<N> {
+    /// Appends `e`, or counts it as dropped when the queue is full.
+    pub fn push(&mut self, e: Event) {
+        if self.len == N {
+            self.dropped += 1;
+            return;
+        }
+        self.events[(self.head + self.len) % N] = Some(e);
+        self.len += 1;
+    }
+    /// Takes the oldest event.
+    pub fn pop(&mut self) -> Option<Event> {
+        if self.len == 0 {
+            return None;
+        }
+        let e = self.events[self.head].take();
+        self.head = (self.head + 1) % N;
+        self.len -= 1;
+        e
+    }
+    /// Events dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
 /// The timing parameters (from `ha.cf`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {

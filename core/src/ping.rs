@@ -8,7 +8,7 @@
 //! [`Event::PingDead`]. The loop sends an echo to every address each keepalive and hands the
 //! replies here. Nothing here allocates after [`Pinger::new`].
 
-use crate::liveness::{Event, Liveness, NodeState, Timing};
+use crate::liveness::{Event, EventQueue, Liveness, NodeState, Timing};
 use crate::time::Nanos;
 use hb_media::ping::{build_echo_request, EchoReply, ECHO_LEN};
 use std::net::IpAddr;
@@ -33,9 +33,7 @@ pub struct Pinger {
     live: Liveness,
     rtt_last: Vec<u64>,
     replies: Vec<u64>,
-    events: [Option<Event>; EVENT_QUEUE],
-    ev_head: usize,
-    ev_len: usize,
+    events: EventQueue<EVENT_QUEUE>,
 }
 
 impl Pinger {
@@ -50,9 +48,7 @@ impl Pinger {
             live: Liveness::new(timing, nodes.len(), 1, now),
             rtt_last: vec![0; nodes.len()],
             replies: vec![0; nodes.len()],
-            events: [None; EVENT_QUEUE],
-            ev_head: 0,
-            ev_len: 0,
+            events: EventQueue::default(),
         }
     }
 
@@ -93,16 +89,16 @@ impl Pinger {
                 self.rtt_last[node] = rtt;
             }
             self.replies[node] += 1;
-            let (events, head, len) = (&mut self.events, self.ev_head, &mut self.ev_len);
-            self.live.heard(node, 0, now, &mut |e| translate(events, head, len, e));
+            let events = &mut self.events;
+            self.live.heard(node, 0, now, &mut |e| translate(events, e));
         }
         first
     }
 
     /// Judges deadlines at `now`; `expected` is when the loop meant to wake (stall discount).
     pub fn poll(&mut self, now: Nanos, expected: Option<Nanos>) {
-        let (events, head, len) = (&mut self.events, self.ev_head, &mut self.ev_len);
-        self.live.poll(now, expected, &mut |e| translate(events, head, len, e));
+        let events = &mut self.events;
+        self.live.poll(now, expected, &mut |e| translate(events, e));
     }
 
     /// When the next ping node can change state.
@@ -112,13 +108,7 @@ impl Pinger {
 
     /// The oldest queued event.
     pub fn pop_event(&mut self) -> Option<Event> {
-        if self.ev_len == 0 {
-            return None;
-        }
-        let e = self.events[self.ev_head].take();
-        self.ev_head = (self.ev_head + 1) % EVENT_QUEUE;
-        self.ev_len -= 1;
-        e
+        self.events.pop()
     }
 
     /// Number of ping nodes.
@@ -144,15 +134,11 @@ impl Pinger {
 }
 
 /// Keeps a ping node's up and dead events (the link and stall events are the engine's story).
-fn translate(events: &mut [Option<Event>; EVENT_QUEUE], head: usize, len: &mut usize, e: Event) {
-    let e = match e {
-        Event::NodeUp { node, at, .. } => Event::PingUp { node, at },
-        Event::NodeDead { node, at, silent } => Event::PingDead { node, at, silent },
-        _ => return,
-    };
-    if *len < EVENT_QUEUE {
-        events[(head + *len) % EVENT_QUEUE] = Some(e);
-        *len += 1;
+fn translate(events: &mut EventQueue<EVENT_QUEUE>, e: Event) {
+    match e {
+        Event::NodeUp { node, at, .. } => events.push(Event::PingUp { node, at }),
+        Event::NodeDead { node, at, silent } => events.push(Event::PingDead { node, at, silent }),
+        _ => {}
     }
 }
 
@@ -162,14 +148,18 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
-    fn pinger() -> Pinger {
-        let t = Timing {
+    fn timing() -> Timing {
+        Timing {
             keepalive: Nanos::from_millis(10),
             warntime: Nanos::from_millis(30),
             deadtime: Nanos::from_millis(50),
             initdead: Nanos::from_millis(200),
             stall_threshold: Nanos::from_millis(5),
-        };
+        }
+    }
+
+    fn pinger() -> Pinger {
+        let t = timing();
         let nodes = [
             PingNode { name: "10.0.0.254".into(), addrs: vec!["10.0.0.254".parse().unwrap()] },
             PingNode { name: "routers".into(), addrs: vec!["10.0.1.1".parse().unwrap(), "fd00::1".parse().unwrap()] },
@@ -218,13 +208,7 @@ mod tests {
 
     #[test]
     fn an_address_in_a_ping_line_and_a_group_speaks_for_both() {
-        let t = Timing {
-            keepalive: Nanos::from_millis(10),
-            warntime: Nanos::from_millis(30),
-            deadtime: Nanos::from_millis(50),
-            initdead: Nanos::from_millis(200),
-            stall_threshold: Nanos::from_millis(5),
-        };
+        let t = timing();
         let nodes = [
             PingNode { name: "10.0.0.1".into(), addrs: vec!["10.0.0.1".parse().unwrap()] },
             PingNode { name: "gw".into(), addrs: vec!["10.0.0.9".parse().unwrap(), "10.0.0.1".parse().unwrap()] },

@@ -11,28 +11,11 @@ use hb_core::engine::{Engine, EngineConfig};
 use hb_core::liveness::{Event, Timing};
 use hb_core::time::Nanos;
 use hb_core::wire::MAX_HEARTBEAT;
+use hb_hwtest::Rng;
 use std::path::Path;
 
 const MS: u64 = 1_000_000;
 const STEP: u64 = 100_000; // 100 µs of simulated time per step
-
-/// xorshift64*: deterministic, seedable, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 struct Node {
     engine: Engine,
@@ -87,7 +70,7 @@ fn engine(me: &str, peer: &str, generation: u64, t0: u64) -> Engine {
 
 /// Runs `s` for `duration_ms` with `seed`; returns both nodes' events.
 fn run(seed: u64, s: Scenario, duration_ms: u64) -> [Vec<(u64, Event)>; 2] {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let t0 = 1_000 * MS;
     let mut nodes = [
         Node { engine: engine("a", "b", 10, t0), next_wake: t0, crashed: false, events: Vec::new() },

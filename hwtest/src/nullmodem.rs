@@ -165,21 +165,6 @@ fn now_ns() -> u64 {
     crate::sys::monotonic_ns()
 }
 
-/// xorshift64*: a small deterministic PRNG for the noise (seeded per cable).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
-    }
-}
-
 /// A new pty with `link` pointing at its slave.
 fn plug_in(link: &std::path::Path) -> std::io::Result<Pty> {
     let (master, slave, path) = crate::sys::open_pty()?;
@@ -190,7 +175,7 @@ fn plug_in(link: &std::path::Path) -> std::io::Result<Pty> {
 
 fn relay(mut sides: [Side; 2], baud: u32, ctl: &Ctl) {
     let byte_ns = 10 * 1_000_000_000 / u64::from(baud.max(1));
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ now_ns());
+    let mut rng = crate::Rng::new(0x9E37_79B9_7F4A_7C15 ^ now_ns());
     let mut buf = [0u8; LINE_BUFFER];
     let mut out = Vec::with_capacity(4096);
     while !ctl.stop.load(Relaxed) {
@@ -255,7 +240,7 @@ fn relay(mut sides: [Side; 2], baud: u32, ctl: &Ctl) {
                     ctl.stats.dropped[from].fetch_add(1, Relaxed);
                 } else if rng.chance(noise.flip) {
                     ctl.stats.flipped[from].fetch_add(1, Relaxed);
-                    out.push(b ^ (1 << (rng.next() % 8)));
+                    out.push(b ^ (1 << rng.below(8)));
                 } else {
                     out.push(b);
                 }
