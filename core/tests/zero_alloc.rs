@@ -5,7 +5,8 @@
 //! loop starts. Two daemons run in this process, joined by ucast on loopback (one io_uring
 //! draining on ticks, one epoll woken by received packets) and by a serial cable (the null-modem
 //! emulator at 460800 baud, with garbage injected once), at a 3 ms keepalive for thousands of
-//! heartbeats: receive, framing, RTT echoes, bad frames, ICMP echoes to a ping node (as root), status page publishing, event and log
+//! heartbeats: receive, framing, RTT echoes, bad frames, raw Ethernet frames on lo and ICMP
+//! echoes to a ping node (both as root), status page publishing, event and log
 //! ring pushes; then one is stopped so the other's loop also runs the warn/dead event paths.
 //! The RT threads' allocation count must stay zero.
 
@@ -110,9 +111,13 @@ fn the_rt_loop_allocates_nothing_over_thousands_of_heartbeats() {
     let cable = hb_hwtest::nullmodem::NullModem::new(460800);
     let serial = |end: &Path| format!("baud 460800\nserial {}\n", end.display());
     // As root, a ping node too (raw ICMP needs CAP_NET_RAW): echoes built, sent, parsed.
-    let ping = if hb_hwtest::is_root() { "ping 127.0.0.1\n" } else { "" };
-    let a_opts = node_dir(&root, "a", "127.0.0.1", port, "off", &format!("{wd}{ping}{}", serial(&cable.end_a())));
-    let mut b_opts = node_dir(&root, "b", "127.0.0.2", port, "on", &serial(&cable.end_b()));
+    // As root also raw Ethernet on lo (packet sockets need CAP_NET_RAW): frames built and
+    // parsed with pnet on the RT thread.
+    let (ping, raw) = if hb_hwtest::is_root() { ("ping 127.0.0.1\n", "raw lo\n") } else { ("", "") };
+    let a_opts = node_dir(&root, "a", "127.0.0.1", port, "off", &format!("{wd}{ping}{raw}{}", serial(&cable.end_a())));
+    let mut b_opts = node_dir(&root, "b", "127.0.0.2", port, "on", &format!("{raw}{}", serial(&cable.end_b())));
+    // Links are UDP, then raw, then serial.
+    let serial_link = if raw.is_empty() { 1 } else { 2 };
     b_opts.backend = Choice::Epoll;
     let a = Daemon::start(&a_opts).expect("start a");
     let b = Daemon::start(&b_opts).expect("start b");
@@ -133,7 +138,11 @@ fn the_rt_loop_allocates_nothing_over_thousands_of_heartbeats() {
         if rx >= 3000 {
             let b = s.node("b").unwrap();
             assert!(b.links[0].rtt_count > 1000, "RTT echoes exercised");
-            assert!(b.links[1].rx > 1000 && b.links[1].rtt_count > 500, "the serial link carried heartbeats: {:?}", b.links[1]);
+            let sl = &b.links[serial_link];
+            assert!(sl.link.starts_with("serial ") && sl.rx > 1000 && sl.rtt_count > 500, "the serial link carried heartbeats: {sl:?}");
+            if !raw.is_empty() {
+                assert!(b.links[1].link == "raw lo" && b.links[1].rx > 1000, "the raw link carried heartbeats: {:?}", b.links[1]);
+            }
             break;
         }
         if !injected && rx >= 1000 {
@@ -158,7 +167,7 @@ fn the_rt_loop_allocates_nothing_over_thousands_of_heartbeats() {
         let p = ra.snapshot().node("127.0.0.1").cloned().expect("the ping node");
         assert!(p.ping && p.ping_replies > 1000, "the ping node was pinged from the loop: {p:?}");
     }
-    let bad_frames = ra.snapshot().links[1].counters.rejects[hb_core::wire::Reject::BadFrame as usize];
+    let bad_frames = ra.snapshot().links[serial_link].counters.rejects[hb_core::wire::Reject::BadFrame as usize];
     assert!(bad_frames > 0, "the injected garbage was counted as bad frames");
     if let Some(e) = &emu {
         assert!(e.state().pets.len() > 300, "the watchdog was petted from the loop: {} pets", e.state().pets.len());
