@@ -42,9 +42,12 @@ COMMANDS
     status         this node, hbd's health and every peer in one screen (cl_status hbstatus)
     nodes          each peer: state, last heard, generation (cl_status listnodes/nodestatus);
                    then each ping node (ping, ping6, ping_group): state, last answer, RTT
-    links          each link and peer: state, last heard, packets, dropped packets by reason,
-                   round-trip times (cl_status listhblinks/hblinkstatus)
-    events         follow the event stream (node/link up, warn, dead; stalls) until interrupted
+    links          each link (ucast, bcast, mcast, raw, serial) and peer: state, last heard,
+                   packets, loss, dropped packets by reason (bad-frame: a serial or raw frame
+                   that did not decode), round-trip times min/p50/avg/p99/max/last from hbd's
+                   histograms, ups and downs (cl_status listhblinks/hblinkstatus)
+    events         follow the event stream (node/link up, warn, dead; ping-up, ping-dead;
+                   stalls) until interrupted
                      --count N     stop after N events
                      --timeout S   stop after S seconds
     check-config   validate ha.cf and authkeys, as hbd --check-config does
