@@ -11,7 +11,7 @@
 use crate::MediaError;
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// The baud rates hb accepts (heartbeat's range).
@@ -101,24 +101,14 @@ pub fn holders(path: &Path) -> Vec<String> {
         let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
             continue;
         };
-        let has =
-            fds.flatten().any(|fd| std::fs::metadata(fd.path()).map(|m| m.file_type_is_char_device() && m.rdev() == want).unwrap_or(false));
+        let has = fds
+            .flatten()
+            .any(|fd| std::fs::metadata(fd.path()).map(|m| m.file_type().is_char_device() && m.rdev() == want).unwrap_or(false));
         if has {
             out.push(format!("pid {pid} ({})", comm(pid)));
         }
     }
     out
-}
-
-trait CharDevice {
-    fn file_type_is_char_device(&self) -> bool;
-}
-
-impl CharDevice for std::fs::Metadata {
-    fn file_type_is_char_device(&self) -> bool {
-        use std::os::unix::fs::FileTypeExt;
-        self.file_type().is_char_device()
-    }
 }
 
 fn comm(pid: u32) -> String {
@@ -178,7 +168,7 @@ pub fn open_serial_locked_in(spec: &SerialSpec, lock_dir: &Path) -> Result<Seria
         return Err(MediaError::BadBaud { baud: spec.baud });
     }
     match std::fs::metadata(path) {
-        Ok(m) if m.file_type_is_char_device() => {}
+        Ok(m) if m.file_type().is_char_device() => {}
         Ok(_) => {
             return Err(MediaError::Serial { path: path.clone(), what: "opening it", source: io::Error::other("not a character device") })
         }
