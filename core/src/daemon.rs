@@ -301,13 +301,11 @@ impl Daemon {
         let ping_names: Vec<String> = ping_nodes.iter().map(|p| p.name.clone()).collect();
         let mut icmp: Vec<IcmpRt> = Vec::new();
         for v6 in [false, true] {
-            let targets: Vec<(SockAddr, usize)> = cfg
-                .pings
+            let targets: Vec<(SockAddr, usize)> = crate::ping::targets(&ping_nodes)
                 .iter()
-                .flat_map(|p| p.addrs.iter())
                 .enumerate()
-                .filter(|(_, a)| a.is_ipv6() == v6)
-                .map(|(t, a)| (SockAddr::from(std::net::SocketAddr::new(*a, 0)), t))
+                .filter(|(_, (a, _))| a.is_ipv6() == v6)
+                .map(|(t, (a, _))| (SockAddr::from(std::net::SocketAddr::new(*a, 0)), t))
                 .collect();
             if !targets.is_empty() {
                 icmp.push(IcmpRt { socket: hb_media::ping::open_icmp(v6)?, v6, targets });

@@ -420,10 +420,6 @@ impl Engine {
         expected.saturating_sub(got).saturating_mul(1_000_000) / expected
     }
 
-    /// (peer, link) RTT histogram, ns.
-    pub fn rtt_histogram(&self, n: usize, link: usize) -> &Histogram<u32> {
-        &self.rtt_hists[n * self.nlinks + link]
-    }
     /// Link counters.
     pub fn link_counters(&self, link: usize) -> &LinkCounters {
         &self.links[link]

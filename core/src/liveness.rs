@@ -356,15 +356,7 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
-    fn timing() -> Timing {
-        Timing {
-            keepalive: Nanos::from_millis(10),
-            warntime: Nanos::from_millis(30),
-            deadtime: Nanos::from_millis(50),
-            initdead: Nanos::from_millis(200),
-            stall_threshold: Nanos::from_millis(5),
-        }
-    }
+    use crate::testutil::timing;
 
     /// A tiny simulated loop: the peer sends every 10 ms on the given links until `dies_at`;
     /// we wake at every poll_at or packet, like hbd's loop.

@@ -24,6 +24,12 @@ pub struct PingNode {
     pub addrs: Vec<IpAddr>,
 }
 
+/// Every address pinged, with the index of the node it speaks for, in send order: the order
+/// [`Pinger::echo`]'s target indices and the loop's destinations share.
+pub fn targets(nodes: &[PingNode]) -> Vec<(IpAddr, usize)> {
+    nodes.iter().enumerate().flat_map(|(i, n)| n.addrs.iter().map(move |a| (*a, i))).collect()
+}
+
 /// The ping pseudo-members' state. See the module docs.
 pub struct Pinger {
     ident: u16,
@@ -40,21 +46,15 @@ impl Pinger {
     /// Tables for `nodes`, timed by `timing` (its deadtime is `deadping`), echoes marked with
     /// `ident`, starting at `now`.
     pub fn new(nodes: &[PingNode], timing: Timing, ident: u16, now: Nanos) -> Pinger {
-        let targets = nodes.iter().enumerate().flat_map(|(i, n)| n.addrs.iter().map(move |a| (*a, i))).collect();
         Pinger {
             ident,
             seq: 0,
-            targets,
+            targets: targets(nodes),
             live: Liveness::new(timing, nodes.len(), 1, now),
             rtt_last: vec![0; nodes.len()],
             replies: vec![0; nodes.len()],
             events: EventQueue::default(),
         }
-    }
-
-    /// Every address pinged and its node, in send order.
-    pub fn targets(&self) -> &[(IpAddr, usize)] {
-        &self.targets
     }
 
     /// Starts a round of echoes (one sequence number for all of them).
@@ -148,15 +148,7 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
-    fn timing() -> Timing {
-        Timing {
-            keepalive: Nanos::from_millis(10),
-            warntime: Nanos::from_millis(30),
-            deadtime: Nanos::from_millis(50),
-            initdead: Nanos::from_millis(200),
-            stall_threshold: Nanos::from_millis(5),
-        }
-    }
+    use crate::testutil::timing;
 
     fn pinger() -> Pinger {
         let t = timing();
@@ -178,7 +170,7 @@ mod tests {
     #[test]
     fn a_ping_node_comes_up_dies_and_returns() {
         let mut p = pinger();
-        assert_eq!(p.targets().len(), 3);
+        assert_eq!(p.targets.len(), 3);
         assert_eq!(p.receive(&reply("10.0.0.254", MS), Nanos(3 * MS)), Some(0));
         assert_eq!(p.rtt_last(0), 2 * MS);
         assert_eq!(drain(&mut p), vec![Event::PingUp { node: 0, at: Nanos(3 * MS) }]);

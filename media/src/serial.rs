@@ -158,11 +158,6 @@ fn take_lock(dir: &Path, path: &Path) -> Result<Option<LockFile>, MediaError> {
 
 /// Opens and configures the port `spec` names. See the module docs.
 pub fn open_serial(spec: &SerialSpec) -> Result<SerialPort, MediaError> {
-    open_serial_locked_in(spec, Path::new(LOCK_DIR))
-}
-
-/// [`open_serial`] with the lock files in `lock_dir` (tests).
-pub fn open_serial_locked_in(spec: &SerialSpec, lock_dir: &Path) -> Result<SerialPort, MediaError> {
     let path = &spec.path;
     if !BAUD_RATES.contains(&spec.baud) {
         return Err(MediaError::BadBaud { baud: spec.baud });
@@ -174,7 +169,7 @@ pub fn open_serial_locked_in(spec: &SerialSpec, lock_dir: &Path) -> Result<Seria
         }
         Err(source) => return Err(MediaError::Serial { path: path.clone(), what: "opening it", source }),
     }
-    let lock = take_lock(lock_dir, path)?;
+    let lock = take_lock(Path::new(LOCK_DIR), path)?;
     let port = serialport::new(path.to_string_lossy(), spec.baud)
         .data_bits(serialport::DataBits::Eight)
         .parity(serialport::Parity::None)
