@@ -40,9 +40,12 @@ pub struct Cost {
     pub cpu_percent: f64,
     /// RSS, kB.
     pub rss_kb: u64,
+    /// A bare heartbeat's CPU over the same path, right after (see [`crate::floor::bare_heartbeat`]).
+    pub bare_cpu_percent: f64,
 }
 
-/// Runs the pair for `seconds` and measures node a; `progress` gets the seconds done.
+/// Runs the pair for `seconds` and measures node a, then a bare heartbeat over the same path
+/// for as long; `progress` gets the seconds done.
 pub fn cost(s: &Settings, seconds: u64, progress: &dyn Fn(usize)) -> Result<(Cost, String), String> {
     let mut t = TwoNodes::create(s)?;
     t.start('a');
@@ -61,8 +64,11 @@ pub fn cost(s: &Settings, seconds: u64, progress: &dyn Fn(usize)) -> Result<(Cos
     let c1 = cpu_ns(pid).ok_or("cannot read schedstat")?;
     let cpu_percent = c1.saturating_sub(c0) as f64 / w0.elapsed().as_nanos() as f64 * 100.0;
     let rss = rss_kb(pid).unwrap_or(0);
-    t.stop_a();
-    Ok((Cost { cpu_percent, rss_kb: rss }, t.description.clone()))
+    t.stop('a');
+    t.stop('b');
+    let ends = t.udp_pair(hb_hwtest::free_udp_port()).map_err(|e| format!("cannot open the bare heartbeat's sockets: {e}"))?;
+    let bare_cpu_percent = crate::floor::bare_heartbeat(ends, Duration::from_millis(s.keepalive_ms), Duration::from_secs(seconds), 50);
+    Ok((Cost { cpu_percent, rss_kb: rss, bare_cpu_percent }, t.description.clone()))
 }
 
 /// What a soak found.

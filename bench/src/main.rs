@@ -21,8 +21,10 @@ COMMANDS
     floor     this machine's timer wake-up latency at SCHED_FIFO (what cyclictest measures)
               and the CPU that merely waking at that interval costs
     detect    time from kill -9 of a node to the survivor's node-dead event, over N trials
-    cost      idle CPU % and RSS of hbd in a running pair, next to the floor's CPU for
-              waking at the same interval
+    cost      idle CPU % and RSS of hbd in a running pair; then, for as long, a bare
+              heartbeat over the same path (two threads that wake, drain a socket and send
+              100 bytes each keepalive: what the kernel charges any heartbeat here) and the
+              floor's CPU for waking at the same interval
     soak      run the pair for a while under load and count false deaths (every node-dead
               verdict, since nothing is killed), link deaths, late warnings and own stalls
     jitter    keepalive send times against the schedule (|interval - keepalive|) of one hbd,
@@ -330,21 +332,30 @@ fn run(a: &Args) -> Result<(), String> {
         }
         "cost" => {
             let secs = a.seconds.unwrap_or(if a.quick { 5 } else { 30 });
-            println!("cost: hbd idle for {secs} s, then the floor of waking every {} ms for as long", a.settings.keepalive_ms);
+            println!(
+                "cost: hbd idle for {secs} s, then a bare heartbeat and the floor of waking every {} ms, each for as long",
+                a.settings.keepalive_ms
+            );
             let (c, topo) = hb_bench::cluster::cost(&a.settings, secs, &|i| progress(i, secs as usize, "seconds idle"))?;
             let f = floor::measure(Duration::from_millis(a.settings.keepalive_ms), Duration::from_secs(secs), 50, &|_| {});
             println!("over {topo}:");
             println!("  hbd:   CPU {:.3} % of one core, RSS {} kB", c.cpu_percent, c.rss_kb);
+            println!(
+                "  bare:  CPU {:.3} % of one core for a bare heartbeat over the same path (wake, drain, send {} bytes)",
+                c.bare_cpu_percent,
+                hb_bench::floor::BARE_BYTES
+            );
             println!("  floor: CPU {:.3} % of one core for waking every {} ms and doing nothing", f.cpu_percent, a.settings.keepalive_ms);
             write(
                 "cost.json",
                 &format!(
-                    "{{\"command\":\"cost\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"topology\":{},\"hbd_cpu_percent\":{:.4},\"hbd_rss_kb\":{},\"floor_cpu_percent\":{:.4}}}\n",
+                    "{{\"command\":\"cost\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"topology\":{},\"hbd_cpu_percent\":{:.4},\"hbd_rss_kb\":{},\"bare_cpu_percent\":{:.4},\"floor_cpu_percent\":{:.4}}}\n",
                     env.json(),
                     settings_json(&a.settings),
                     hb_core::ipc::json_str(&topo),
                     c.cpu_percent,
                     c.rss_kb,
+                    c.bare_cpu_percent,
                     f.cpu_percent
                 ),
             )

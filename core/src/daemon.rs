@@ -20,7 +20,7 @@ use crate::logging::{self, LogConfig, LogMsg, Logger, Names, RtLog};
 use crate::ping::{PingNode, Pinger};
 use crate::ports::{Keeper, PortSlot};
 use crate::status::{rt_flags, LoopStats, StatusWriter};
-use crate::sys::fd::{read_some, realtime_ns, recv_stamped, recv_stamped_from, tty_outq, EventFd};
+use crate::sys::fd::{read_some, realtime_ns, tty_outq, EventFd, RecvBatch, BATCH};
 use crate::sys::seqpacket::SeqPacket;
 use crate::time::{self, Nanos};
 use crate::wire::Reject;
@@ -821,6 +821,7 @@ fn drain_serial<B: Backend>(
 /// The RT loop. Allocation-free: every buffer is on this frame or in `ctx`.
 fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
     let mut rx = [0u8; 2048];
+    let mut batch = RecvBatch::new();
     let mut tx = [0u8; MAX_HEARTBEAT];
     // A serial frame or an Ethernet frame around one heartbeat.
     let mut framed = [0u8; frame::framed_len(MAX_HEARTBEAT) + raw::HEADER_LEN];
@@ -867,27 +868,31 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
                     let fd = l.fd();
                     let ethertype = if let RtLink::Raw(r) = l { Some(r.ethertype) } else { None };
                     loop {
-                        match recv_stamped(fd, &mut rx) {
-                            Ok((n, stamp)) => {
-                                let result = match ethertype {
-                                    None => ctx.engine.receive(i, &rx[..n], arrival(stamp)).map(|_| ()),
-                                    Some(et) => match raw::parse_frame(&rx[..n], et) {
-                                        Some(payload) => ctx.engine.receive(i, payload, arrival(stamp)).map(|_| ()),
-                                        None => {
-                                            ctx.engine.count_reject(i, Reject::BadFrame);
-                                            Err(Reject::BadFrame)
-                                        }
-                                    },
-                                };
-                                if let Err(reason) = result {
-                                    log_reject(&ctx.engine, &mut ctx.rtlog, &mut last_reject_log[i], i, reason, now);
-                                }
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        let got = match batch.recv(fd) {
+                            Ok(k) => k,
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                            // ICMP errors (port unreachable from a dead peer) surface here; they
-                            // are not packets. Stop draining this socket for this round.
+                            // Nothing queued (WouldBlock), or an ICMP error (port unreachable from
+                            // a dead peer), which is not a packet: this socket is done this round.
                             Err(_) => break,
+                        };
+                        for j in 0..got {
+                            let d = batch.get(j);
+                            let result = match ethertype {
+                                None => ctx.engine.receive(i, d.data, arrival(d.stamp)).map(|_| ()),
+                                Some(et) => match raw::parse_frame(d.data, et) {
+                                    Some(payload) => ctx.engine.receive(i, payload, arrival(d.stamp)).map(|_| ()),
+                                    None => {
+                                        ctx.engine.count_reject(i, Reject::BadFrame);
+                                        Err(Reject::BadFrame)
+                                    }
+                                },
+                            };
+                            if let Err(reason) = result {
+                                log_reject(&ctx.engine, &mut ctx.rtlog, &mut last_reject_log[i], i, reason, now);
+                            }
+                        }
+                        if got < BATCH {
+                            break; // a short batch: the queue was empty
                         }
                     }
                 }
@@ -912,14 +917,19 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
         if let Some(pg) = ctx.pinger.as_mut() {
             for ic in &ctx.icmp {
                 loop {
-                    match recv_stamped_from(std::os::fd::AsRawFd::as_raw_fd(&ic.socket), &mut rx) {
-                        Ok((n, stamp, from)) => {
-                            if let Some(r) = hb_media::ping::parse_echo_reply(ic.v6, &rx[..n], from, pg.ident()) {
-                                pg.receive(&r, arrival(stamp));
-                            }
-                        }
+                    let got = match batch.recv(std::os::fd::AsRawFd::as_raw_fd(&ic.socket)) {
+                        Ok(k) => k,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(_) => break,
+                    };
+                    for j in 0..got {
+                        let d = batch.get(j);
+                        if let Some(r) = hb_media::ping::parse_echo_reply(ic.v6, d.data, d.from, pg.ident()) {
+                            pg.receive(&r, arrival(d.stamp));
+                        }
+                    }
+                    if got < BATCH {
+                        break;
                     }
                 }
             }

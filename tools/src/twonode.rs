@@ -331,9 +331,30 @@ impl TwoNodes {
 
     /// Stops node `a` cleanly.
     pub fn stop_a(&mut self) {
-        if let Some(p) = self.a.proc.as_mut() {
+        self.stop('a');
+    }
+
+    /// Stops node `which` cleanly.
+    pub fn stop(&mut self, which: char) {
+        let n = if which == 'a' { &mut self.a } else { &mut self.b };
+        if let Some(p) = n.proc.as_mut() {
             p.terminate(Duration::from_secs(5));
         }
+    }
+
+    /// Two UDP sockets on port `port`, one at each node's address (inside its namespace,
+    /// or on loopback), with the address of the other: for programs that stand in for the
+    /// nodes over the same path (hb-bench's bare heartbeat).
+    pub fn udp_pair(&self, port: u16) -> std::io::Result<[(std::net::UdpSocket, std::net::SocketAddr); 2]> {
+        use std::net::{SocketAddr, UdpSocket};
+        let (a, b) = if self.pair.is_some() { (A4, B4) } else { ("127.0.0.1", "127.0.0.2") };
+        let at = |ip: &str| SocketAddr::new(ip.parse().expect("a literal IP address"), port);
+        let (a, b) = (at(a), at(b));
+        let (sa, sb) = match &self.pair {
+            Some(p) => (hb_hwtest::udp_socket_in(&p.a, a)?, hb_hwtest::udp_socket_in(&p.b, b)?),
+            None => (UdpSocket::bind(a)?, UdpSocket::bind(b)?),
+        };
+        Ok([(sa, b), (sb, a)])
     }
 }
 

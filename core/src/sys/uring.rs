@@ -8,10 +8,18 @@
 //! through the ring: a tty cannot take a non-blocking write from io_uring, which hands it to an
 //! io-wq worker thread, where it can fail with EINTR (seen here) and costs a thread wake-up.
 //!
+//! One system call per tick: sends carry `MSG_DONTWAIT`, which makes io_uring finish them
+//! inline at submission (sent, or failed with `EAGAIN`; never parked to be retried later), and,
+//! where the kernel has `IORING_FEAT_CQE_SKIP` (5.17+), `IOSQE_CQE_SKIP_SUCCESS`, so a send
+//! that went out posts nothing and the `io_uring_enter` that submits the tick's heartbeats
+//! sleeps on to the next deadline. Only failed sends complete (and are counted). Without the
+//! feature every send completes and the wait reaps those completions and sleeps again.
+//!
 //! Buffer-lifetime contract: every pointer handed to the kernel points into `Ring::slots`
 //! (a boxed slice allocated once, never moved or resized) or into `Ring::ts` (boxed). A send
-//! slot is marked busy from its push until its completion is reaped and is never written
-//! while busy; the timespec is read by the kernel at submission (prep copies it). The ring is
+//! slot is marked busy from its push until its completion is reaped — or, with skipped
+//! completions, until the submission that issued it has returned (a `MSG_DONTWAIT` send is
+//! done by then) — and is never written while busy; the timespec is read by the kernel at submission (prep copies it). The ring is
 //! dropped only after the loop ends; dropping `IoUring` tears down in-flight operations before
 //! the slots' memory is freed (the field order below guarantees `ring` drops first).
 
@@ -77,6 +85,10 @@ pub struct Ring {
     poll_gen: Vec<u64>,
     wake: RawFd,
     wake_rearm: bool,
+    /// Successful sends post no completion (`IORING_FEAT_CQE_SKIP`).
+    skip_sent: bool,
+    /// Slots pushed since the last submission (busy until it returns, with `skip_sent`).
+    pushed: Box<[bool]>,
     timer: Option<(Nanos, u64)>,
     timer_gen: u64,
     /// Set when the wake eventfd fired during the last wait.
@@ -102,6 +114,7 @@ impl Ring {
                 return Err(UringError::Missing(name));
             }
         }
+        let skip_sent = ring.params().is_feature_skip_cqe_on_success();
         let slots: Box<[TxSlot]> = (0..socks.len() * MAX_DESTS)
             .map(|i| TxSlot {
                 buf: [0; SLOT_BYTES],
@@ -125,6 +138,8 @@ impl Ring {
             poll_gen: vec![0; socks.len()],
             wake,
             wake_rearm: true,
+            skip_sent,
+            pushed: vec![false; socks.len() * MAX_DESTS].into_boxed_slice(),
             timer: None,
             timer_gen: 0,
             woken: false,
@@ -166,7 +181,12 @@ impl Ring {
         s.msg.msg_iov = &mut s.iov;
         s.msg.msg_iovlen = 1;
         s.busy = true;
-        let e = opcode::SendMsg::new(types::Fd(fd), &s.msg).build().user_data(token(KIND_SEND, i as u64));
+        let mut e =
+            opcode::SendMsg::new(types::Fd(fd), &s.msg).flags(libc::MSG_DONTWAIT as u32).build().user_data(token(KIND_SEND, i as u64));
+        if self.skip_sent {
+            e = e.flags(squeue::Flags::SKIP_SUCCESS);
+            self.pushed[i] = true;
+        }
         self.push(&e).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
     }
 
@@ -239,7 +259,19 @@ impl Ring {
         // completes inline at the next submit, and returning for it would run an empty pass of
         // the loop per tick — so those are reaped here and the wait resumes.
         loop {
-            match self.ring.submit_and_wait(1) {
+            let r = self.ring.submit_and_wait(1);
+            if self.skip_sent {
+                // Everything pushed was issued by that submission (or, on an error before it
+                // could be, stays queued and the slot's content is only sent newer): free the
+                // slots whose successful completion was skipped. A failure still completes
+                // below, and clears the same flag.
+                for (i, p) in self.pushed.iter_mut().enumerate() {
+                    if std::mem::take(p) {
+                        self.slots[i].busy = false;
+                    }
+                }
+            }
+            match r {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => return Ok(()),
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ETIME)) => {}
