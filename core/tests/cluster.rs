@@ -84,6 +84,10 @@ fn cluster_lifecycle(m: Medium, backend: &str) {
     pair.cut();
     a.wait_peer("b", NodeState::Dead, Duration::from_millis(DEADTIME_MS) + MARGIN);
     b.wait_peer("a", NodeState::Dead, Duration::from_millis(DEADTIME_MS) + MARGIN);
+    // Heartbeats into a downed interface fail, and every backend reports the failures (the
+    // io_uring backend posts completions only for failed sends).
+    let failed = wait_for(Duration::from_secs(3), || (a.snapshot()?.links[0].counters.tx_err > 0).then_some(()));
+    assert!(failed.is_some(), "no send errors counted on a downed link: {:?}", a.snapshot().map(|s| s.links[0].counters));
     pair.mend();
     a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
     b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
