@@ -20,7 +20,7 @@ use crate::logging::{self, LogConfig, LogMsg, Logger, Names, RtLog};
 use crate::ping::{PingNode, Pinger};
 use crate::ports::{Keeper, PortSlot};
 use crate::status::{rt_flags, LoopStats, StatusWriter};
-use crate::sys::fd::{read_some, realtime_ns, tty_outq, EventFd, RecvBatch, BATCH};
+use crate::sys::fd::{read_some, realtime_ns, tty_outq, EventFd, RecvBatch};
 use crate::sys::seqpacket::SeqPacket;
 use crate::time::{self, Nanos};
 use crate::wire::Reject;
@@ -867,34 +867,21 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
                 RtLink::Udp(_) | RtLink::Raw(_) => {
                     let fd = l.fd();
                     let ethertype = if let RtLink::Raw(r) = l { Some(r.ethertype) } else { None };
-                    loop {
-                        let got = match batch.recv(fd) {
-                            Ok(k) => k,
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                            // Nothing queued (WouldBlock), or an ICMP error (port unreachable from
-                            // a dead peer), which is not a packet: this socket is done this round.
-                            Err(_) => break,
+                    batch.drain(fd, |d| {
+                        let result = match ethertype {
+                            None => ctx.engine.receive(i, d.data, arrival(d.stamp)).map(|_| ()),
+                            Some(et) => match raw::parse_frame(d.data, et) {
+                                Some(payload) => ctx.engine.receive(i, payload, arrival(d.stamp)).map(|_| ()),
+                                None => {
+                                    ctx.engine.count_reject(i, Reject::BadFrame);
+                                    Err(Reject::BadFrame)
+                                }
+                            },
                         };
-                        for j in 0..got {
-                            let d = batch.get(j);
-                            let result = match ethertype {
-                                None => ctx.engine.receive(i, d.data, arrival(d.stamp)).map(|_| ()),
-                                Some(et) => match raw::parse_frame(d.data, et) {
-                                    Some(payload) => ctx.engine.receive(i, payload, arrival(d.stamp)).map(|_| ()),
-                                    None => {
-                                        ctx.engine.count_reject(i, Reject::BadFrame);
-                                        Err(Reject::BadFrame)
-                                    }
-                                },
-                            };
-                            if let Err(reason) = result {
-                                log_reject(&ctx.engine, &mut ctx.rtlog, &mut last_reject_log[i], i, reason, now);
-                            }
+                        if let Err(reason) = result {
+                            log_reject(&ctx.engine, &mut ctx.rtlog, &mut last_reject_log[i], i, reason, now);
                         }
-                        if got < BATCH {
-                            break; // a short batch: the queue was empty
-                        }
-                    }
+                    });
                 }
                 RtLink::Serial(s) => {
                     let slot = &ctx.port_slots[s.slot];
@@ -916,22 +903,11 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
         }
         if let Some(pg) = ctx.pinger.as_mut() {
             for ic in &ctx.icmp {
-                loop {
-                    let got = match batch.recv(std::os::fd::AsRawFd::as_raw_fd(&ic.socket)) {
-                        Ok(k) => k,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(_) => break,
-                    };
-                    for j in 0..got {
-                        let d = batch.get(j);
-                        if let Some(r) = hb_media::ping::parse_echo_reply(ic.v6, d.data, d.from, pg.ident()) {
-                            pg.receive(&r, arrival(d.stamp));
-                        }
+                batch.drain(std::os::fd::AsRawFd::as_raw_fd(&ic.socket), |d| {
+                    if let Some(r) = hb_media::ping::parse_echo_reply(ic.v6, d.data, d.from, pg.ident()) {
+                        pg.receive(&r, arrival(d.stamp));
                     }
-                    if got < BATCH {
-                        break;
-                    }
-                }
+                });
             }
             pg.poll(now, Some(planned));
         }

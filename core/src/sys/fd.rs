@@ -192,12 +192,6 @@ pub fn realtime_ns() -> u64 {
 /// no stamp, and the kernel then stamps it when it is read. So the first packets after hbd
 /// starts may be timed at read — which the loop's clamp to `[previous drain, now]` bounds.
 pub fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
-    recv_stamped_from(fd, buf).map(|(n, stamp, _)| (n, stamp))
-}
-
-/// [`recv_stamped`], also returning the sender's IP address (ICMP replies on a raw IPv6
-/// socket carry no IP header to read it from).
-pub fn recv_stamped_from(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>, Option<std::net::IpAddr>)> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // SAFETY: sockaddr_storage is plain data; all-zero is a valid (AF_UNSPEC) value.
     let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -210,7 +204,7 @@ pub fn recv_stamped_from(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((n as usize, stamp_of(&msg), addr_of(&from)))
+    Ok((n as usize, stamp_of(&msg)))
 }
 
 /// Room for one cmsg carrying a timespec, 8-byte aligned, in u64 words.
@@ -332,6 +326,25 @@ impl RecvBatch {
             return Err(io::Error::last_os_error());
         }
         Ok(n as usize)
+    }
+
+    /// Hands `f` every datagram queued on `fd`, batch after batch, until a short batch says
+    /// the queue is empty — or an error does: nothing queued, or a pending ICMP error on a
+    /// UDP socket (port unreachable from a dead peer), which is not a datagram.
+    pub fn drain(&mut self, fd: RawFd, mut f: impl FnMut(Datagram<'_>)) {
+        loop {
+            let got = match self.recv(fd) {
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
+            for i in 0..got {
+                f(self.get(i));
+            }
+            if got < BATCH {
+                return;
+            }
+        }
     }
 
     /// Datagram `i` of the last [`RecvBatch::recv`] (`i` below what it returned).

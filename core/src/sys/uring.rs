@@ -87,8 +87,6 @@ pub struct Ring {
     wake_rearm: bool,
     /// Successful sends post no completion (`IORING_FEAT_CQE_SKIP`).
     skip_sent: bool,
-    /// Slots pushed since the last submission (busy until it returns, with `skip_sent`).
-    pushed: Box<[bool]>,
     timer: Option<(Nanos, u64)>,
     timer_gen: u64,
     /// Set when the wake eventfd fired during the last wait.
@@ -139,7 +137,6 @@ impl Ring {
             wake,
             wake_rearm: true,
             skip_sent,
-            pushed: vec![false; socks.len() * MAX_DESTS].into_boxed_slice(),
             timer: None,
             timer_gen: 0,
             woken: false,
@@ -185,7 +182,6 @@ impl Ring {
             opcode::SendMsg::new(types::Fd(fd), &s.msg).flags(libc::MSG_DONTWAIT as u32).build().user_data(token(KIND_SEND, i as u64));
         if self.skip_sent {
             e = e.flags(squeue::Flags::SKIP_SUCCESS);
-            self.pushed[i] = true;
         }
         self.push(&e).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
     }
@@ -261,14 +257,13 @@ impl Ring {
         loop {
             let r = self.ring.submit_and_wait(1);
             if self.skip_sent {
-                // Everything pushed was issued by that submission (or, on an error before it
-                // could be, stays queued and the slot's content is only sent newer): free the
-                // slots whose successful completion was skipped. A failure still completes
-                // below, and clears the same flag.
-                for (i, p) in self.pushed.iter_mut().enumerate() {
-                    if std::mem::take(p) {
-                        self.slots[i].busy = false;
-                    }
+                // Every busy slot was pushed since the last submission (they are all freed
+                // after each one) and that submission issued it: a MSG_DONTWAIT send is done
+                // by then. Its skipped success frees nothing, so free the slots here; a failure
+                // still completes below. (A slot whose entry an error left queued is only ever
+                // sent with newer content.)
+                for slot in self.slots.iter_mut() {
+                    slot.busy = false;
                 }
             }
             match r {
