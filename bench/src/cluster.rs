@@ -2,7 +2,7 @@
 //! deaths under load (soak), round trips per link (rtt); and jitter of one hbd's sends.
 
 use crate::hist::Hist;
-use hb_tools::twonode::{cpu_ns, rss_kb, Settings, TwoNodes};
+use hb_tools::twonode::{rss_kb, threads_cpu, Settings, ThreadCpu, TwoNodes};
 use std::time::Duration;
 
 /// Detection times of `kill -9` over `trials`, from just before the kill to the survivor's
@@ -33,11 +33,24 @@ pub fn detect(s: &Settings, trials: usize, progress: &dyn Fn(usize)) -> Result<(
     Ok((h, t.description.clone()))
 }
 
+/// One thread's share of [`Cost`].
+#[derive(Debug, Clone)]
+pub struct ThreadCost {
+    /// Thread name (`hbd-rt`, `hbd-log`, ...).
+    pub name: String,
+    /// CPU, % of one core.
+    pub cpu_percent: f64,
+    /// Times it ran, per second (its wake-ups).
+    pub runs_per_s: f64,
+}
+
 /// Idle cost of one hbd of a running pair.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Cost {
     /// CPU, % of one core, all threads (schedstat).
     pub cpu_percent: f64,
+    /// The same, thread by thread (threads alive for the whole window), busiest first.
+    pub threads: Vec<ThreadCost>,
     /// RSS, kB.
     pub rss_kb: u64,
     /// A bare heartbeat's CPU over the same path, right after (see [`crate::floor::bare_heartbeat`]).
@@ -55,20 +68,34 @@ pub fn cost(s: &Settings, seconds: u64, progress: &dyn Fn(usize)) -> Result<(Cos
     }
     std::thread::sleep(Duration::from_millis(500));
     let pid = t.pid('a').ok_or("no pid")?;
-    let c0 = cpu_ns(pid).ok_or("cannot read schedstat")?;
+    let t0 = threads_cpu(pid).ok_or("cannot read schedstat")?;
     let w0 = std::time::Instant::now();
     for i in 0..seconds {
         std::thread::sleep(Duration::from_secs(1));
         progress(i as usize + 1);
     }
-    let c1 = cpu_ns(pid).ok_or("cannot read schedstat")?;
-    let cpu_percent = c1.saturating_sub(c0) as f64 / w0.elapsed().as_nanos() as f64 * 100.0;
+    let t1 = threads_cpu(pid).ok_or("cannot read schedstat")?;
+    let wall = w0.elapsed().as_secs_f64();
+    let sum = |v: &[ThreadCpu]| v.iter().map(|t| t.cpu_ns).sum::<u64>();
+    let cpu_percent = sum(&t1).saturating_sub(sum(&t0)) as f64 / 1e9 / wall * 100.0;
+    let mut threads: Vec<ThreadCost> = t1
+        .iter()
+        .filter_map(|b| {
+            let a = t0.iter().find(|a| a.tid == b.tid)?;
+            Some(ThreadCost {
+                name: b.name.clone(),
+                cpu_percent: b.cpu_ns.saturating_sub(a.cpu_ns) as f64 / 1e9 / wall * 100.0,
+                runs_per_s: b.slices.saturating_sub(a.slices) as f64 / wall,
+            })
+        })
+        .collect();
+    threads.sort_by(|x, y| y.cpu_percent.total_cmp(&x.cpu_percent));
     let rss = rss_kb(pid).unwrap_or(0);
     t.stop('a');
     t.stop('b');
     let ends = t.udp_pair(hb_hwtest::free_udp_port()).map_err(|e| format!("cannot open the bare heartbeat's sockets: {e}"))?;
     let bare_cpu_percent = crate::floor::bare_heartbeat(ends, Duration::from_millis(s.keepalive_ms), Duration::from_secs(seconds), 50);
-    Ok((Cost { cpu_percent, rss_kb: rss, bare_cpu_percent }, t.description.clone()))
+    Ok((Cost { cpu_percent, threads, rss_kb: rss, bare_cpu_percent }, t.description.clone()))
 }
 
 /// What a soak found.

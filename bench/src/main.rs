@@ -340,6 +340,9 @@ fn run(a: &Args) -> Result<(), String> {
             let f = floor::measure(Duration::from_millis(a.settings.keepalive_ms), Duration::from_secs(secs), 50, &|_| {});
             println!("over {topo}:");
             println!("  hbd:   CPU {:.3} % of one core, RSS {} kB", c.cpu_percent, c.rss_kb);
+            for t in &c.threads {
+                println!("         {:<16} {:.3} %, runs {:.1}/s", t.name, t.cpu_percent, t.runs_per_s);
+            }
             println!(
                 "  bare:  CPU {:.3} % of one core for a bare heartbeat over the same path (wake, drain, send {} bytes)",
                 c.bare_cpu_percent,
@@ -349,11 +352,21 @@ fn run(a: &Args) -> Result<(), String> {
             write(
                 "cost.json",
                 &format!(
-                    "{{\"command\":\"cost\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"topology\":{},\"hbd_cpu_percent\":{:.4},\"hbd_rss_kb\":{},\"bare_cpu_percent\":{:.4},\"floor_cpu_percent\":{:.4}}}\n",
+                    "{{\"command\":\"cost\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"topology\":{},\"hbd_cpu_percent\":{:.4},\"hbd_threads\":[{}],\"hbd_rss_kb\":{},\"bare_cpu_percent\":{:.4},\"floor_cpu_percent\":{:.4}}}\n",
                     env.json(),
                     settings_json(&a.settings),
                     hb_core::ipc::json_str(&topo),
                     c.cpu_percent,
+                    c.threads
+                        .iter()
+                        .map(|t| format!(
+                            "{{\"name\":{},\"cpu_percent\":{:.4},\"runs_per_s\":{:.2}}}",
+                            hb_core::ipc::json_str(&t.name),
+                            t.cpu_percent,
+                            t.runs_per_s
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(","),
                     c.rss_kb,
                     c.bare_cpu_percent,
                     f.cpu_percent

@@ -9,7 +9,8 @@
 //! everything already received — at the time it was received — before it judges a deadline.
 //!
 //! [`Choice::Auto`] tries io_uring and falls back to epoll with the reason logged
-//! (`kernel.io_uring_disabled`, seccomp, an old or hardened kernel); `--backend` forces one.
+//! (`kernel.io_uring_disabled`, seccomp, an old or hardened kernel; io_uring needs Linux 5.11's
+//! wait with a timeout); `--backend` forces one.
 
 use crate::sys::fd::{send_to, write_all_once, Epoll, TimerFd};
 use crate::sys::uring::{Ring, UringError};

@@ -3,8 +3,12 @@
 //! What the ring carries: a multishot `POLL_ADD` for the wake eventfd and, when received
 //! packets are to wake the loop (`rx_wakeup`), for each socket (readiness; the loop then
 //! drains each socket with non-blocking reads so that everything already received is
-//! processed before a deadline is judged), one absolute CLOCK_MONOTONIC `TIMEOUT` for the next
-//! deadline, and a `SENDMSG` per heartbeat. Serial ports are written with write(2), not
+//! processed before a deadline is judged), and a `SENDMSG` per heartbeat. The next deadline is
+//! not a request in the ring but the timeout of the wait itself (`IORING_ENTER_EXT_ARG`, on
+//! CLOCK_MONOTONIC, absolute with `IORING_ENTER_ABS_TIMER` where the kernel has it (6.12+),
+//! else made relative just before the call): the kernel sleeps on one hrtimer, as
+//! clock_nanosleep does, instead of completing a `TIMEOUT` request through task work and a
+//! completion each tick. Serial ports are written with write(2), not
 //! through the ring: a tty cannot take a non-blocking write from io_uring, which hands it to an
 //! io-wq worker thread, where it can fail with EINTR (seen here) and costs a thread wake-up.
 //!
@@ -16,17 +20,18 @@
 //! feature every send completes and the wait reaps those completions and sleeps again.
 //!
 //! Buffer-lifetime contract: every pointer handed to the kernel points into `Ring::slots`
-//! (a boxed slice allocated once, never moved or resized) or into `Ring::ts` (boxed). A send
+//! (a boxed slice allocated once, never moved or resized), or, for the wait's timeout, into
+//! the caller's stack for the duration of the `io_uring_enter` that reads it. A send
 //! slot is marked busy from its push until its completion is reaped — or, with skipped
 //! completions, until the submission that issued it has returned (a `MSG_DONTWAIT` send is
-//! done by then) — and is never written while busy; the timespec is read by the kernel at submission (prep copies it). The ring is
+//! done by then) — and is never written while busy. The ring is
 //! dropped only after the loop ends; dropping `IoUring` tears down in-flight operations before
 //! the slots' memory is freed (the field order below guarantees `ring` drops first).
 
 #![allow(unsafe_code)]
 
 use crate::time::Nanos;
-use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
+use io_uring::{cqueue, opcode, squeue, types, EnterFlags, IoUring, Probe};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -36,9 +41,7 @@ pub const MAX_DESTS: usize = 16;
 const KIND_POLL: u64 = 1;
 const KIND_WAKE: u64 = 2;
 const KIND_SEND: u64 = 3;
-const KIND_TIMER: u64 = 4;
-const KIND_TIMER_REMOVE: u64 = 5;
-const KIND_CANCEL: u64 = 6;
+const KIND_CANCEL: u64 = 4;
 
 /// Bytes a transmit slot holds: one heartbeat, in an Ethernet frame on a raw link.
 const SLOT_BYTES: usize = crate::wire::MAX_HEARTBEAT + hb_media::raw::HEADER_LEN;
@@ -73,10 +76,9 @@ struct TxSlot {
 /// The ring and everything whose address it holds. See the module docs for the contract.
 pub struct Ring {
     // INVARIANT: `ring` is declared first so it is dropped (and in-flight operations torn
-    // down) before `slots` and `ts` are freed.
+    // down) before `slots` is freed.
     ring: IoUring,
     slots: Box<[TxSlot]>,
-    ts: Box<types::Timespec>,
     socks: Vec<RawFd>,
     rearm: Vec<bool>,
     watched: Vec<bool>,
@@ -87,8 +89,8 @@ pub struct Ring {
     wake_rearm: bool,
     /// Successful sends post no completion (`IORING_FEAT_CQE_SKIP`).
     skip_sent: bool,
-    timer: Option<(Nanos, u64)>,
-    timer_gen: u64,
+    /// The kernel takes the wait's timeout as an absolute time (`IORING_ENTER_ABS_TIMER`).
+    abs_timer: bool,
     /// Set when the wake eventfd fired during the last wait.
     pub woken: bool,
 }
@@ -101,18 +103,18 @@ impl Ring {
         let ring = IoUring::builder().build(256).map_err(UringError::Setup)?;
         let mut probe = Probe::new();
         ring.submitter().register_probe(&mut probe).map_err(UringError::Probe)?;
-        for (code, name) in [
-            (opcode::PollAdd::CODE, "POLL_ADD"),
-            (opcode::Timeout::CODE, "TIMEOUT"),
-            (opcode::TimeoutRemove::CODE, "TIMEOUT_REMOVE"),
-            (opcode::SendMsg::CODE, "SENDMSG"),
-            (opcode::PollRemove::CODE, "POLL_REMOVE"),
-        ] {
+        for (code, name) in
+            [(opcode::PollAdd::CODE, "POLL_ADD"), (opcode::SendMsg::CODE, "SENDMSG"), (opcode::PollRemove::CODE, "POLL_REMOVE")]
+        {
             if !probe.is_supported(code) {
                 return Err(UringError::Missing(name));
             }
         }
+        if !ring.params().is_feature_ext_arg() {
+            return Err(UringError::Missing("IORING_FEAT_EXT_ARG (a wait with a timeout, Linux 5.11)"));
+        }
         let skip_sent = ring.params().is_feature_skip_cqe_on_success();
+        let abs_timer = probe_abs_timer(&ring);
         let slots: Box<[TxSlot]> = (0..socks.len() * MAX_DESTS)
             .map(|i| TxSlot {
                 buf: [0; SLOT_BYTES],
@@ -129,7 +131,6 @@ impl Ring {
         Ok(Ring {
             ring,
             slots,
-            ts: Box::new(types::Timespec::new()),
             socks: socks.to_vec(),
             rearm: watch.to_vec(),
             watched: watch.to_vec(),
@@ -137,8 +138,7 @@ impl Ring {
             wake,
             wake_rearm: true,
             skip_sent,
-            timer: None,
-            timer_gen: 0,
+            abs_timer,
             woken: false,
         })
     }
@@ -219,21 +219,6 @@ impl Ring {
     /// Submits what is queued and sleeps until `deadline`, socket readiness or the wake fd.
     /// Failed sends are reported through `on_tx_error(link, errno)`.
     pub fn wait(&mut self, deadline: Nanos, on_tx_error: &mut dyn FnMut(usize, i32)) -> io::Result<()> {
-        if self.timer.map(|(d, _)| d) != Some(deadline) {
-            if let Some((_, tok)) = self.timer.take() {
-                let e = opcode::TimeoutRemove::new(tok).build().user_data(token(KIND_TIMER_REMOVE, 0));
-                self.push(&e)?;
-            }
-            if deadline != Nanos::MAX {
-                self.timer_gen += 1;
-                let tok = token(KIND_TIMER, self.timer_gen);
-                *self.ts = types::Timespec::new().sec(deadline.0 / 1_000_000_000).nsec((deadline.0 % 1_000_000_000) as u32);
-                let ts: *const types::Timespec = &*self.ts;
-                let e = opcode::Timeout::new(ts).flags(types::TimeoutFlags::ABS).build().user_data(tok);
-                self.push(&e)?;
-                self.timer = Some((deadline, tok));
-            }
-        }
         for i in 0..self.socks.len() {
             if self.rearm[i] {
                 let e = opcode::PollAdd::new(types::Fd(self.socks[i]), libc::POLLIN as u32)
@@ -250,12 +235,13 @@ impl Ring {
             self.wake_rearm = false;
         }
         self.woken = false;
-        // Wait for a completion that calls for a pass of the loop: the timer, socket
-        // readiness or the wake fd. A send completion alone does not — each tick's SENDMSG
-        // completes inline at the next submit, and returning for it would run an empty pass of
-        // the loop per tick — so those are reaped here and the wait resumes.
+        // Wait for the deadline or a completion that calls for a pass of the loop: socket
+        // readiness or the wake fd. A send completion alone does not — without skipped
+        // successes each tick's SENDMSG completes inline at the next submit, and returning for
+        // it would run an empty pass of the loop per tick — so those are reaped here and the
+        // wait resumes.
         loop {
-            let r = self.ring.submit_and_wait(1);
+            let r = self.submit_and_wait_until(deadline);
             if self.skip_sent {
                 // Every busy slot was pushed since the last submission (they are all freed
                 // after each one) and that submission issued it: a MSG_DONTWAIT send is done
@@ -303,16 +289,49 @@ impl Ring {
                             on_tx_error(s.link, -cqe.result());
                         }
                     }
-                    KIND_TIMER if self.timer.map(|(_, t)| t) == Some(ud) => {
-                        pass = true;
-                        self.timer = None;
-                    }
                     _ => {}
                 }
             }
-            if pass {
+            // io_uring_enter reports what it submitted, not that the wait timed out: the
+            // clock says whether the deadline has come (the kernel's timer, on the same clock,
+            // never fires before it).
+            if pass || crate::time::now() >= deadline {
                 return Ok(());
             }
         }
     }
+
+    /// Submits what is queued and waits for one completion or until `deadline`.
+    fn submit_and_wait_until(&mut self, deadline: Nanos) -> io::Result<usize> {
+        if deadline == Nanos::MAX {
+            return self.ring.submit_and_wait(1);
+        }
+        let at = if self.abs_timer { deadline.0 } else { deadline.0.saturating_sub(crate::time::now().0) };
+        let ts = timespec(at);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        let mut flags = EnterFlags::GETEVENTS | EnterFlags::EXT_ARG;
+        if self.abs_timer {
+            flags |= EnterFlags::ABS_TIMER;
+        }
+        let to_submit = self.ring.submission().len() as u32;
+        // SAFETY: with EXT_ARG the kernel reads an io_uring_getevents_arg (SubmitArgs is a
+        // transparent wrapper of one; its size is passed) and through it `ts`, both on this
+        // stack frame for the whole call; the queued entries obey the module contract.
+        unsafe { self.ring.submitter().enter(to_submit, 1, flags.bits(), Some(&args)) }
+    }
+}
+
+fn timespec(ns: u64) -> types::Timespec {
+    types::Timespec::new().sec(ns / 1_000_000_000).nsec((ns % 1_000_000_000) as u32)
+}
+
+/// Whether this kernel takes `IORING_ENTER_ABS_TIMER` (6.12+): a wait until long ago times
+/// out at once where it does and is refused with EINVAL where it does not.
+fn probe_abs_timer(ring: &IoUring) -> bool {
+    let ts = timespec(1);
+    let args = types::SubmitArgs::new().timespec(&ts);
+    let flags = EnterFlags::GETEVENTS | EnterFlags::EXT_ARG | EnterFlags::ABS_TIMER;
+    // SAFETY: nothing is queued yet; the kernel reads `args` and `ts`, which outlive the call.
+    let r = unsafe { ring.submitter().enter(0, 1, flags.bits(), Some(&args)) };
+    matches!(r, Err(e) if e.raw_os_error() == Some(libc::ETIME))
 }
