@@ -537,6 +537,7 @@ impl Daemon {
         self.logger.info("stopped");
         self.log_stop.store(true, Ordering::Release);
         if let Some(h) = self.log.take() {
+            h.thread().unpark();
             let _ = h.join();
         }
     }

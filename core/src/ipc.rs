@@ -288,8 +288,11 @@ pub fn spawn_server(
             for c in &clients {
                 fds.push(libc::pollfd { fd: c.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 });
             }
-            let until = apps.poll_at().sub(crate::time::now());
-            let timeout = (until.0.div_ceil(1_000_000)).min(1000) as i32;
+            // Everything else that needs this thread arrives as an fd event (the RT loop's
+            // events and stop come through `wake`): idle, it sleeps until the next app deadline.
+            let poll_at = apps.poll_at();
+            let timeout =
+                if poll_at == Nanos::MAX { -1 } else { poll_at.sub(crate::time::now()).0.div_ceil(1_000_000).min(i32::MAX as u64) as i32 };
             if let Err(e) = poll_in(&mut fds, timeout) {
                 ctx.logger.error(&format!("IPC poll failed: {e}"));
                 std::thread::sleep(Duration::from_millis(100));

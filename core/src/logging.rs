@@ -256,25 +256,22 @@ impl Logger {
 pub struct RtLog {
     prod: rtrb::Producer<Record>,
     dropped: Arc<AtomicU64>,
-    /// The log thread, woken early when the ring is half full (otherwise it polls slowly).
+    /// The log thread, which sleeps until woken.
     drainer: Option<std::thread::Thread>,
 }
 
 impl RtLog {
-    /// Queues a record; drops and counts it if the ring is full. Never blocks or allocates;
-    /// past half full it wakes the log thread (a non-blocking futex wake).
+    /// Queues a record; drops and counts it if the ring is full. Never blocks or allocates.
+    /// Wakes the log thread: an atomic swap, plus a non-blocking futex wake when it sleeps
+    /// (the RT thread logs rarely — events, and rejects and send errors at a limited rate —
+    /// so an idle hbd's log thread never runs).
     pub fn push(&mut self, at: Nanos, msg: LogMsg) {
         if self.prod.push(Record { at, msg }).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        if self.prod.slots() < RING / 2 {
-            if let Some(t) = &self.drainer {
-                t.unpark();
-            }
-        }
+        self.flush_soon();
     }
-    /// Wakes the log thread now (after state changes, so they are written promptly and in
-    /// order with the other threads' lines). A non-blocking futex wake; no allocation.
+    /// Wakes the log thread now. A non-blocking futex wake at most; no allocation.
     pub fn flush_soon(&self) {
         if let Some(t) = &self.drainer {
             t.unpark();
@@ -305,13 +302,11 @@ pub struct Names {
 
 /// Capacity of the RT log ring.
 pub const RING: usize = 1024;
-/// How long the idle log thread sleeps between looks at the ring. Records carry their own
-/// time, so a late drain never makes a log line's timestamp wrong.
-pub const IDLE_POLL: Duration = Duration::from_millis(100);
 /// Stack size of the log thread (every byte of a thread stack is locked by mlockall).
 pub const STACK: usize = 256 * 1024;
 
-/// Creates the ring and the log thread. `stop` ends the thread once the ring is empty.
+/// Creates the ring and the log thread. `stop` ends the thread once the ring is empty (unpark
+/// the thread after setting it).
 pub fn spawn_log_thread(logger: Logger, names: Names, stop: Arc<AtomicBool>) -> std::io::Result<(RtLog, std::thread::JoinHandle<()>)> {
     let (prod, mut cons) = rtrb::RingBuffer::<Record>::new(RING);
     let dropped = Arc::new(AtomicU64::new(0));
@@ -334,7 +329,9 @@ pub fn spawn_log_thread(logger: Logger, names: Names, stop: Arc<AtomicBool>) -> 
                 break;
             }
             if !any {
-                std::thread::park_timeout(IDLE_POLL);
+                // Woken by every push (and by whoever sets `stop`); a wake-up that came
+                // between the last pop and here is kept, so none is lost.
+                std::thread::park();
             }
         }
     })?;
@@ -479,6 +476,7 @@ mod tests {
         rt.push(Nanos(5), LogMsg::Event(Event::NodeDead { node: 0, at: Nanos(5), silent: Nanos(51_200_000) }));
         rt.push(Nanos(6), LogMsg::Event(Event::PingDead { node: 0, at: Nanos(6), silent: Nanos(41_000_000) }));
         stop.store(true, Ordering::Release);
+        h.thread().unpark();
         h.join().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("WARN: node beta is dead (silent 51.2 ms, deadtime 50ms)"), "{text}");
