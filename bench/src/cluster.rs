@@ -2,7 +2,8 @@
 //! deaths under load (soak), round trips per link (rtt); and jitter of one hbd's sends.
 
 use crate::hist::Hist;
-use hb_tools::twonode::{rss_kb, threads_cpu, Settings, ThreadCpu, TwoNodes};
+use hb_hwtest::procstat::{rss_kb, threads_cpu, ThreadCpu};
+use hb_tools::twonode::{Settings, TwoNodes};
 use std::time::Duration;
 
 /// Detection times of `kill -9` over `trials`, from just before the kill to the survivor's

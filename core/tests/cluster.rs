@@ -13,6 +13,7 @@
 use hb_core::liveness::NodeState;
 use hb_core::time::{self, Nanos};
 use hb_core::wire::Reject;
+use hb_hwtest::procstat::{threads_cpu, ThreadCpu};
 use hb_hwtest::{require_root, wait_for, Pair, TempDir, A4, A6, B4, B6};
 use std::path::Path;
 use std::time::Duration;
@@ -641,4 +642,40 @@ fn a_bad_network_is_survived_and_measured() {
         assert!(rtt[5] >= 4_000_000, "a's RTT p99 {} ns includes the 5 ms delay", rtt[5]);
     }
     assert!(a.proc.alive() && b.proc.alive());
+}
+
+/// An idle node runs only its real-time thread: the log thread sleeps until a record is
+/// pushed, the IPC thread until a client or an application heartbeat needs it, the main
+/// thread until a signal. Counted from the scheduler's own per-thread run counts (schedstat)
+/// over four quiet seconds; a helper that polled, even once a second, would show.
+#[test]
+fn an_idle_node_wakes_only_its_rt_thread() {
+    if !require_root("an_idle_node_wakes_only_its_rt_thread") {
+        return;
+    }
+    let pair = Pair::create();
+    let dir = TempDir::new("hb-idle");
+    let a = Node::start(&pair.a, &dir.path, "a", &hacf(Medium::Bcast, &pair, "a"), "auto");
+    let b = Node::start(&pair.b, &dir.path, "b", &hacf(Medium::Bcast, &pair, "b"), "auto");
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
+    b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(1)); // the start-up lines are written
+    let pid = a.snapshot().unwrap().pid;
+    let lines = || a.log_text().lines().count() as u64;
+    let (lines0, t0) = (lines(), threads_cpu(pid).expect("schedstat"));
+    std::thread::sleep(Duration::from_secs(4));
+    let (lines1, t1) = (lines(), threads_cpu(pid).expect("schedstat"));
+    let runs = |name: &str| {
+        let of = |v: &[ThreadCpu]| v.iter().find(|t| t.name == name).map(|t| t.slices);
+        of(&t1).unwrap_or_else(|| panic!("no thread {name}: {t1:?}")) - of(&t0).unwrap_or(0)
+    };
+    // keepalive 50 ms: about 80 ticks; the bound only shows the count is real.
+    assert!(runs("hbd-rt") >= 20, "{t0:?} -> {t1:?}");
+    // Every line written may take one wake-up of the log thread (a slow machine may log
+    // a late heartbeat); none is owed otherwise.
+    let written = lines1 - lines0;
+    assert!(runs("hbd-log") <= written + 2, "the log thread ran {} times for {written} lines: {t0:?} -> {t1:?}", runs("hbd-log"));
+    for name in ["hbd-ipc", "hbd"] {
+        assert!(runs(name) <= 2, "{name} ran {} times while idle: {t0:?} -> {t1:?}", runs(name));
+    }
 }

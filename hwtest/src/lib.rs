@@ -17,10 +17,13 @@
 //!   with bit flips, dropped bytes, injected garbage and cut/restore; [`nullmodem::SerialCable`]
 //!   uses a real looped cable instead when `HB_HWTEST_SERIAL` names one.
 //!
+//! - [`procstat`]: CPU time and wake-ups per thread, and RSS, of a running process.
+//!
 //! Only addresses inside namespaces created here are ever used (10.77.0.0/24, fd77::/64).
 //! Later issues add the BMC/PDU emulators here.
 
 pub mod nullmodem;
+pub mod procstat;
 mod sys;
 pub mod watchdog;
 

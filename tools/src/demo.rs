@@ -9,7 +9,8 @@
 //! its RSS, then shows `hbctl links` again. `--media` picks the links (ucast, raw Ethernet, a
 //! serial null-modem cable emulator, or several).
 
-use crate::twonode::{cpu_ns, rss_kb, Media, Settings, TwoNodes};
+use crate::twonode::{Media, Settings, TwoNodes};
+use hb_hwtest::procstat::{cpu_ns, rss_kb};
 use std::time::Duration;
 
 /// Demo settings.
