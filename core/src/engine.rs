@@ -280,8 +280,10 @@ impl Engine {
                     let h = &mut self.rtt_hists[idx * self.nlinks + link];
                     h.saturating_record(rtt);
                     if p.rtt_count <= 8 || now >= p.rtt_quantiles_at.add(RTT_QUANTILE_EVERY) {
-                        p.rtt_p50 = h.value_at_quantile(0.5);
-                        p.rtt_p99 = h.value_at_quantile(0.99);
+                        // A quantile is its bucket's highest value (up to 1 % above the
+                        // samples in it): keep it within the exact min and max shown beside it.
+                        p.rtt_p50 = h.value_at_quantile(0.5).clamp(p.rtt_min, p.rtt_max);
+                        p.rtt_p99 = h.value_at_quantile(0.99).clamp(p.rtt_min, p.rtt_max);
                         p.rtt_quantiles_at = now;
                     }
                 }
@@ -519,6 +521,8 @@ mod tests {
         assert_eq!(a.receive(0, &p, Nanos(t + 3 * MS)), Ok(Rx::Peer(0)));
         // a sent at t, b held it 1 ms: RTT = 3 ms - 1 ms.
         assert_eq!(a.pair(0, 0).rtt_last, 2 * MS);
+        // One sample: every quantile is that sample, not its histogram bucket's top.
+        assert_eq!((a.pair(0, 0).rtt_p50, a.pair(0, 0).rtt_p99, a.pair(0, 0).rtt_max), (2 * MS, 2 * MS, 2 * MS));
         assert_eq!(a.node_state(0), NodeState::Up);
         assert!(matches!(a.pop_event(), Some(Event::LinkUp { .. })));
         assert!(matches!(a.pop_event(), Some(Event::NodeUp { returning: false, .. })));
