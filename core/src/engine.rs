@@ -281,9 +281,10 @@ impl Engine {
                     h.saturating_record(rtt);
                     if p.rtt_count <= 8 || now >= p.rtt_quantiles_at.add(RTT_QUANTILE_EVERY) {
                         // A quantile is its bucket's highest value (up to 1 % above the
-                        // samples in it): keep it within the exact min and max shown beside it.
-                        p.rtt_p50 = h.value_at_quantile(0.5).clamp(p.rtt_min, p.rtt_max);
-                        p.rtt_p99 = h.value_at_quantile(0.99).clamp(p.rtt_min, p.rtt_max);
+                        // samples in it): keep it within the exact min and max shown beside it
+                        // (max/min rather than clamp, which would panic were min above max).
+                        p.rtt_p50 = h.value_at_quantile(0.5).max(p.rtt_min).min(p.rtt_max);
+                        p.rtt_p99 = h.value_at_quantile(0.99).max(p.rtt_min).min(p.rtt_max);
                         p.rtt_quantiles_at = now;
                     }
                 }
