@@ -271,21 +271,21 @@ pub fn rtt(s: &Settings, seconds: u64, progress: &dyn Fn(usize)) -> Result<(Vec<
         return Err(format!("the nodes did not see each other within 15 s; log of a:\n{}", t.log('a')));
     }
     let reader = hb_core::status::StatusReader::open(t.run_dir('a')).map_err(|e| e.to_string())?;
-    let first = reader.snapshot();
+    let first = reader.snapshot().map_err(|e| e.to_string())?;
     let b = first.node("b").ok_or("node b is not on a's status page")?;
     let mut out: Vec<LinkRtt> = b.links.iter().map(|l| LinkRtt { link: l.link.clone(), hist: Hist::new(), missed: 0 }).collect();
-    let mut counts: Vec<u64> = b.links.iter().map(|l| l.rtt_count).collect();
+    let mut counts: Vec<u64> = b.links.iter().map(|l| l.rtt.samples).collect();
     let start = std::time::Instant::now();
     let mut shown = 0;
     while start.elapsed() < Duration::from_secs(seconds) {
-        let snap = reader.snapshot();
+        let snap = reader.snapshot().map_err(|e| e.to_string())?;
         if let Some(b) = snap.node("b") {
             for (i, l) in b.links.iter().enumerate() {
-                let new = l.rtt_count.saturating_sub(counts[i]);
+                let new = l.rtt.samples.saturating_sub(counts[i]);
                 if new >= 1 {
-                    out[i].hist.record_at(l.rtt[0], snap.now.0);
+                    out[i].hist.record_at(l.rtt.last.0, snap.now.0);
                     out[i].missed += new - 1;
-                    counts[i] = l.rtt_count;
+                    counts[i] = l.rtt.samples;
                 }
             }
         }

@@ -81,13 +81,8 @@ impl std::fmt::Debug for AuthKeys {
 /// Reads `authkeys`, refusing a file that group or others can access.
 pub fn load_authkeys(path: &Path) -> Result<AuthKeys, ConfigError> {
     let err = |what: String| ConfigError { file: path.to_path_buf(), line: 0, what };
-    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(err(format!("mode {mode:04o} lets others read the keys; it must be 0600 (chmod 600)")));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    // Not a FIFO, owned by root or us, mode 0600: checked on the open file (crate::files).
+    let text = crate::files::read_config(path, true).map_err(|e| err(format!("cannot read: {e}")))?;
     parse_authkeys(&text, path)
 }
 

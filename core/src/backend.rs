@@ -28,11 +28,13 @@ pub fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>
 }
 
 /// Which backend runs the loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// io_uring.
+    #[serde(rename = "io_uring")]
     Uring = 0,
     /// epoll + timerfd.
+    #[serde(rename = "epoll")]
     Epoll = 1,
 }
 

@@ -19,7 +19,7 @@ use crate::liveness::{Event, Timing};
 use crate::logging::{self, LogConfig, LogMsg, Logger, Names, RtLog};
 use crate::ping::{PingNode, Pinger};
 use crate::ports::{Keeper, PortSlot};
-use crate::status::{rt_flags, LoopStats, StatusWriter};
+use crate::status::{rt_flags, LoopStats, StatusWriter, WatchdogState};
 use crate::sys::fd::{read_some, realtime_ns, tty_outq, EventFd, RecvBatch};
 use crate::sys::seqpacket::SeqPacket;
 use crate::time::{self, Nanos};
@@ -75,8 +75,8 @@ pub enum StartError {
         #[source]
         source: io::Error,
     },
-    /// A run or state directory cannot be created.
-    #[error("cannot create the {what} directory {path}")]
+    /// A run or state directory cannot be created, or other users could change it.
+    #[error("cannot use {path} as the {what} directory")]
     Dir {
         /// "run" or "state".
         what: &'static str,
@@ -139,7 +139,8 @@ pub enum StartError {
 /// Reads and validates `ha.cf` and `authkeys` in `config_dir` for `node`.
 pub fn load_config(config_dir: &Path, node: &str) -> Result<(HaCf, AuthKeys), StartError> {
     let hacf_path = config_dir.join("ha.cf");
-    let text = std::fs::read_to_string(&hacf_path).map_err(|source| StartError::ConfigUnreadable { path: hacf_path.clone(), source })?;
+    let text =
+        crate::files::read_config(&hacf_path, false).map_err(|source| StartError::ConfigUnreadable { path: hacf_path.clone(), source })?;
     let cfg = parse_ha_cf(&text, &hacf_path)?;
     cfg.validate_for(node)?;
     let keys_path = config_dir.join("authkeys");
@@ -228,7 +229,7 @@ impl Daemon {
             debug: cfg.debug,
         });
         for (what, dir) in [("run", &opts.run_dir), ("state", &opts.state_dir)] {
-            std::fs::create_dir_all(dir).map_err(|source| StartError::Dir { what, path: dir.clone(), source })?;
+            crate::files::private_dir(dir).map_err(|source| StartError::Dir { what, path: dir.clone(), source })?;
         }
         let generation = next_generation(&opts.state_dir)?;
 
@@ -695,7 +696,7 @@ fn rt_thread(mut ctx: RtCtx, setup: RtSetup, ready: mpsc::Sender<Result<Ready, S
         Choice::Uring | Choice::Auto => match UringBackend::new(&socks, &watch, wake) {
             Ok(b) => {
                 let _ = ready.send(Ok(Ready { backend: Kind::Uring, rt_flags: ctx.stats.rt_flags, notes }));
-                ctx.stats.backend = Kind::Uring as u64;
+                ctx.stats.backend = Kind::Uring;
                 if let Some(h) = hook {
                     h();
                 }
@@ -727,7 +728,7 @@ fn start_epoll(
     match EpollBackend::new(socks, watch, wake) {
         Ok(b) => {
             let _ = ready.send(Ok(Ready { backend: Kind::Epoll, rt_flags: ctx.stats.rt_flags, notes }));
-            ctx.stats.backend = Kind::Epoll as u64;
+            ctx.stats.backend = Kind::Epoll;
             if let Some(h) = hook {
                 h();
             }
@@ -948,7 +949,7 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
                         }
                     }
                 }
-                ctx.stats.wd_state = if withholding { 2 } else { 1 };
+                ctx.stats.wd_state = if withholding { WatchdogState::Withholding } else { WatchdogState::Petting };
                 next_pet = next_pet.add(ctx.wd_interval);
                 if next_pet <= now {
                     next_pet = now.add(ctx.wd_interval);

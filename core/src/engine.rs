@@ -50,7 +50,7 @@ impl ReplayWindow {
 }
 
 /// Per-link counters (a link is one socket; it may reach several peers).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LinkCounters {
     /// Valid packets received.
     pub rx_ok: u64,
@@ -60,8 +60,31 @@ pub struct LinkCounters {
     pub tx: u64,
     /// Sends the kernel refused.
     pub tx_err: u64,
-    /// Dropped packets by [`Reject`] reason.
+    /// Dropped packets by [`Reject`] reason (serialized as an object keyed by reason name).
+    #[serde(with = "rejects_by_name")]
     pub rejects: [u64; Reject::COUNT],
+}
+
+/// `rejects` as `{"bad-mac": 3, …}`: every reason by name, unknown names ignored (a newer
+/// hbd may count more reasons).
+mod rejects_by_name {
+    use super::Reject;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(r: &[u64; Reject::COUNT], s: S) -> Result<S::Ok, S::Error> {
+        let m: BTreeMap<&str, u64> = Reject::ALL.iter().map(|x| (x.name(), r[*x as usize])).collect();
+        m.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u64; Reject::COUNT], D::Error> {
+        let m = BTreeMap::<String, u64>::deserialize(d)?;
+        let mut r = [0u64; Reject::COUNT];
+        for x in Reject::ALL {
+            r[x as usize] = m.get(x.name()).copied().unwrap_or(0);
+        }
+        Ok(r)
+    }
 }
 
 impl LinkCounters {

@@ -18,7 +18,8 @@
 use crate::time::Nanos;
 
 /// State of one (peer, link) pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[repr(u8)]
 pub enum LinkState {
     /// Not heard since start; dead at `initdead`.
@@ -32,7 +33,8 @@ pub enum LinkState {
 }
 
 /// State of one peer node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[repr(u8)]
 pub enum NodeState {
     /// Not heard since start, within `initdead`.

@@ -14,10 +14,9 @@
 use crate::liveness::Event;
 use crate::time::Nanos;
 use crate::wire::Reject;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -153,23 +152,17 @@ pub struct LogConfig {
     pub debug: u8,
 }
 
-fn open_append(p: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(p)
-}
-
 impl Logger {
     /// Opens the sinks. A sink that cannot be opened is reported on the others and skipped
     /// (heartbeat users asked for "start and warn", not "refuse to start", on a bad log file).
     pub fn new(c: &LogConfig) -> Logger {
         let mut problems = Vec::new();
-        let file = c
-            .logfile
-            .as_ref()
-            .and_then(|p| open_append(p).map_err(|e| problems.push(format!("cannot open logfile {}: {e}", p.display()))).ok());
-        let debugfile = c
-            .debugfile
-            .as_ref()
-            .and_then(|p| open_append(p).map_err(|e| problems.push(format!("cannot open debugfile {}: {e}", p.display()))).ok());
+        let file = c.logfile.as_ref().and_then(|p| {
+            crate::files::open_append(p).map_err(|e| problems.push(format!("cannot open logfile {}: {e}", p.display()))).ok()
+        });
+        let debugfile = c.debugfile.as_ref().and_then(|p| {
+            crate::files::open_append(p).map_err(|e| problems.push(format!("cannot open debugfile {}: {e}", p.display()))).ok()
+        });
         let syslog = c.facility.and_then(|f| {
             let s = UnixDatagram::unbound().ok()?;
             match s.connect("/dev/log") {

@@ -8,13 +8,15 @@
 //!
 //! Times are CLOCK_MONOTONIC nanoseconds, comparable with the reader's own clock (same host).
 
+use crate::backend::Kind;
 use crate::config::{MAX_LINKS, MAX_NODES};
 use crate::engine::{Engine, LinkCounters};
 use crate::liveness::{LinkState, NodeState};
 use crate::sys::shm::{PageMut, PageRef};
 use crate::time::Nanos;
 use crate::wire::Reject;
-use std::fs::{File, OpenOptions};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, AtomicU64, Ordering::*};
@@ -140,26 +142,55 @@ fn read_name(src: &[AtomicU64; NAME_WORDS]) -> String {
 }
 
 /// What the loop knows that the engine does not.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct LoopStats {
     /// Loop iterations so far.
     pub iterations: u64,
-    /// 0 = io_uring, 1 = epoll.
-    pub backend: u64,
+    /// The backend the loop runs on.
+    pub backend: Kind,
     /// [`rt_flags`] bits.
     pub rt_flags: u64,
     /// Log records dropped because the log ring was full.
     pub log_dropped: u64,
     /// Set when a clean stop has begun.
     pub stopping: bool,
-    /// Watchdog: 0 none, 1 petting, 2 withholding (the node will be reset).
-    pub wd_state: u64,
+    /// What the watchdog pet logic is doing.
+    pub wd_state: WatchdogState,
     /// Watchdog pets so far.
     pub wd_pets: u64,
     /// Last pet (CLOCK_MONOTONIC ns).
     pub wd_last_pet: u64,
     /// Watchdog timeout in force, seconds.
     pub wd_timeout_s: u64,
+}
+
+impl Default for LoopStats {
+    fn default() -> LoopStats {
+        LoopStats {
+            iterations: 0,
+            backend: Kind::Uring,
+            rt_flags: 0,
+            log_dropped: 0,
+            stopping: false,
+            wd_state: WatchdogState::None,
+            wd_pets: 0,
+            wd_last_pet: 0,
+            wd_timeout_s: 0,
+        }
+    }
+}
+
+/// What hbd does with the watchdog device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[repr(u8)]
+pub enum WatchdogState {
+    /// No watchdog configured.
+    None = 0,
+    /// Petting it: the node is healthy.
+    Petting = 1,
+    /// Withholding pets: the node will be reset when the device's timeout runs out.
+    Withholding = 2,
 }
 
 /// hbd's side: creates, maps and publishes.
@@ -190,31 +221,32 @@ impl StatusWriter {
         started: Nanos,
     ) -> io::Result<(StatusWriter, Option<String>)> {
         let path = run_dir.join(FILE_NAME);
-        // A page left in /dev/shm by a crashed predecessor goes first.
-        if let Ok(old) = std::fs::read_link(&path) {
-            if old.starts_with(SHM_DIR) {
-                let _ = std::fs::remove_file(&old);
-            }
-        }
+        remove_stale_page(&path);
         let mut warning = None;
-        let backing_dir = if crate::sys::shm::is_ram_fs(run_dir)? {
-            run_dir.to_path_buf()
+        let in_shm = if crate::sys::shm::is_ram_fs(run_dir)? {
+            false
         } else if crate::sys::shm::is_ram_fs(Path::new(SHM_DIR)).unwrap_or(false) {
-            PathBuf::from(SHM_DIR)
+            true
         } else {
             warning = Some(format!(
                 "the status page is on a disk filesystem ({}; no tmpfs at {SHM_DIR}): the real-time thread may stall on writeback; put the run directory on tmpfs",
                 run_dir.display()
             ));
-            run_dir.to_path_buf()
+            false
         };
-        let backing = if backing_dir == run_dir {
-            path.clone()
+        // The run directory is ours alone (checked at start-up), so its temporary names are
+        // safe to clear; /dev/shm is shared, so a page there is only ever created exclusively.
+        let (file, backing) = if in_shm {
+            let (file, backing, planted) = create_in_shm(run_dir)?;
+            if let Some(p) = planted {
+                warning = Some(p);
+            }
+            (file, backing)
         } else {
-            backing_dir.join(format!("hb-status-{}-{:08x}", std::process::id(), crate::wire::fnv1a(&run_dir.display().to_string())))
+            let tmp = run_dir.join(".status.new");
+            let _ = std::fs::remove_file(&tmp);
+            (crate::files::create_exclusive(&tmp, 0o644)?, tmp)
         };
-        let tmp = backing_dir.join(format!(".hb-status-{}.new", std::process::id()));
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)?;
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
         file.set_len(std::mem::size_of::<Page>() as u64)?;
@@ -244,13 +276,14 @@ impl StatusWriter {
         for (i, l) in links.iter().enumerate() {
             write_name(&p.links[i].name, l);
         }
-        // Readers find the file only once it is complete.
-        std::fs::rename(&tmp, &backing)?;
-        if backing != path {
+        // Readers find the page only once it is complete.
+        if in_shm {
             let link_tmp = run_dir.join(".status.link");
             let _ = std::fs::remove_file(&link_tmp);
             std::os::unix::fs::symlink(&backing, &link_tmp)?;
             std::fs::rename(&link_tmp, &path)?;
+        } else {
+            std::fs::rename(&backing, &path)?;
         }
         Ok((StatusWriter { map, _file: file }, warning))
     }
@@ -258,11 +291,7 @@ impl StatusWriter {
     /// Removes the page (and its link) on a clean stop.
     pub fn remove(run_dir: &Path) {
         let path = run_dir.join(FILE_NAME);
-        if let Ok(target) = std::fs::read_link(&path) {
-            if target.starts_with(SHM_DIR) {
-                let _ = std::fs::remove_file(&target);
-            }
-        }
+        remove_stale_page(&path);
         let _ = std::fs::remove_file(&path);
     }
 
@@ -275,11 +304,11 @@ impl StatusWriter {
         p.generation.store(e.generation(), Relaxed);
         p.updated.store(now.0, Relaxed);
         p.iterations.store(ls.iterations, Relaxed);
-        p.backend.store(ls.backend, Relaxed);
+        p.backend.store(ls.backend as u64, Relaxed);
         p.rt_flags.store(ls.rt_flags, Relaxed);
         p.log_dropped.store(ls.log_dropped, Relaxed);
         p.stopping.store(u64::from(ls.stopping), Relaxed);
-        p.wd_state.store(ls.wd_state, Relaxed);
+        p.wd_state.store(ls.wd_state as u64, Relaxed);
         p.wd_pets.store(ls.wd_pets, Relaxed);
         p.wd_last_pet.store(ls.wd_last_pet, Relaxed);
         p.wd_timeout_s.store(ls.wd_timeout_s, Relaxed);
@@ -342,6 +371,66 @@ impl StatusWriter {
     }
 }
 
+/// The name prefix of pages in `/dev/shm`.
+const SHM_PREFIX: &str = "hb-status-";
+
+/// Removes the `/dev/shm` page that `link` (our run directory's `status`) points at, if it is
+/// one of ours: directly in `/dev/shm`, named as we name pages, a regular file owned by us.
+/// Anything else is left alone — the link could be old, the file someone else's.
+fn remove_stale_page(link: &Path) {
+    let Ok(target) = std::fs::read_link(link) else { return };
+    let ours = target.parent() == Some(Path::new(SHM_DIR))
+        && target.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(SHM_PREFIX))
+        && std::fs::symlink_metadata(&target).is_ok_and(|m| is_own_page(&m));
+    if ours {
+        let _ = std::fs::remove_file(&target);
+    }
+}
+
+/// A regular file owned by our effective uid with one name: a page we created.
+fn is_own_page(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    m.file_type().is_file() && m.uid() == nix::unistd::geteuid().as_raw() && m.nlink() == 1
+}
+
+/// Where the page of an hbd with run directory `run_dir` goes in `/dev/shm` when the run
+/// directory is on a disk filesystem (unless something was planted there: see
+/// [`StatusWriter::create`]).
+pub fn shm_page_name(run_dir: &Path) -> PathBuf {
+    PathBuf::from(SHM_DIR).join(format!("{SHM_PREFIX}{:08x}", crate::wire::fnv1a(&run_dir.display().to_string())))
+}
+
+/// Creates the page in `/dev/shm` under a name derived from the run directory, exclusively.
+/// A stale page of ours at that name is replaced; anything else there (a symlink, a file of
+/// another user: a plant) is left alone, and the page gets a random name instead — returned
+/// with a warning naming what was found.
+fn create_in_shm(run_dir: &Path) -> io::Result<(File, PathBuf, Option<String>)> {
+    let name = shm_page_name(run_dir);
+    match crate::files::create_exclusive(&name, 0o644) {
+        Ok(f) => return Ok((f, name, None)),
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        Err(_) => {}
+    }
+    let found = std::fs::symlink_metadata(&name)?;
+    if is_own_page(&found) {
+        std::fs::remove_file(&name)?;
+        return crate::files::create_exclusive(&name, 0o644).map(|f| (f, name, None));
+    }
+    let mut r = [0u8; 8];
+    getrandom::getrandom(&mut r).map_err(|e| io::Error::other(e.to_string()))?;
+    let other = PathBuf::from(format!("{}-{:016x}", name.display(), u64::from_le_bytes(r)));
+    let f = crate::files::create_exclusive(&other, 0o644)?;
+    use std::os::unix::fs::MetadataExt;
+    let warning = format!(
+        "{} was already there ({} owned by uid {}), planted by someone else: left alone; the status page is {} instead",
+        name.display(),
+        crate::files::type_name(found.file_type()),
+        found.uid(),
+        other.display()
+    );
+    Ok((f, other, Some(warning)))
+}
+
 /// Opening the status page failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
@@ -362,6 +451,29 @@ pub enum StatusError {
         #[source]
         source: io::Error,
     },
+    /// The page belongs to a user who is neither root nor the run directory's owner: hbd did
+    /// not write it, so what it says cannot be trusted.
+    #[error("{path} is owned by uid {owner}, not by root or the owner of {dir} (uid {dir_owner}): not hbd's status page")]
+    Owner {
+        /// The file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The run directory.
+        dir: PathBuf,
+        /// The run directory's owner.
+        dir_owner: u32,
+    },
+    /// The page stayed mid-update (odd sequence counter) for longer than any write takes.
+    #[error("the status page {path} stayed mid-update for {waited_ms} ms (sequence {seq} is odd): its writer died while writing, or the page is damaged")]
+    Torn {
+        /// The file.
+        path: PathBuf,
+        /// The odd counter.
+        seq: u64,
+        /// How long the reader waited.
+        waited_ms: u64,
+    },
     /// Not a status page of this version.
     #[error("{path} is not an hb status page of version {VERSION} (found magic {magic:#x}, version {version})")]
     Version {
@@ -374,8 +486,29 @@ pub enum StatusError {
     },
 }
 
+/// Round-trip times of one (peer, link), from the echoes in heartbeats. All zero until the
+/// first sample; the median and 99th percentile come from hbd's histogram (refreshed every
+/// half second) and stay within `min..=max`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RttSummary {
+    /// The last sample.
+    pub last: Nanos,
+    /// The smallest sample.
+    pub min: Nanos,
+    /// The mean.
+    pub mean: Nanos,
+    /// The median.
+    pub p50: Nanos,
+    /// The 99th percentile.
+    pub p99: Nanos,
+    /// The largest sample.
+    pub max: Nanos,
+    /// Samples so far.
+    pub samples: u64,
+}
+
 /// One (peer, link) pair as read.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairSnap {
     /// Link name.
     pub link: String,
@@ -385,11 +518,8 @@ pub struct PairSnap {
     pub last_heard: Nanos,
     /// Packets.
     pub rx: u64,
-    /// RTT in ns (0 when no sample): last, min, max, mean, and the median and 99th percentile
-    /// from hbd's histogram (refreshed every half second).
-    pub rtt: [u64; 6],
-    /// RTT samples.
-    pub rtt_count: u64,
+    /// Round-trip times.
+    pub rtt: RttSummary,
     /// Heartbeats lost, parts per million of those expected since the peer's generation
     /// started (see `Engine::loss_ppm`).
     pub loss_ppm: u64,
@@ -399,15 +529,25 @@ pub struct PairSnap {
     pub downs: u64,
 }
 
+/// Whether a status-page node is a cluster member or a ping pseudo-member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeKind {
+    /// A cluster node (a `node` line).
+    Node,
+    /// A ping pseudo-member (`ping`, `ping6`, `ping_group`): a router, never a member.
+    Ping,
+}
+
 /// One peer as read.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeSnap {
     /// Name.
     pub name: String,
     /// Wire id (0 for a ping node).
     pub id: u32,
-    /// A ping pseudo-member (a router or `ping_group`), not a cluster node.
-    pub ping: bool,
+    /// A cluster node or a ping node.
+    pub kind: NodeKind,
     /// State.
     pub state: NodeState,
     /// Its generation (0 = never heard).
@@ -416,14 +556,14 @@ pub struct NodeSnap {
     pub last_heard: Nanos,
     /// Ping nodes: replies so far.
     pub ping_replies: u64,
-    /// Ping nodes: the last round trip, ns (0: none).
-    pub ping_rtt: u64,
+    /// Ping nodes: the last round trip (0: none).
+    pub ping_rtt: Nanos,
     /// Per link (none for a ping node).
     pub links: Vec<PairSnap>,
 }
 
 /// One link as read.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkSnap {
     /// Name (e.g. `ucast eth0`).
     pub name: String,
@@ -431,8 +571,63 @@ pub struct LinkSnap {
     pub counters: LinkCounters,
 }
 
+/// The real-time features hbd was granted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RtGranted {
+    /// All memory locked (mlockall).
+    pub memory_locked: bool,
+    /// The RT thread runs SCHED_FIFO.
+    pub sched_fifo: bool,
+    /// The RT thread is pinned to a CPU (`rtcpu`).
+    pub pinned: bool,
+}
+
+impl RtGranted {
+    /// From the page's [`rt_flags`] bits.
+    pub fn from_bits(f: u64) -> RtGranted {
+        RtGranted { memory_locked: f & rt_flags::MLOCKED != 0, sched_fifo: f & rt_flags::FIFO != 0, pinned: f & rt_flags::PINNED != 0 }
+    }
+}
+
+/// The timing in force.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimingSnap {
+    /// `keepalive`.
+    pub keepalive: Nanos,
+    /// `warntime`.
+    pub warntime: Nanos,
+    /// `deadtime`.
+    pub deadtime: Nanos,
+    /// `initdead`.
+    pub initdead: Nanos,
+}
+
+/// hbd's own stalls: wake-ups later than `stall_threshold`, discounted from peers' silence.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StallStats {
+    /// How many.
+    pub count: u64,
+    /// Their total length.
+    pub total: Nanos,
+    /// The worst lateness.
+    pub worst: Nanos,
+}
+
+/// The watchdog as the RT loop runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchdogStatus {
+    /// Petting, withholding, or none configured.
+    pub state: WatchdogState,
+    /// Pets so far.
+    pub pets: u64,
+    /// The last pet (0: none).
+    pub last_pet: Nanos,
+    /// The device's timeout, seconds.
+    pub timeout_s: u64,
+}
+
 /// A coherent copy of the page.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// hbd's pid.
     pub pid: u32,
@@ -448,14 +643,14 @@ pub struct Snapshot {
     pub now: Nanos,
     /// Loop iterations.
     pub iterations: u64,
-    /// "io_uring" or "epoll".
-    pub backend: &'static str,
-    /// [`rt_flags`].
-    pub rt_flags: u64,
-    /// keepalive, warntime, deadtime, initdead.
-    pub timing: [Nanos; 4],
-    /// Stalls of our own loop, total stalled, worst lateness.
-    pub stalls: (u64, Nanos, Nanos),
+    /// The loop's backend.
+    pub backend: Kind,
+    /// Real-time features granted.
+    pub rt: RtGranted,
+    /// Timing in force.
+    pub timing: TimingSnap,
+    /// Stalls of our own loop.
+    pub stalls: StallStats,
     /// Heartbeat slots missed.
     pub tx_missed: u64,
     /// Events dropped (queue full).
@@ -464,9 +659,9 @@ pub struct Snapshot {
     pub log_dropped: u64,
     /// A clean stop is under way.
     pub stopping: bool,
-    /// Watchdog: state (0 none, 1 petting, 2 withholding), pets, last pet, timeout seconds.
-    pub watchdog: (u64, u64, Nanos, u64),
-    /// Peers.
+    /// The watchdog.
+    pub watchdog: WatchdogStatus,
+    /// Peers, then ping nodes.
     pub nodes: Vec<NodeSnap>,
     /// Links.
     pub links: Vec<LinkSnap>,
@@ -475,7 +670,12 @@ pub struct Snapshot {
 /// A reader's mapping.
 pub struct StatusReader {
     map: PageRef,
+    path: PathBuf,
 }
+
+/// How long a reader waits for a page that stays mid-update. hbd holds the counter odd for a
+/// few microseconds per update; even a writer preempted mid-update is back within a stall.
+pub const TORN_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn link_state(v: u64) -> LinkState {
     match v {
@@ -494,39 +694,68 @@ fn node_state(v: u64) -> NodeState {
     }
 }
 
+fn watchdog_state(v: u64) -> WatchdogState {
+    match v {
+        1 => WatchdogState::Petting,
+        2 => WatchdogState::Withholding,
+        _ => WatchdogState::None,
+    }
+}
+
 impl StatusReader {
-    /// Maps `<run_dir>/status` read-only.
+    /// Maps `<run_dir>/status` read-only, after checking that root or the run directory's
+    /// owner wrote it.
     pub fn open(run_dir: &Path) -> Result<StatusReader, StatusError> {
+        use std::os::unix::fs::MetadataExt;
         let path = run_dir.join(FILE_NAME);
+        let map_err = |source| StatusError::Map { path: path.clone(), source };
         let file = File::open(&path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 StatusError::Missing { path: path.clone(), dir: run_dir.to_path_buf() }
             } else {
-                StatusError::Map { path: path.clone(), source: e }
+                map_err(e)
             }
         })?;
-        let map = PageRef::map(&file).map_err(|source| StatusError::Map { path: path.clone(), source })?;
+        let meta = file.metadata().map_err(map_err)?;
+        let dir_owner = std::fs::metadata(run_dir).map_err(map_err)?.uid();
+        if meta.uid() != 0 && meta.uid() != dir_owner {
+            return Err(StatusError::Owner { path, owner: meta.uid(), dir: run_dir.to_path_buf(), dir_owner });
+        }
+        if !meta.file_type().is_file() {
+            return Err(map_err(crate::files::FileRefused::NotRegular(crate::files::type_name(meta.file_type())).into()));
+        }
+        let map = PageRef::map(&file).map_err(map_err)?;
         let p = map.page();
         let (magic, version) = (p.magic.load(Relaxed), p.version.load(Relaxed));
         if magic != MAGIC || version != VERSION || p.size.load(Relaxed) != std::mem::size_of::<Page>() as u64 {
             return Err(StatusError::Version { path, magic, version });
         }
-        Ok(StatusReader { map })
+        Ok(StatusReader { map, path })
     }
 
-    /// A coherent snapshot (retries while hbd is mid-update).
-    pub fn snapshot(&self) -> Snapshot {
+    /// A coherent snapshot: retries while hbd is mid-update, and gives up with
+    /// [`StatusError::Torn`] when the page stays mid-update for [`TORN_WAIT`].
+    pub fn snapshot(&self) -> Result<Snapshot, StatusError> {
+        let started = std::time::Instant::now();
+        let mut tries = 0u32;
         loop {
             let p = self.map.page();
             let s1 = p.seq.load(Acquire);
-            if s1 % 2 == 1 {
-                std::hint::spin_loop();
-                continue;
+            if s1.is_multiple_of(2) {
+                let snap = self.read(p);
+                fence(Acquire);
+                if p.seq.load(Relaxed) == s1 {
+                    return Ok(snap);
+                }
             }
-            let snap = self.read(p);
-            fence(Acquire);
-            if p.seq.load(Relaxed) == s1 {
-                return snap;
+            tries += 1;
+            if tries < 64 {
+                std::hint::spin_loop();
+            } else if started.elapsed() >= TORN_WAIT {
+                return Err(StatusError::Torn { path: self.path.clone(), seq: s1, waited_ms: started.elapsed().as_millis() as u64 });
+            } else {
+                // Off the CPU, so a writer preempted mid-update on this CPU can finish.
+                std::thread::sleep(std::time::Duration::from_micros(200));
             }
         }
     }
@@ -560,12 +789,12 @@ impl StatusReader {
                 NodeSnap {
                     name: read_name(&d.name),
                     id: d.id.load(Relaxed) as u32,
-                    ping,
+                    kind: if ping { NodeKind::Ping } else { NodeKind::Node },
                     state: node_state(d.state.load(Relaxed)),
                     generation: d.generation.load(Relaxed),
                     last_heard: Nanos(d.last_heard.load(Relaxed)),
                     ping_replies: d.replies.load(Relaxed),
-                    ping_rtt: d.rtt_last.load(Relaxed),
+                    ping_rtt: Nanos(d.rtt_last.load(Relaxed)),
                     links: (0..if ping { 0 } else { nl })
                         .map(|l| {
                             let q = &p.pairs[n * MAX_LINKS + l];
@@ -575,15 +804,15 @@ impl StatusReader {
                                 state: link_state(q.state.load(Relaxed)),
                                 last_heard: Nanos(q.last_heard.load(Relaxed)),
                                 rx: q.rx.load(Relaxed),
-                                rtt: [
-                                    q.rtt_last.load(Relaxed),
-                                    q.rtt_min.load(Relaxed),
-                                    q.rtt_max.load(Relaxed),
-                                    q.rtt_sum.load(Relaxed).checked_div(count).unwrap_or(0),
-                                    q.rtt_p50.load(Relaxed),
-                                    q.rtt_p99.load(Relaxed),
-                                ],
-                                rtt_count: count,
+                                rtt: RttSummary {
+                                    last: Nanos(q.rtt_last.load(Relaxed)),
+                                    min: Nanos(q.rtt_min.load(Relaxed)),
+                                    mean: Nanos(q.rtt_sum.load(Relaxed).checked_div(count).unwrap_or(0)),
+                                    p50: Nanos(q.rtt_p50.load(Relaxed)),
+                                    p99: Nanos(q.rtt_p99.load(Relaxed)),
+                                    max: Nanos(q.rtt_max.load(Relaxed)),
+                                    samples: count,
+                                },
                                 loss_ppm: q.loss_ppm.load(Relaxed),
                                 ups: q.ups.load(Relaxed),
                                 downs: q.downs.load(Relaxed),
@@ -601,20 +830,29 @@ impl StatusReader {
             updated: Nanos(p.updated.load(Relaxed)),
             now: crate::time::now(),
             iterations: p.iterations.load(Relaxed),
-            backend: if p.backend.load(Relaxed) == 1 { "epoll" } else { "io_uring" },
-            rt_flags: p.rt_flags.load(Relaxed),
-            timing: [
-                Nanos(p.keepalive.load(Relaxed)),
-                Nanos(p.warntime.load(Relaxed)),
-                Nanos(p.deadtime.load(Relaxed)),
-                Nanos(p.initdead.load(Relaxed)),
-            ],
-            stalls: (p.stalls.load(Relaxed), Nanos(p.stalled.load(Relaxed)), Nanos(p.max_late.load(Relaxed))),
+            backend: if p.backend.load(Relaxed) == Kind::Epoll as u64 { Kind::Epoll } else { Kind::Uring },
+            rt: RtGranted::from_bits(p.rt_flags.load(Relaxed)),
+            timing: TimingSnap {
+                keepalive: Nanos(p.keepalive.load(Relaxed)),
+                warntime: Nanos(p.warntime.load(Relaxed)),
+                deadtime: Nanos(p.deadtime.load(Relaxed)),
+                initdead: Nanos(p.initdead.load(Relaxed)),
+            },
+            stalls: StallStats {
+                count: p.stalls.load(Relaxed),
+                total: Nanos(p.stalled.load(Relaxed)),
+                worst: Nanos(p.max_late.load(Relaxed)),
+            },
             tx_missed: p.tx_missed.load(Relaxed),
             events_dropped: p.events_dropped.load(Relaxed),
             log_dropped: p.log_dropped.load(Relaxed),
             stopping: p.stopping.load(Relaxed) != 0,
-            watchdog: (p.wd_state.load(Relaxed), p.wd_pets.load(Relaxed), Nanos(p.wd_last_pet.load(Relaxed)), p.wd_timeout_s.load(Relaxed)),
+            watchdog: WatchdogStatus {
+                state: watchdog_state(p.wd_state.load(Relaxed)),
+                pets: p.wd_pets.load(Relaxed),
+                last_pet: Nanos(p.wd_last_pet.load(Relaxed)),
+                timeout_s: p.wd_timeout_s.load(Relaxed),
+            },
             nodes,
             links,
         }
@@ -622,6 +860,10 @@ impl StatusReader {
 }
 
 impl NodeSnap {
+    /// A ping pseudo-member, not a cluster node.
+    pub fn is_ping(&self) -> bool {
+        self.kind == NodeKind::Ping
+    }
     /// Links on which this peer is up (or late but not yet dead).
     pub fn links_up(&self) -> usize {
         self.links.iter().filter(|l| matches!(l.state, LinkState::Up | LinkState::Warn)).count()

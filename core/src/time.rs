@@ -7,7 +7,9 @@
 use std::fmt;
 
 /// Nanoseconds on CLOCK_MONOTONIC (an instant) or a duration, depending on use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+/// Serialized as a plain number of nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Nanos(pub u64);
 
 impl Nanos {

@@ -11,6 +11,7 @@
 //! drained on the loop's ticks), ucast and mcast with `rx_wakeup on`.
 
 use hb_core::liveness::NodeState;
+use hb_core::status::WatchdogState;
 use hb_core::time::{self, Nanos};
 use hb_core::wire::Reject;
 use hb_hwtest::procstat::{threads_cpu, ThreadCpu};
@@ -78,7 +79,7 @@ fn cluster_lifecycle(m: Medium, backend: &str) {
     a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
     b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
     let s = a.snapshot().unwrap();
-    assert_eq!(s.backend, if backend == "epoll" { "epoll" } else { "io_uring" });
+    assert_eq!(s.backend.name(), if backend == "epoll" { "epoll" } else { "io_uring" });
     let (pid_a, pid_b) = (a.snapshot().unwrap().pid, b.snapshot().unwrap().pid);
 
     // A cut cable: both sides declare the other dead; mending it brings them back, same pids.
@@ -320,7 +321,7 @@ fn pauses_are_not_peer_deaths() {
         let p = s.node(peer).unwrap();
         assert_eq!(p.state, NodeState::Up, "{} declared {peer} dead after a shared pause\n{}", n.name, n.log_text());
         assert_eq!(p.links[0].downs, 0, "{}: link went down\n{}", n.name, n.log_text());
-        assert!(s.stalls.0 >= 1, "{} did not notice its own stall", n.name);
+        assert!(s.stalls.count >= 1, "{} did not notice its own stall", n.name);
     }
     assert!(wait_for(Duration::from_secs(3), || a.log_text().contains("not scheduled for").then_some(())).is_some(), "{}", a.log_text());
 
@@ -395,8 +396,8 @@ fn without_io_uring_auto_falls_back_to_epoll() {
     let b = Node::start(&pair.b, &dir.path, "b", &hacf(Medium::Ucast, &pair, "b"), "auto");
     a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
     b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
-    assert_eq!(a.snapshot().unwrap().backend, "epoll");
-    assert_eq!(b.snapshot().unwrap().backend, "io_uring");
+    assert_eq!(a.snapshot().unwrap().backend.name(), "epoll");
+    assert_eq!(b.snapshot().unwrap().backend.name(), "io_uring");
     let logged = wait_for(Duration::from_secs(3), || a.log_text().contains("falling back to epoll").then_some(()));
     assert!(logged.is_some(), "{}", a.log_text());
 }
@@ -424,7 +425,7 @@ fn watchdog_pets_on_schedule_and_a_clean_stop_disarms() {
     wait_for(Duration::from_secs(10), || a.snapshot()).expect("hbd running");
     std::thread::sleep(Duration::from_millis(2500));
     let s = a.snapshot().unwrap();
-    assert_eq!((s.watchdog.0, s.watchdog.3), (1, 1), "petting, timeout 1 s: {:?}", s.watchdog);
+    assert_eq!((s.watchdog.state, s.watchdog.timeout_s), (WatchdogState::Petting, 1), "petting, timeout 1 s: {:?}", s.watchdog);
     let st = emu.state();
     assert!(st.armed && st.timeout_s == 1, "{st:?}");
     // Intervals between hbd's pets (the first two records are open and SETTIMEOUT).
@@ -460,7 +461,7 @@ fn watchdog_expires_when_hbd_hangs_or_is_killed() {
         let emu = WatchdogEmulator::start(Features::default()).unwrap();
         let dir = TempDir::new("hb-wd-expire");
         let mut a = Node::start_with(&pair.a, &dir.path, "a", &watchdog_hacf(&pair, &emu.path()), "auto", test_mode);
-        wait_for(Duration::from_secs(10), || a.snapshot().filter(|s| s.watchdog.1 >= 3)).expect("petting");
+        wait_for(Duration::from_secs(10), || a.snapshot().filter(|s| s.watchdog.pets >= 3)).expect("petting");
         let t0 = time::now();
         if how == "SIGSTOP" {
             a.proc.signal(libc::SIGSTOP);
@@ -519,12 +520,18 @@ fn application_heartbeats_become_events_and_can_reset_the_node() {
     assert!(missed.contains("\"silent_ns\":"), "{missed}");
     app.checkin().unwrap();
     next("apphb-recovered");
-    assert!(wait_for(Duration::from_secs(2), || a.snapshot().filter(|s| s.watchdog.0 == 1)).is_some(), "petting again");
+    assert!(
+        wait_for(Duration::from_secs(2), || a.snapshot().filter(|s| s.watchdog.state == WatchdogState::Petting)).is_some(),
+        "petting again"
+    );
     // The application dies without unregistering.
     let died = time::now();
     drop(app);
     next("apphb-exited");
-    assert!(wait_for(Duration::from_secs(2), || a.snapshot().filter(|s| s.watchdog.0 == 2)).is_some(), "watchdog withheld");
+    assert!(
+        wait_for(Duration::from_secs(2), || a.snapshot().filter(|s| s.watchdog.state == WatchdogState::Withholding)).is_some(),
+        "watchdog withheld"
+    );
     let at = wait_for(Duration::from_secs(5), || emu.state().expired_at).expect("the watchdog expires");
     eprintln!("application exit to watchdog expiry: {}", Nanos(at).sub(died));
     assert!(
@@ -551,15 +558,15 @@ fn ping_nodes_go_down_and_come_back() {
     let pings = format!("ping {B4}\nping6 {B6}\nping_group gateways 10.77.0.99 {B4}\ndeadping 300ms\n");
     let a = Node::start(&pair.a, &dir.path, "a", &format!("{}{pings}", hacf(Medium::Ucast, &pair, "a")), "io_uring");
     let _b = Node::start(&pair.b, &dir.path, "b", &hacf(Medium::Ucast, &pair, "b"), "epoll");
-    let ping_state = |name: &str| a.snapshot().and_then(|s| s.node(name).map(|n| (n.ping, n.state)));
+    let ping_state = |name: &str| a.snapshot().and_then(|s| s.node(name).map(|n| (n.is_ping(), n.state)));
     for name in [B4, B6, "gateways"] {
         let up = wait_for(Duration::from_secs(10), || (ping_state(name) == Some((true, NodeState::Up))).then_some(()));
         assert!(up.is_some(), "ping node {name}: {:?}\n{}", ping_state(name), a.log_text());
     }
     let n = a.snapshot().unwrap();
     let b4 = n.node(B4).unwrap();
-    assert!(b4.ping_replies > 0 && b4.ping_rtt > 0 && b4.links.is_empty(), "{b4:?}");
-    assert_eq!(n.node("b").map(|p| p.ping), Some(false));
+    assert!(b4.ping_replies > 0 && b4.ping_rtt > Nanos::ZERO && b4.links.is_empty(), "{b4:?}");
+    assert_eq!(n.node("b").map(|p| p.is_ping()), Some(false));
     let hbctl = Path::new(env!("CARGO_BIN_EXE_hbd")).with_file_name("hbctl");
     let nodes_text = || {
         let out = std::process::Command::new(&hbctl).args(["--run-dir", a.run.to_str().unwrap(), "nodes"]).output().unwrap();
@@ -639,7 +646,7 @@ fn a_bad_network_is_survived_and_measured() {
     }
     if delay.is_some() {
         let rtt = a.snapshot().unwrap().node("b").unwrap().links[0].rtt;
-        assert!(rtt[5] >= 4_000_000, "a's RTT p99 {} ns includes the 5 ms delay", rtt[5]);
+        assert!(rtt.p99.0 >= 4_000_000, "a's RTT p99 {:?} includes the 5 ms delay", rtt.p99);
     }
     assert!(a.proc.alive() && b.proc.alive());
 }

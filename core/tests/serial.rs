@@ -46,13 +46,13 @@ fn serial_only(backend: &str) {
     assert!(a.log_text().contains("at 115200 baud, 8N1, raw"), "{}", a.log_text());
     let rtt = wait_for(Duration::from_secs(5), || {
         let s = a.snapshot()?;
-        (s.nodes[0].links[0].rtt_count > 10 && s.nodes[0].links[0].rtt[4] > 0).then(|| s.nodes[0].links[0].rtt)
+        (s.nodes[0].links[0].rtt.samples > 10 && s.nodes[0].links[0].rtt.p50.0 > 0).then(|| s.nodes[0].links[0].rtt)
     });
     // A round trip is at least two 9.2 ms frames on the line (the echo rides the reply).
     let rtt = rtt.unwrap_or_else(|| panic!("no RTT over serial: {:?}", a.snapshot().map(|s| s.nodes)));
-    assert!(rtt[1] > 15_000_000, "RTT min {} ns is faster than the line", rtt[1]);
+    assert!(rtt.min.0 > 15_000_000, "RTT min {:?} is faster than the line", rtt.min);
     // The median and p99 come from hbd's histogram (2 significant digits: within 1 % of a sample).
-    let (min, max, p50, p99) = (rtt[1], rtt[2], rtt[4], rtt[5]);
+    let (min, max, p50, p99) = (rtt.min.0, rtt.max.0, rtt.p50.0, rtt.p99.0);
     assert!(p50 * 100 >= min * 99 && p50 <= p99 && p99 * 100 <= max * 101, "rtt {rtt:?}");
 
     let events = a.subscribe();

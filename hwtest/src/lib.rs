@@ -9,6 +9,7 @@
 //! - [`udp_socket_in`]: a UDP socket created inside a namespace, for injecting packets.
 //! - [`require_root`]: tests that need root fail loudly in CI and skip elsewhere.
 //! - [`deny_io_uring`]: a process that sees a kernel without io_uring (seccomp).
+//! - [`as_attacker`]: a closure run as an unprivileged local user, for attack tests.
 //!
 //! - [`watchdog::WatchdogEmulator`]: a FUSE file serving the real watchdog API, recording
 //!   every pet and the moment the timer would reset the board.
@@ -48,6 +49,28 @@ pub fn require_root(test: &str) -> bool {
     }
     eprintln!("skipping {test}: needs root (network namespaces)");
     false
+}
+
+/// The unprivileged local user the attack tests act as: a uid and gid that no account uses.
+pub const ATTACKER: (u32, u32) = (4242, 4242);
+
+/// Runs `f` on a fresh thread that has the credentials of `uid`/`gid` (no supplementary
+/// groups, no capabilities): a local user, for tests that make an attack. Only that thread
+/// changes; the test keeps root. Needs root to switch.
+pub fn as_user<T: Send>(uid: u32, gid: u32, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            sys::become_user_on_this_thread(uid, gid).unwrap_or_else(|e| panic!("cannot become uid {uid} gid {gid}: {e}"));
+            f()
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// [`as_user`] as [`ATTACKER`].
+pub fn as_attacker<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    as_user(ATTACKER.0, ATTACKER.1, f)
 }
 
 /// Runs a command, panicking with its output if it fails.

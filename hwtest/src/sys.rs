@@ -159,3 +159,20 @@ pub(crate) fn poll_readable(fds: &[std::os::fd::RawFd], timeout_ms: i32) -> Vec<
     }
     p.iter().map(|x| x.revents != 0).collect()
 }
+
+/// Gives the calling thread — only it — the credentials of `uid`/`gid` with no supplementary
+/// groups. Linux keeps credentials per thread; glibc's `setuid` and friends broadcast the change
+/// to every thread of the process, so the raw system calls are used instead.
+pub(crate) fn become_user_on_this_thread(uid: u32, gid: u32) -> std::io::Result<()> {
+    // SAFETY: three system calls with integer arguments (and a null group list of length 0);
+    // each changes only the calling thread's credentials and touches no memory of ours.
+    unsafe {
+        if libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) != 0
+            || libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0
+            || libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -3,9 +3,9 @@
 //! hbd); `events` uses the IPC socket. Every query takes `--json` for scripts.
 
 use hb_core::daemon::{host_name, load_config, StartError};
-use hb_core::ipc::{json_str, Client};
-use hb_core::liveness::NodeState;
-use hb_core::status::{rt_flags, Snapshot, StatusReader};
+use hb_core::ipc::Client;
+use hb_core::liveness::{LinkState, NodeState};
+use hb_core::status::{NodeKind, RtGranted, Snapshot, StatusReader, WatchdogState};
 use hb_core::time::Nanos;
 use hb_core::wire::Reject;
 use std::io::Write;
@@ -175,7 +175,7 @@ type CmdResult = Result<Exit, (Exit, String)>;
 
 fn snapshot(a: &Args) -> Result<Snapshot, (Exit, String)> {
     let r = StatusReader::open(&a.run_dir).map_err(|e| (Exit::NotRunning, e.to_string()))?;
-    let s = r.snapshot();
+    let s = r.snapshot().map_err(|e| (Exit::NotRunning, e.to_string()))?;
     if !s.writer_alive() {
         return Err((Exit::NotRunning, format!("hbd (pid {}) is not running; its last status page is in {}", s.pid, a.run_dir.display())));
     }
@@ -190,22 +190,9 @@ fn ago(now: Nanos, t: Nanos) -> String {
     }
 }
 
-/// Milliseconds since `t` as a JSON number, or `null` for never.
-fn ms_ago_json(now: Nanos, t: Nanos) -> String {
-    if t == Nanos::ZERO {
-        "null".into()
-    } else {
-        format!("{:.3}", now.sub(t).as_millis_f64())
-    }
-}
-
-fn ms(ns: u64) -> String {
-    format!("{:.3}", ns as f64 / 1e6)
-}
-
 fn query(a: &Args, out: &mut dyn Write) -> CmdResult {
     let s = snapshot(a)?;
-    let any_dead = s.nodes.iter().any(|n| !n.ping && n.state == NodeState::Dead);
+    let any_dead = s.nodes.iter().any(|n| !n.is_ping() && n.state == NodeState::Dead);
     let text = if a.json {
         match a.cmd.as_str() {
             "nodes" => nodes_json(&s),
@@ -231,24 +218,29 @@ fn status_text(s: &Snapshot) -> String {
         s.pid,
         s.generation,
         up.as_millis_f64() / 1000.0,
-        s.backend,
+        s.backend.name(),
         s.iterations,
-        rt_text(s.rt_flags),
-        s.timing[0],
-        s.timing[1],
-        s.timing[2],
-        s.timing[3],
-        s.stalls.0,
-        s.stalls.1.as_millis_f64(),
-        s.stalls.2.as_millis_f64(),
+        rt_text(s.rt),
+        s.timing.keepalive,
+        s.timing.warntime,
+        s.timing.deadtime,
+        s.timing.initdead,
+        s.stalls.count,
+        s.stalls.total.as_millis_f64(),
+        s.stalls.worst.as_millis_f64(),
         s.tx_missed,
     );
-    match s.watchdog {
-        (0, ..) => {}
-        (1, pets, last, t) => o.push_str(&format!("  watchdog: petting (timeout {t} s), {pets} pets, last {}\n", ago(s.now, last))),
-        (_, pets, last, t) => o.push_str(&format!(
-            "  watchdog: NOT PETTING — the node will be reset (timeout {t} s); {pets} pets, last {}\n",
-            ago(s.now, last)
+    let w = &s.watchdog;
+    match w.state {
+        WatchdogState::None => {}
+        WatchdogState::Petting => {
+            o.push_str(&format!("  watchdog: petting (timeout {} s), {} pets, last {}\n", w.timeout_s, w.pets, ago(s.now, w.last_pet)))
+        }
+        WatchdogState::Withholding => o.push_str(&format!(
+            "  watchdog: NOT PETTING — the node will be reset (timeout {} s); {} pets, last {}\n",
+            w.timeout_s,
+            w.pets,
+            ago(s.now, w.last_pet)
         )),
     }
     if s.log_dropped + s.events_dropped > 0 {
@@ -258,11 +250,11 @@ fn status_text(s: &Snapshot) -> String {
     o
 }
 
-fn rt_text(f: u64) -> String {
+fn rt_text(rt: RtGranted) -> String {
     let mut v = Vec::new();
-    v.push(if f & rt_flags::MLOCKED != 0 { "memory locked" } else { "memory NOT locked" });
-    v.push(if f & rt_flags::FIFO != 0 { "SCHED_FIFO" } else { "normal priority" });
-    if f & rt_flags::PINNED != 0 {
+    v.push(if rt.memory_locked { "memory locked" } else { "memory NOT locked" });
+    v.push(if rt.sched_fifo { "SCHED_FIFO" } else { "normal priority" });
+    if rt.pinned {
         v.push("pinned");
     }
     v.join(", ")
@@ -270,7 +262,7 @@ fn rt_text(f: u64) -> String {
 
 fn nodes_text(s: &Snapshot) -> String {
     let mut o = String::from("NODE             STATE  LAST HEARD       LINKS UP  GENERATION\n");
-    for n in s.nodes.iter().filter(|n| !n.ping) {
+    for n in s.nodes.iter().filter(|n| !n.is_ping()) {
         let up = n.links_up();
         o.push_str(&format!(
             "{:<16} {:<6} {:<16} {:>2}/{:<5}  {}\n",
@@ -282,11 +274,11 @@ fn nodes_text(s: &Snapshot) -> String {
             n.generation
         ));
     }
-    let pings: Vec<_> = s.nodes.iter().filter(|n| n.ping).collect();
+    let pings: Vec<_> = s.nodes.iter().filter(|n| n.is_ping()).collect();
     if !pings.is_empty() {
         o.push_str("PING NODE        STATE  LAST ANSWER      REPLIES   RTT\n");
         for n in pings {
-            let rtt = if n.ping_rtt == 0 { "-".to_string() } else { format!("{:.3} ms", n.ping_rtt as f64 / 1e6) };
+            let rtt = if n.ping_rtt == Nanos::ZERO { "-".to_string() } else { format!("{:.3} ms", n.ping_rtt.as_millis_f64()) };
             o.push_str(&format!("{:<16} {:<6} {:<16} {:<9} {}\n", n.name, n.state.name(), ago(s.now, n.last_heard), n.ping_replies, rtt));
         }
     }
@@ -315,19 +307,20 @@ fn links_text(s: &Snapshot) -> String {
             o.push_str(&format!(" ({})", reasons.join(", ")));
         }
         o.push('\n');
-        for n in s.nodes.iter().filter(|n| !n.ping) {
+        for n in s.nodes.iter().filter(|n| !n.is_ping()) {
             let p = &n.links[i];
-            let rtt = if p.rtt_count == 0 {
+            let r = &p.rtt;
+            let rtt = if r.samples == 0 {
                 "rtt -".to_string()
             } else {
                 format!(
-                    "rtt ms min {} p50 {} avg {} p99 {} max {} last {}",
-                    ms(p.rtt[1]),
-                    ms(p.rtt[4]),
-                    ms(p.rtt[3]),
-                    ms(p.rtt[5]),
-                    ms(p.rtt[2]),
-                    ms(p.rtt[0])
+                    "rtt ms min {:.3} p50 {:.3} avg {:.3} p99 {:.3} max {:.3} last {:.3}",
+                    r.min.as_millis_f64(),
+                    r.p50.as_millis_f64(),
+                    r.mean.as_millis_f64(),
+                    r.p99.as_millis_f64(),
+                    r.max.as_millis_f64(),
+                    r.last.as_millis_f64()
                 )
             };
             o.push_str(&format!(
@@ -346,114 +339,227 @@ fn links_text(s: &Snapshot) -> String {
     o
 }
 
-fn nodes_json(s: &Snapshot) -> String {
-    format!("{{\"node\":{},\"nodes\":{}}}\n", json_str(&s.self_name), nodes_array(s))
+/// Milliseconds since `t`, to the microsecond; `None` (JSON `null`) for never.
+fn ms_ago(now: Nanos, t: Nanos) -> Option<f64> {
+    (t != Nanos::ZERO).then(|| ms3(now.sub(t)))
 }
 
-fn nodes_array(s: &Snapshot) -> String {
-    let nodes: Vec<String> = s
-        .nodes
+/// A duration in milliseconds, to the microsecond.
+fn ms3(t: Nanos) -> f64 {
+    (t.as_millis_f64() * 1000.0).round() / 1000.0
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    let mut text = serde_json::to_string(v).expect("hbctl's views serialize");
+    text.push('\n');
+    text
+}
+
+/// `hbctl --json nodes`, `status`: one node or ping node.
+#[derive(serde::Serialize)]
+struct NodeView<'a> {
+    name: &'a str,
+    kind: NodeKind,
+    state: NodeState,
+    last_heard_ms_ago: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generation: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    links_up: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replies: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtt_ns: Option<Nanos>,
+}
+
+fn node_views(s: &Snapshot) -> Vec<NodeView<'_>> {
+    s.nodes
         .iter()
         .map(|n| {
-            if n.ping {
-                return format!(
-                    "{{\"name\":{},\"kind\":\"ping\",\"state\":\"{}\",\"last_heard_ms_ago\":{},\"replies\":{},\"rtt_ns\":{}}}",
-                    json_str(&n.name),
-                    n.state.name(),
-                    ms_ago_json(s.now, n.last_heard),
-                    n.ping_replies,
-                    n.ping_rtt
-                );
+            let ping = n.is_ping();
+            NodeView {
+                name: &n.name,
+                kind: n.kind,
+                state: n.state,
+                last_heard_ms_ago: ms_ago(s.now, n.last_heard),
+                generation: (!ping).then_some(n.generation),
+                links_up: (!ping).then(|| n.links_up()),
+                replies: ping.then_some(n.ping_replies),
+                rtt_ns: ping.then_some(n.ping_rtt),
             }
-            format!(
-                "{{\"name\":{},\"kind\":\"node\",\"state\":\"{}\",\"last_heard_ms_ago\":{},\"generation\":{},\"links_up\":{}}}",
-                json_str(&n.name),
-                n.state.name(),
-                ms_ago_json(s.now, n.last_heard),
-                n.generation,
-                n.links_up()
-            )
         })
-        .collect();
-    format!("[{}]", nodes.join(","))
+        .collect()
+}
+
+/// `hbctl --json nodes`.
+#[derive(serde::Serialize)]
+struct NodesView<'a> {
+    node: &'a str,
+    nodes: Vec<NodeView<'a>>,
+}
+
+fn nodes_json(s: &Snapshot) -> String {
+    to_json(&NodesView { node: &s.self_name, nodes: node_views(s) })
+}
+
+/// `hbctl --json links`: one peer on one link.
+#[derive(serde::Serialize)]
+struct PeerOnLinkView<'a> {
+    node: &'a str,
+    state: LinkState,
+    last_heard_ms_ago: Option<f64>,
+    packets: u64,
+    loss_ppm: u64,
+    rtt_ns: RttView,
+    ups: u64,
+    downs: u64,
+}
+
+/// Round-trip times as `hbctl --json links` has always named them.
+#[derive(serde::Serialize)]
+struct RttView {
+    last: Nanos,
+    min: Nanos,
+    avg: Nanos,
+    p50: Nanos,
+    p99: Nanos,
+    max: Nanos,
+    samples: u64,
+}
+
+/// `hbctl --json links`: one link.
+#[derive(serde::Serialize)]
+struct LinkView<'a> {
+    link: &'a str,
+    received: u64,
+    own: u64,
+    sent: u64,
+    send_errors: u64,
+    dropped: u64,
+    dropped_by_reason: std::collections::BTreeMap<&'static str, u64>,
+    peers: Vec<PeerOnLinkView<'a>>,
+}
+
+/// `hbctl --json links`.
+#[derive(serde::Serialize)]
+struct LinksView<'a> {
+    node: &'a str,
+    links: Vec<LinkView<'a>>,
 }
 
 fn links_json(s: &Snapshot) -> String {
-    let links: Vec<String> = s
+    let links = s
         .links
         .iter()
         .enumerate()
         .map(|(i, l)| {
             let c = &l.counters;
-            let rejects: Vec<String> = Reject::ALL.iter().map(|r| format!("\"{}\":{}", r.name(), c.rejects[*r as usize])).collect();
-            let peers: Vec<String> = s
-                .nodes
-                .iter()
-                .filter(|n| !n.ping)
-                .map(|n| {
-                    let p = &n.links[i];
-                    format!(
-                        "{{\"node\":{},\"state\":\"{}\",\"last_heard_ms_ago\":{},\"packets\":{},\"loss_ppm\":{},\"rtt_ns\":{{\"last\":{},\"min\":{},\"avg\":{},\"p50\":{},\"p99\":{},\"max\":{},\"samples\":{}}},\"ups\":{},\"downs\":{}}}",
-                        json_str(&n.name),
-                        p.state.name(),
-                        ms_ago_json(s.now, p.last_heard),
-                        p.rx,
-                        p.loss_ppm,
-                        p.rtt[0],
-                        p.rtt[1],
-                        p.rtt[3],
-                        p.rtt[4],
-                        p.rtt[5],
-                        p.rtt[2],
-                        p.rtt_count,
-                        p.ups,
-                        p.downs
-                    )
-                })
-                .collect();
-            format!(
-                "{{\"link\":{},\"received\":{},\"own\":{},\"sent\":{},\"send_errors\":{},\"dropped\":{},\"dropped_by_reason\":{{{}}},\"peers\":[{}]}}",
-                json_str(&l.name),
-                c.rx_ok,
-                c.own,
-                c.tx,
-                c.tx_err,
-                c.rejected(),
-                rejects.join(","),
-                peers.join(",")
-            )
+            LinkView {
+                link: &l.name,
+                received: c.rx_ok,
+                own: c.own,
+                sent: c.tx,
+                send_errors: c.tx_err,
+                dropped: c.rejected(),
+                dropped_by_reason: Reject::ALL.iter().map(|r| (r.name(), c.rejects[*r as usize])).collect(),
+                peers: s
+                    .nodes
+                    .iter()
+                    .filter(|n| !n.is_ping())
+                    .map(|n| {
+                        let p = &n.links[i];
+                        let r = &p.rtt;
+                        PeerOnLinkView {
+                            node: &n.name,
+                            state: p.state,
+                            last_heard_ms_ago: ms_ago(s.now, p.last_heard),
+                            packets: p.rx,
+                            loss_ppm: p.loss_ppm,
+                            rtt_ns: RttView {
+                                last: r.last,
+                                min: r.min,
+                                avg: r.mean,
+                                p50: r.p50,
+                                p99: r.p99,
+                                max: r.max,
+                                samples: r.samples,
+                            },
+                            ups: p.ups,
+                            downs: p.downs,
+                        }
+                    })
+                    .collect(),
+            }
         })
         .collect();
-    format!("{{\"node\":{},\"links\":[{}]}}\n", json_str(&s.self_name), links.join(","))
+    to_json(&LinksView { node: &s.self_name, links })
+}
+
+/// `hbctl --json status`: the watchdog, when one is configured.
+#[derive(serde::Serialize)]
+struct WatchdogView {
+    petting: bool,
+    pets: u64,
+    last_pet_ms_ago: Option<f64>,
+    timeout_s: u64,
+}
+
+/// `hbctl --json status`.
+#[derive(serde::Serialize)]
+struct StatusView<'a> {
+    node: &'a str,
+    running: bool,
+    pid: u32,
+    generation: u64,
+    uptime_ms: f64,
+    backend: hb_core::backend::Kind,
+    iterations: u64,
+    memory_locked: bool,
+    sched_fifo: bool,
+    keepalive_ms: f64,
+    warntime_ms: f64,
+    deadtime_ms: f64,
+    initdead_ms: f64,
+    stalls: u64,
+    stalled_ms: f64,
+    worst_lateness_ms: f64,
+    tx_missed: u64,
+    log_dropped: u64,
+    events_dropped: u64,
+    watchdog: Option<WatchdogView>,
+    peers: Vec<NodeView<'a>>,
 }
 
 fn status_json(s: &Snapshot) -> String {
-    format!(
-        "{{\"node\":{},\"running\":true,\"pid\":{},\"generation\":{},\"uptime_ms\":{:.1},\"backend\":\"{}\",\"iterations\":{},\"memory_locked\":{},\"sched_fifo\":{},\"keepalive_ms\":{},\"warntime_ms\":{},\"deadtime_ms\":{},\"initdead_ms\":{},\"stalls\":{},\"stalled_ms\":{:.3},\"worst_lateness_ms\":{:.3},\"tx_missed\":{},\"log_dropped\":{},\"events_dropped\":{},\"watchdog\":{},\"peers\":{}}}\n",
-        json_str(&s.self_name),
-        s.pid,
-        s.generation,
-        s.now.sub(s.started).as_millis_f64(),
-        s.backend,
-        s.iterations,
-        s.rt_flags & rt_flags::MLOCKED != 0,
-        s.rt_flags & rt_flags::FIFO != 0,
-        s.timing[0].as_millis_f64(),
-        s.timing[1].as_millis_f64(),
-        s.timing[2].as_millis_f64(),
-        s.timing[3].as_millis_f64(),
-        s.stalls.0,
-        s.stalls.1.as_millis_f64(),
-        s.stalls.2.as_millis_f64(),
-        s.tx_missed,
-        s.log_dropped,
-        s.events_dropped,
-        match s.watchdog {
-            (0, ..) => "null".to_string(),
-            (st, pets, last, t) => format!("{{\"petting\":{},\"pets\":{pets},\"last_pet_ms_ago\":{},\"timeout_s\":{t}}}", st == 1, ms_ago_json(s.now, last)),
-        },
-        nodes_array(s)
-    )
+    let w = &s.watchdog;
+    to_json(&StatusView {
+        node: &s.self_name,
+        running: true,
+        pid: s.pid,
+        generation: s.generation,
+        uptime_ms: (s.now.sub(s.started).as_millis_f64() * 10.0).round() / 10.0,
+        backend: s.backend,
+        iterations: s.iterations,
+        memory_locked: s.rt.memory_locked,
+        sched_fifo: s.rt.sched_fifo,
+        keepalive_ms: s.timing.keepalive.as_millis_f64(),
+        warntime_ms: s.timing.warntime.as_millis_f64(),
+        deadtime_ms: s.timing.deadtime.as_millis_f64(),
+        initdead_ms: s.timing.initdead.as_millis_f64(),
+        stalls: s.stalls.count,
+        stalled_ms: ms3(s.stalls.total),
+        worst_lateness_ms: ms3(s.stalls.worst),
+        tx_missed: s.tx_missed,
+        log_dropped: s.log_dropped,
+        events_dropped: s.events_dropped,
+        watchdog: (w.state != WatchdogState::None).then(|| WatchdogView {
+            petting: w.state == WatchdogState::Petting,
+            pets: w.pets,
+            last_pet_ms_ago: ms_ago(s.now, w.last_pet),
+            timeout_s: w.timeout_s,
+        }),
+        peers: node_views(s),
+    })
 }
 
 fn events(a: &Args, out: &mut dyn Write) -> CmdResult {

@@ -260,7 +260,7 @@ impl TwoNodes {
     }
 
     fn peer_state(&self, which: char, peer: &str) -> Option<NodeState> {
-        let s = StatusReader::open(&self.node(which).run).ok()?.snapshot();
+        let s = StatusReader::open(&self.node(which).run).ok()?.snapshot().ok()?;
         s.writer_alive().then_some(())?;
         s.node(peer).map(|n| n.state)
     }

@@ -88,7 +88,7 @@ impl Node {
 
     /// The status page now, if hbd has created it.
     pub fn snapshot(&self) -> Option<Snapshot> {
-        StatusReader::open(&self.run).ok().map(|r| r.snapshot())
+        StatusReader::open(&self.run).ok().and_then(|r| r.snapshot().ok())
     }
 
     /// What this node thinks of `peer`.
