@@ -141,23 +141,23 @@ pub fn soak(
     let stop = Arc::new(AtomicBool::new(false));
     let mut readers = Vec::new();
     for which in ['a', 'b'] {
-        let c = hb_core::ipc::Client::connect(t.run_dir(which)).map_err(|e| e.to_string())?;
+        let mut c = hb_core::ipc::Client::connect(t.run_dir(which)).map_err(|e| e.to_string())?;
         c.subscribe().map_err(|e| e.to_string())?;
         let (found, stop) = (found.clone(), stop.clone());
         readers.push(std::thread::spawn(move || {
+            use hb_core::ipc::proto::Event;
             while !stop.load(Ordering::Relaxed) {
-                if let Ok(Some(m)) = c.recv(200) {
+                if let Ok(Some(m)) = c.next_event(Duration::from_millis(200)) {
                     let mut f = found.lock().unwrap();
-                    if m.contains("\"event\":\"node-dead\"") {
-                        f.false_deaths += 1;
-                    } else if m.contains("\"event\":\"link-dead\"") {
-                        f.link_deaths += 1;
-                    } else if m.contains("\"event\":\"link-warn\"") {
-                        f.warnings += 1;
-                    } else if m.contains("\"event\":\"stall\"") {
-                        f.stalls += 1;
-                        let late = m.split("\"late_ns\":").nth(1).and_then(|r| r.trim_end_matches('}').parse::<u64>().ok()).unwrap_or(0);
-                        f.worst_stall_ns = f.worst_stall_ns.max(late);
+                    match m.event {
+                        Event::NodeDead { .. } => f.false_deaths += 1,
+                        Event::LinkDead { .. } => f.link_deaths += 1,
+                        Event::LinkWarn { .. } => f.warnings += 1,
+                        Event::Stall { late_ns, .. } => {
+                            f.stalls += 1;
+                            f.worst_stall_ns = f.worst_stall_ns.max(late_ns.0);
+                        }
+                        _ => {}
                     }
                 }
             }

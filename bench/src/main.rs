@@ -249,7 +249,7 @@ fn run(a: &Args) -> Result<(), String> {
                 series.push((kind, &l.hist));
                 rows.push(format!(
                     "{{\"link\":{},\"missed\":{},\"rtt\":{}}}",
-                    hb_core::ipc::json_str(&l.link),
+                    hb_bench::report::json_str(&l.link),
                     l.missed,
                     l.hist.json(Unit::Micros)
                 ));
@@ -268,7 +268,7 @@ fn run(a: &Args) -> Result<(), String> {
                     "{{\"command\":\"rtt\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"topology\":{},\"links\":[{}]}}\n",
                     env.json(),
                     settings_json(&settings),
-                    hb_core::ipc::json_str(&topo),
+                    hb_bench::report::json_str(&topo),
                     rows.join(",")
                 ),
             )?;
@@ -325,7 +325,7 @@ fn run(a: &Args) -> Result<(), String> {
                     "{{\"command\":\"detect\",\"env\":{},\"settings\":{},\"trials\":{trials},\"topology\":{},\"detection\":{}}}\n",
                     env.json(),
                     settings_json(&a.settings),
-                    hb_core::ipc::json_str(&topo),
+                    hb_bench::report::json_str(&topo),
                     h.json(Unit::Millis)
                 ),
             )
@@ -355,13 +355,13 @@ fn run(a: &Args) -> Result<(), String> {
                     "{{\"command\":\"cost\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"topology\":{},\"hbd_cpu_percent\":{:.4},\"hbd_threads\":[{}],\"hbd_rss_kb\":{},\"bare_cpu_percent\":{:.4},\"floor_cpu_percent\":{:.4}}}\n",
                     env.json(),
                     settings_json(&a.settings),
-                    hb_core::ipc::json_str(&topo),
+                    hb_bench::report::json_str(&topo),
                     c.cpu_percent,
                     c.threads
                         .iter()
                         .map(|t| format!(
                             "{{\"name\":{},\"cpu_percent\":{:.4},\"runs_per_s\":{:.2}}}",
-                            hb_core::ipc::json_str(&t.name),
+                            hb_bench::report::json_str(&t.name),
                             t.cpu_percent,
                             t.runs_per_s
                         ))
@@ -401,9 +401,9 @@ fn run(a: &Args) -> Result<(), String> {
                     "{{\"command\":\"soak\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"load\":{},\"loss_pct\":{},\"topology\":{},\"false_deaths\":{},\"link_deaths\":{},\"late_warnings\":{},\"stalls\":{},\"worst_stall_ms\":{:.3}}}\n",
                     env.json(),
                     settings_json(&a.settings),
-                    hb_core::ipc::json_str(&load.join(" ")),
+                    hb_bench::report::json_str(&load.join(" ")),
                     a.loss.map_or("null".to_string(), |l| l.to_string()),
-                    hb_core::ipc::json_str(&topo),
+                    hb_bench::report::json_str(&topo),
                     f.false_deaths,
                     f.link_deaths,
                     f.warnings,
@@ -452,7 +452,7 @@ fn run(a: &Args) -> Result<(), String> {
                     "{{\"command\":\"jitter\",\"env\":{},\"keepalive_ms\":{},\"seconds\":{secs},\"load\":{},\"realtime_on\":{},\"realtime_off\":{}}}\n",
                     env.json(),
                     a.settings.keepalive_ms,
-                    hb_core::ipc::json_str(&load.join(" ")),
+                    hb_bench::report::json_str(&load.join(" ")),
                     rt.json(Unit::Micros),
                     nort.json(Unit::Micros)
                 ),
@@ -471,7 +471,7 @@ fn compare(
     write_log: &dyn Fn(&str, &Hist, Unit) -> Result<(), String>,
 ) -> Result<(), String> {
     use hb_bench::compare::{detect_peer, ensure_installed, package_version};
-    use hb_core::ipc::json_str;
+    use hb_bench::report::json_str;
     let trials = a.trials.unwrap_or(if a.quick { 5 } else { 20 });
     if !hb_hwtest::is_root() || a.settings.loopback {
         return Err("compare runs every system in network namespaces: it needs root (and no --loopback)".into());

@@ -47,12 +47,30 @@ impl Env {
         format!(
             "{{\"hb\":\"{}\",\"kernel\":{},\"cpus\":{},\"realtime_allowed\":{},\"date\":\"{}\"}}",
             self.version,
-            hb_core::ipc::json_str(&self.kernel),
+            json_str(&self.kernel),
             self.cpus,
             self.realtime_allowed,
             self.date
         )
     }
+}
+
+/// Escapes a string for the reports' JSON. (The reports move to serde next; hb's local API
+/// has its own typed encoder in `hb_core::ipc::proto`.)
+pub fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
 }
 
 /// Where results are written.

@@ -351,18 +351,32 @@ impl Daemon {
             .map_err(|source| StartError::Thread { what: "log", source })?;
 
         let sock_path = opts.run_dir.join(ipc::SOCKET_NAME);
-        let listener = SeqPacket::listen(&sock_path).map_err(|source| StartError::Ipc { path: sock_path.clone(), source })?;
+        let allow = AllowList::new(&cfg.apiauth);
+        // The socket file lets exactly the allowed users reach it; each connection's
+        // credentials are still checked (AllowList::allows).
+        let (sock_group, sock_mode) = allow.socket_access();
+        let listener = SeqPacket::listen(&sock_path, sock_mode).map_err(|source| StartError::Ipc { path: sock_path.clone(), source })?;
+        if let Some(g) = sock_group {
+            nix::unistd::chown(&sock_path, None, Some(nix::unistd::Gid::from_raw(g)))
+                .map_err(|e| StartError::Ipc { path: sock_path.clone(), source: e.into() })?;
+        }
         let (ev_prod, ev_cons) = rtrb::RingBuffer::<Event>::new(ipc::EVENT_RING);
         let ipc_wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "ipc", source })?);
         let ipc_stop = Arc::new(AtomicBool::new(false));
-        let allow = AllowList::new(&cfg.apiauth);
         let apps = Arc::new(AppShared::default());
         let ipc = ipc::spawn_server(
             listener,
             ev_cons,
             ipc_wake.clone(),
             ipc_stop.clone(),
-            ServerCtx { names, allow, logger: logger.clone(), node: opts.node_name.clone(), apps: apps.clone() },
+            ServerCtx {
+                names,
+                allow,
+                logger: logger.clone(),
+                node: opts.node_name.clone(),
+                apps: apps.clone(),
+                status: crate::status::StatusReader::open(&opts.run_dir).ok(),
+            },
         )
         .map_err(|source| StartError::Thread { what: "ipc", source })?;
 
@@ -419,6 +433,7 @@ impl Daemon {
                 ..hb_watchdog::decision::Policy::default()
             },
             apps,
+            ring_lost: 0,
             logger: logger.clone(),
         };
         let setup = RtSetup {
@@ -633,6 +648,8 @@ struct RtCtx {
     wd_interval: Nanos,
     wd_policy: hb_watchdog::decision::Policy,
     apps: Arc<AppShared>,
+    /// Events the IPC ring had no room for.
+    ring_lost: u64,
     /// For set-up and tear-down messages only; never used inside the loop.
     logger: Logger,
 }
@@ -1015,8 +1032,15 @@ fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
         let mut notify = false;
         while let Some(ev) = ctx.engine.pop_event().or_else(|| ctx.pinger.as_mut().and_then(Pinger::pop_event)) {
             ctx.rtlog.push(now, LogMsg::Event(ev));
-            // A full IPC ring means no subscriber is keeping up; the event is still logged.
-            let _ = ctx.events.push(ev);
+            // A full IPC ring: the event is still logged, and counted as lost for subscribers.
+            if ctx.events.push(ev).is_err() {
+                ctx.ring_lost += 1;
+            }
+            notify = true;
+        }
+        let lost = ctx.ring_lost + ctx.engine.events_dropped();
+        if lost != ctx.apps.events_lost.load(Ordering::Relaxed) {
+            ctx.apps.events_lost.store(lost, Ordering::Relaxed);
             notify = true;
         }
         if notify {

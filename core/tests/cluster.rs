@@ -10,6 +10,7 @@
 //! while the cluster stays healthy. bcast and ucast6 run with `rx_wakeup off` (packets
 //! drained on the loop's ticks), ucast and mcast with `rx_wakeup on`.
 
+use hb_core::ipc::proto::Event;
 use hb_core::liveness::NodeState;
 use hb_core::status::WatchdogState;
 use hb_core::time::{self, Nanos};
@@ -98,10 +99,10 @@ fn cluster_lifecycle(m: Medium, backend: &str) {
     assert!(logged.is_some(), "{}", a.log_text());
 
     // kill -9 of b: a declares it dead within deadtime plus the margin, timed on the event.
-    let events = a.subscribe();
+    let mut events = a.subscribe();
     let killed = time::now();
     b.proc.kill9();
-    let at = wait_dead_event(&events, "b", Duration::from_secs(10)).unwrap_or_else(|| panic!("no node-dead event\n{}", a.log_text()));
+    let at = wait_dead_event(&mut events, "b", Duration::from_secs(10)).unwrap_or_else(|| panic!("no node-dead event\n{}", a.log_text()));
     let took = Nanos(at).sub(killed);
     assert!(took <= Nanos::from_millis(DEADTIME_MS).add(Nanos(MARGIN.as_nanos() as u64)), "detection took {took}");
     assert_eq!(a.peer_state("b"), Some(NodeState::Dead));
@@ -497,29 +498,21 @@ fn application_heartbeats_become_events_and_can_reset_the_node() {
     let dir = TempDir::new("hb-apphb");
     let conf = format!("{}apphb_watchdog on\n", watchdog_hacf(&pair, &emu.path()));
     let a = Node::start_with(&pair.a, &dir.path, "a", &conf, "auto", test_mode);
-    let events = a.subscribe();
-    let next = |kind: &str| -> String {
-        let end = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < end {
-            if let Ok(Some(m)) = events.recv(100) {
-                if m.contains(&format!("\"event\":\"{kind}\",\"name\":\"db\"")) {
-                    return m;
-                }
-            }
-        }
-        panic!("no {kind} event\n{}", a.log_text());
+    let mut events = a.subscribe();
+    let mut next = |what: &str, want: fn(&Event) -> bool| -> Event {
+        wait_event(&mut events, Duration::from_secs(5), want).unwrap_or_else(|| panic!("no {what} event\n{}", a.log_text()))
     };
-    let app = AppHeartbeat::register(&a.run, "db", Duration::from_millis(200)).unwrap();
-    next("apphb-registered");
+    let mut app = AppHeartbeat::register(&a.run, "db", Duration::from_millis(200)).unwrap();
+    next("apphb-registered", |e| matches!(e, Event::ApphbRegistered { name, .. } if name == "db"));
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(100));
         app.checkin().unwrap();
     }
     // Silence: a miss, then a check-in: recovered. Meanwhile the watchdog was withheld.
-    let missed = next("apphb-missed");
-    assert!(missed.contains("\"silent_ns\":"), "{missed}");
+    let missed = next("apphb-missed", |e| matches!(e, Event::ApphbMissed { name, .. } if name == "db"));
+    assert!(matches!(missed, Event::ApphbMissed { silent_ns, .. } if silent_ns > Nanos::from_millis(200)), "{missed:?}");
     app.checkin().unwrap();
-    next("apphb-recovered");
+    next("apphb-recovered", |e| matches!(e, Event::ApphbRecovered { name, .. } if name == "db"));
     assert!(
         wait_for(Duration::from_secs(2), || a.snapshot().filter(|s| s.watchdog.state == WatchdogState::Petting)).is_some(),
         "petting again"
@@ -527,7 +520,7 @@ fn application_heartbeats_become_events_and_can_reset_the_node() {
     // The application dies without unregistering.
     let died = time::now();
     drop(app);
-    next("apphb-exited");
+    next("apphb-exited", |e| matches!(e, Event::ApphbExited { name, .. } if name == "db"));
     assert!(
         wait_for(Duration::from_secs(2), || a.snapshot().filter(|s| s.watchdog.state == WatchdogState::Withholding)).is_some(),
         "watchdog withheld"
@@ -582,13 +575,14 @@ fn ping_nodes_go_down_and_come_back() {
         assert!(t.contains("PING NODE") && t.lines().any(|l| l.starts_with("gateways") && l.contains(" up ")), "{t}");
     }
 
-    let events = a.subscribe();
+    let mut events = a.subscribe();
     pair.cut();
     let mut dead: Vec<String> = Vec::new();
     while dead.len() < 3 {
-        let m = wait_event(&events, &["\"event\":\"ping-dead\""], Duration::from_secs(5))
-            .unwrap_or_else(|| panic!("ping-dead events so far: {dead:?}\n{}", a.log_text()));
-        dead.push(m.split("\"node\":\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("?").to_string());
+        match wait_event(&mut events, Duration::from_secs(5), |e| matches!(e, Event::PingDead { .. })) {
+            Some(Event::PingDead { node, .. }) => dead.push(node),
+            _ => panic!("ping-dead events so far: {dead:?}\n{}", a.log_text()),
+        }
     }
     dead.sort();
     assert_eq!(dead, vec![B4.to_string(), B6.to_string(), "gateways".to_string()]);
@@ -600,9 +594,10 @@ fn ping_nodes_go_down_and_come_back() {
     pair.mend();
     let mut up: Vec<String> = Vec::new();
     while up.len() < 3 {
-        let m = wait_event(&events, &["\"event\":\"ping-up\""], Duration::from_secs(10))
-            .unwrap_or_else(|| panic!("ping-up events so far: {up:?}\n{}", a.log_text()));
-        up.push(m.split("\"node\":\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("?").to_string());
+        match wait_event(&mut events, Duration::from_secs(10), |e| matches!(e, Event::PingUp { .. })) {
+            Some(Event::PingUp { node, .. }) => up.push(node),
+            _ => panic!("ping-up events so far: {up:?}\n{}", a.log_text()),
+        }
     }
     up.sort();
     assert_eq!(up, vec![B4.to_string(), B6.to_string(), "gateways".to_string()]);
@@ -626,14 +621,18 @@ fn a_bad_network_is_survived_and_measured() {
     let mut b = Node::start(&pair.b, &dir.path, "b", &both(&pair.b_if), "epoll");
     a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
     b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
-    let events = b.subscribe();
+    let mut events = b.subscribe();
     let delay = hb_hwtest::netem_available().then_some((Duration::from_millis(5), Duration::from_millis(1)));
     let how = pair
         .impair(&hb_hwtest::Impairment { loss_pct: 10.0, duplicate_pct: 20.0, corrupt_pct: 2.0, delay })
         .unwrap_or_else(|e| panic!("impairing the link: {e}"));
     eprintln!("impairment: {how}");
     std::thread::sleep(Duration::from_secs(6));
-    assert!(wait_event(&events, &["\"event\":\"node-dead\""], Duration::from_millis(100)).is_none(), "a false death\n{}", b.log_text());
+    assert!(
+        wait_event(&mut events, Duration::from_millis(100), |e| matches!(e, Event::NodeDead { .. })).is_none(),
+        "a false death\n{}",
+        b.log_text()
+    );
     let s = b.snapshot().unwrap();
     let from_a = s.node("a").unwrap();
     assert_eq!(from_a.state, NodeState::Up);

@@ -193,3 +193,198 @@ fn a_run_directory_other_users_can_write_is_refused() {
     assert_eq!(status.and_then(|s| s.code()), Some(71), "{}", a.log_text());
     assert!(a.log_text().contains("lets other users change it"), "{}", a.log_text());
 }
+
+// ---- the IPC socket ----------------------------------------------------------------------
+
+use hb_core::ipc::proto::{AppState, ErrorCode, Event, Reply, Request};
+use hb_core::ipc::{AppHeartbeat, Client, ClientError};
+use hb_hwtest::as_user;
+
+fn refused_with(r: Result<Reply, ClientError>, want: ErrorCode) {
+    match r {
+        Err(ClientError::Refused { code, .. }) if code == want => {}
+        other => panic!("expected a {want:?} refusal, got {other:?}"),
+    }
+}
+
+fn start_with_apiauth(dir: &Path, apiauth: &str) -> Node {
+    let a = Node::start_on_host(dir, "a", &format!("{apiauth}\n{}", hacf()), "auto");
+    wait_page(&a);
+    // The socket comes up just after the page.
+    wait_for(Duration::from_secs(10), || Client::connect(&a.run).ok()).unwrap_or_else(|| panic!("no IPC socket\n{}", a.log_text()));
+    a
+}
+
+#[test]
+fn another_users_application_heartbeat_cannot_be_checked_in_or_unregistered() {
+    if !require_root("another_users_application_heartbeat_cannot_be_checked_in_or_unregistered") {
+        return;
+    }
+    let dir = TempDir::new("hb-apphb-steal");
+    let a = start_with_apiauth(&dir.path, &format!("apiauth evil uid={}", ATTACKER.0));
+    let mut crm = AppHeartbeat::register(&a.run, "hb-crmd", Duration::from_secs(60)).unwrap();
+    let mut root = Client::connect(&a.run).unwrap();
+    root.call(&Request::ApphbRegister { name: "nightly".into(), interval_ms: 60_000, persistent: true }).unwrap();
+    as_attacker(|| {
+        let mut c = Client::connect(&a.run).expect("apiauth lets the attacker connect");
+        for name in ["hb-crmd", "nightly"] {
+            refused_with(c.call(&Request::ApphbCheckin { name: name.into() }), ErrorCode::NotOwner);
+            refused_with(c.call(&Request::ApphbUnregister { name: name.into() }), ErrorCode::NotOwner);
+        }
+        refused_with(
+            c.call(&Request::ApphbRegister { name: "hb-crmd2".into(), interval_ms: 100, persistent: true }),
+            ErrorCode::ReservedName,
+        );
+    });
+    // Another connection of root's is not the CRM's connection either.
+    refused_with(root.call(&Request::ApphbCheckin { name: "hb-crmd".into() }), ErrorCode::NotOwner);
+    crm.checkin().unwrap();
+    match root.call(&Request::ApphbStatus).unwrap() {
+        Reply::ApphbStatus { apps } => {
+            assert_eq!(apps.len(), 2, "{apps:?}");
+            assert!(apps.iter().all(|x| x.state == AppState::Ok && x.owner_uid == 0), "{apps:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn connection_exhaustion_by_other_users_never_locks_out_root() {
+    if !require_root("connection_exhaustion_by_other_users_never_locks_out_root") {
+        return;
+    }
+    use hb_core::ipc::server::{MAX_CLIENTS, MAX_PER_UID};
+    let dir = TempDir::new("hb-exhaust");
+    let users: Vec<u32> = (0..=(MAX_CLIENTS / MAX_PER_UID) as u32).map(|i| ATTACKER.0 + i).collect();
+    let list: Vec<String> = users.iter().map(u32::to_string).collect();
+    let a = start_with_apiauth(&dir.path, &format!("apiauth evil uid={}", list.join(",")));
+    let mut held = Vec::new();
+    let mut refusals = Vec::new();
+    for uid in &users {
+        as_user(*uid, *uid, || {
+            for _ in 0..MAX_PER_UID + 4 {
+                match Client::connect(&a.run) {
+                    Ok(c) => held.push(c),
+                    Err(ClientError::Refused { code: ErrorCode::TooManyClients, message }) => refusals.push(message),
+                    Err(e) => panic!("uid {uid}: expected a clear refusal, got {e:?}"),
+                }
+            }
+        });
+    }
+    assert_eq!(held.len(), MAX_CLIENTS, "other users hold at most MAX_CLIENTS connections");
+    assert!(refusals.iter().any(|m| m.contains(&format!("uid {} already has {MAX_PER_UID}", ATTACKER.0))), "{refusals:?}");
+    assert!(refusals.iter().any(|m| m.contains("connections of other users are open")), "{refusals:?}");
+    // Root still gets through, every time.
+    for _ in 0..5 {
+        let mut c = Client::connect(&a.run).expect("root is never locked out");
+        assert!(matches!(c.call(&Request::Ping).unwrap(), Reply::Pong { .. }));
+    }
+    drop(held);
+}
+
+#[test]
+fn apiauth_opens_the_socket_to_the_listed_group_only() {
+    if !require_root("apiauth_opens_the_socket_to_the_listed_group_only") {
+        return;
+    }
+    let dir = TempDir::new("hb-apiauth");
+    let a = start_with_apiauth(&dir.path, &format!("apiauth monitor gid={}", ATTACKER.1));
+    let m = std::fs::metadata(a.run.join(hb_core::ipc::SOCKET_NAME)).unwrap();
+    assert_eq!((m.mode() & 0o777, m.gid()), (0o660, ATTACKER.1), "socket mode and group");
+    as_attacker(|| {
+        let mut c = Client::connect(&a.run).expect("a member of the apiauth group connects");
+        assert!(matches!(c.call(&Request::Ping).unwrap(), Reply::Pong { .. }));
+        assert!(matches!(c.call(&Request::Snapshot).unwrap(), Reply::Snapshot { .. }));
+    });
+    as_user(ATTACKER.0 + 100, ATTACKER.0 + 100, || match Client::connect(&a.run) {
+        Err(ClientError::Connect { source, .. }) => assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied),
+        other => panic!("a user outside the group reached hbd: {:?}", other.map(|c| c.hbd_pid)),
+    });
+}
+
+#[test]
+fn floods_of_refused_connections_and_apphb_events_are_logged_at_a_limited_rate() {
+    if !require_root("floods_of_refused_connections_and_apphb_events_are_logged_at_a_limited_rate") {
+        return;
+    }
+    use hb_core::ipc::server::RateLimit;
+    let dir = TempDir::new("hb-logflood");
+    // A listed uid makes the socket world-connectable; other users are refused by credentials.
+    let a = start_with_apiauth(&dir.path, &format!("apiauth evil uid={}", ATTACKER.0));
+    let outsider = ATTACKER.0 + 7;
+    as_user(outsider, outsider, || {
+        for _ in 0..500 {
+            match Client::connect(&a.run) {
+                Err(ClientError::Refused { code: ErrorCode::PermissionDenied, .. }) => {}
+                other => panic!("expected a permission refusal, got {:?}", other.map(|c| c.hbd_pid)),
+            }
+        }
+    });
+    as_attacker(|| {
+        let mut c = Client::connect(&a.run).unwrap();
+        for i in 0..500 {
+            let name = format!("churn{}", i % 3);
+            c.call(&Request::ApphbRegister { name: name.clone(), interval_ms: 60_000, persistent: true }).unwrap();
+            c.call(&Request::ApphbUnregister { name }).unwrap();
+        }
+    });
+    let mut root = Client::connect(&a.run).unwrap();
+    root.call(&Request::Ping).unwrap();
+    let log = a.log_text();
+    let refused = log.lines().filter(|l| l.contains("IPC: refused")).count();
+    let apphb = log.lines().filter(|l| l.contains("application heartbeat")).count();
+    let bound = RateLimit::PER_WINDOW as usize * 2; // the test may straddle one window
+    assert!(refused > 0 && refused <= bound, "{refused} refusal lines for 500 refusals");
+    assert!(apphb > 0 && apphb <= bound, "{apphb} application-heartbeat lines for 1000 events");
+}
+
+#[test]
+fn a_subscriber_that_falls_behind_sees_the_gap_and_resynchronises() {
+    if !require_root("a_subscriber_that_falls_behind_sees_the_gap_and_resynchronises") {
+        return;
+    }
+    use hb_core::ipc::server::CONN_QUEUE;
+    let dir = TempDir::new("hb-slow-subscriber");
+    let a = start_with_apiauth(&dir.path, "");
+    let mut slow = Client::connect(&a.run).unwrap();
+    let start = slow.subscribe().unwrap();
+    // Far more events than the socket and hbd's queue for this subscriber hold, while it
+    // reads nothing.
+    let mut busy = Client::connect(&a.run).unwrap();
+    let pairs = 2 * CONN_QUEUE;
+    for i in 0..pairs {
+        let name = format!("churn{}", i % 5);
+        busy.call(&Request::ApphbRegister { name: name.clone(), interval_ms: 60_000, persistent: true }).unwrap();
+        busy.call(&Request::ApphbUnregister { name }).unwrap();
+    }
+    // Reading now: the sequence has no hole except where a `missed` notice stands for it.
+    let mut expect = start + 1;
+    let mut missed = 0;
+    let mut last = start;
+    while let Some(m) = slow.next_event(Duration::from_millis(500)).unwrap() {
+        match m.event {
+            Event::Missed { first_seq, count } => {
+                assert_eq!((first_seq, m.seq), (expect, first_seq + count - 1), "a missed notice covers the hole exactly");
+                missed += count;
+            }
+            _ => assert_eq!(m.seq, expect, "no silent gap"),
+        }
+        expect = m.seq + 1;
+        last = m.seq;
+    }
+    assert!(missed > 0, "the subscriber was told it missed events");
+    assert_eq!(last, start + 2 * pairs as u64, "every event is accounted for");
+    // Resynchronise: the snapshot says which event it reflects, and the stream goes on.
+    match slow.call(&Request::Snapshot).unwrap() {
+        Reply::Snapshot { seq, status, apps } => {
+            assert_eq!(seq, last);
+            assert_eq!(status.self_name, "a");
+            assert!(apps.is_empty(), "every churned registration was unregistered: {apps:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    busy.call(&Request::ApphbRegister { name: "after".into(), interval_ms: 60_000, persistent: true }).unwrap();
+    let next = slow.next_event(Duration::from_secs(5)).unwrap().expect("the stream goes on");
+    assert_eq!(next.seq, last + 1);
+    assert!(matches!(next.event, Event::ApphbRegistered { ref name, .. } if name == "after"), "{next:?}");
+}

@@ -3,7 +3,8 @@
 //! hbd); `events` uses the IPC socket. Every query takes `--json` for scripts.
 
 use hb_core::daemon::{host_name, load_config, StartError};
-use hb_core::ipc::Client;
+use hb_core::ipc::proto::{EventMsg, Reply, Request};
+use hb_core::ipc::{Client, ClientError};
 use hb_core::liveness::{LinkState, NodeState};
 use hb_core::status::{NodeKind, RtGranted, Snapshot, StatusReader, WatchdogState};
 use hb_core::time::Nanos;
@@ -47,7 +48,9 @@ COMMANDS
                    that did not decode), round-trip times min/p50/avg/p99/max/last from hbd's
                    histograms, ups and downs (cl_status listhblinks/hblinkstatus)
     events         follow the event stream (node/link up, warn, dead; ping-up, ping-dead;
-                   stalls) until interrupted
+                   stalls; application heartbeats) until interrupted. Every event has a
+                   sequence number (--json: seq); the events missed and events-lost say when
+                   some did not arrive (docs/ipc.md)
                      --count N     stop after N events
                      --timeout S   stop after S seconds
     check-config   validate ha.cf and authkeys, as hbd --check-config does
@@ -59,9 +62,12 @@ COMMANDS
                    check in (each run of the script); a missed check-in is an event, and
                    with `apphb_watchdog on` in ha.cf a reason for the watchdog to reset
     apphb unregister NAME
-    apphb status   every application heartbeat: interval, last check-in, state
+    apphb status   every application heartbeat: interval, last check-in, state, owner
                    (programs use hb_core::ipc::AppHeartbeat, bound to their connection:
-                   dying without unregistering is reported as an exit)
+                   dying without unregistering is reported as an exit). A registration
+                   belongs to the user who made it: only that user checks in or
+                   unregisters it (root may unregister a stale persistent one); names
+                   starting hb- are for root and hbd's user
     keygen         write a fresh random authkeys (HMAC-SHA256), mode 0600
                      -o, --output FILE      [default: standard output]
                      --force                replace an existing FILE
@@ -562,11 +568,28 @@ fn status_json(s: &Snapshot) -> String {
     })
 }
 
+/// An error of the local API as hbctl reports it: hbd's refusal of a request is the
+/// caller's mistake (64); anything else means hbd is not reachable (1).
+fn client_error(a: &Args, e: ClientError) -> (Exit, String) {
+    match e {
+        ClientError::Refused { message, .. } => (Exit::Usage, message),
+        e => (Exit::NotRunning, format!("hbd at {}: {}", a.run_dir.display(), error_chain(&e))),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        text.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    text
+}
+
 fn events(a: &Args, out: &mut dyn Write) -> CmdResult {
-    let c = Client::connect(&a.run_dir).map_err(|e| {
-        (Exit::NotRunning, format!("cannot connect to hbd at {}: {e}", a.run_dir.join(hb_core::ipc::SOCKET_NAME).display()))
-    })?;
-    c.subscribe().map_err(|e| (Exit::NotRunning, format!("subscribe refused: {e}")))?;
+    let mut c = Client::connect_as(&a.run_dir, "hbctl").map_err(|e| client_error(a, e))?;
+    c.subscribe().map_err(|e| client_error(a, e))?;
     let deadline = a.timeout.map(|t| std::time::Instant::now() + std::time::Duration::from_secs_f64(t));
     let mut seen = 0u64;
     loop {
@@ -579,91 +602,84 @@ fn events(a: &Args, out: &mut dyn Write) -> CmdResult {
                 if left.is_zero() {
                     return Ok(Exit::Ok);
                 }
-                left.as_millis() as u64
+                left
             }
-            None => 1000,
+            None => std::time::Duration::from_secs(1),
         };
-        match c.recv(wait) {
+        match c.next_event(wait) {
             Ok(Some(m)) => {
                 seen += 1;
-                let line = if a.json { m } else { event_text(&m) };
+                let line = if a.json { serde_json::to_string(&m).unwrap_or_default() } else { event_text(&m) };
                 let _ = writeln!(out, "{line}");
                 let _ = out.flush();
             }
             Ok(None) => {}
-            Err(e) => return Err((Exit::NotRunning, format!("event stream ended: {e}"))),
+            Err(e) => return Err((Exit::NotRunning, format!("event stream ended: {}", error_chain(&e)))),
         }
     }
 }
 
-/// A JSON event line as a person reads it (crude field pick; the JSON is ours and flat).
-fn event_text(m: &str) -> String {
-    let field = |k: &str| -> Option<String> {
-        let pat = format!("\"{k}\":");
-        let i = m.find(&pat)? + pat.len();
-        let rest = &m[i..];
-        if let Some(r) = rest.strip_prefix('"') {
-            Some(r[..r.find('"')?].to_string())
-        } else {
-            Some(rest[..rest.find([',', '}'])?].to_string())
+/// An event as a person reads it: `[seconds] kind subject (duration)`.
+fn event_text(m: &EventMsg) -> String {
+    use hb_core::ipc::proto::Event as E;
+    let d = |t: Nanos| format!(" ({:.1} ms)", t.as_millis_f64());
+    let (at, what) = match &m.event {
+        E::NodeUp { node, at_ns, returning } => (*at_ns, format!("node-up {node}{}", if *returning { " (returning)" } else { "" })),
+        E::NodeDead { node, at_ns, silent_ns } => (*at_ns, format!("node-dead {node}{}", d(*silent_ns))),
+        E::NodeRestarted { node, at_ns, generation } => (*at_ns, format!("node-restarted {node} generation {generation}")),
+        E::LinkUp { node, link, at_ns } => (*at_ns, format!("link-up {node} link {link}")),
+        E::LinkWarn { node, link, at_ns, silent_ns } => (*at_ns, format!("link-warn {node} link {link}{}", d(*silent_ns))),
+        E::LinkDead { node, link, at_ns, silent_ns } => (*at_ns, format!("link-dead {node} link {link}{}", d(*silent_ns))),
+        E::PingUp { node, at_ns } => (*at_ns, format!("ping-up {node}")),
+        E::PingDead { node, at_ns, silent_ns } => (*at_ns, format!("ping-dead {node}{}", d(*silent_ns))),
+        E::Stall { at_ns, late_ns } => (*at_ns, format!("stall{}", d(*late_ns))),
+        E::ApphbRegistered { name, at_ns, interval_ns } => (*at_ns, format!("apphb-registered {name} every {interval_ns}")),
+        E::ApphbMissed { name, at_ns, silent_ns } => (*at_ns, format!("apphb-missed {name}{}", d(*silent_ns))),
+        E::ApphbRecovered { name, at_ns } => (*at_ns, format!("apphb-recovered {name}")),
+        E::ApphbExited { name, at_ns } => (*at_ns, format!("apphb-exited {name}")),
+        E::ApphbUnregistered { name, at_ns } => (*at_ns, format!("apphb-unregistered {name}")),
+        E::EventsLost { at_ns, count, total } => (*at_ns, format!("events-lost {count} (hbd lost {total} in all; state: hbctl status)")),
+        E::Missed { first_seq, count } => {
+            return format!("missed {count} events (#{first_seq}-#{}): hbctl was too slow; state: hbctl status", first_seq + count - 1)
         }
+        E::Unknown => return format!("#{} (an event this hbctl does not know; --json shows it)", m.seq),
     };
-    let ev = field("event").unwrap_or_default();
-    let node = field("node").unwrap_or_default();
-    let link = field("link").map(|l| format!(" link {l}")).unwrap_or_default();
-    let extra = field("silent_ns")
-        .or(field("late_ns"))
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(|v| format!(" ({:.1} ms)", v as f64 / 1e6))
-        .unwrap_or_default();
-    let at = field("at_ns").and_then(|v| v.parse::<u64>().ok()).map(|v| format!("[{:.3}] ", v as f64 / 1e9)).unwrap_or_default();
-    format!("{at}{ev} {node}{link}{extra}").trim_end().to_string()
+    format!("[{:.3}] {what}", at.0 as f64 / 1e9)
 }
 
 fn apphb(a: &Args, out: &mut dyn Write) -> CmdResult {
-    use hb_core::ipc::request_ok;
     let usage = || (Exit::Usage, "usage: hbctl apphb register NAME --interval TIME | checkin NAME | unregister NAME | status".to_string());
     let req = match a.rest.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["register", name] => {
             let t = a.interval.as_deref().ok_or_else(usage)?;
             let d = hb_core::time::parse_duration(t).map_err(|e| (Exit::Usage, format!("--interval: {e}")))?;
-            format!("apphb-register {name} {} persistent", d.as_millis())
+            Request::ApphbRegister { name: name.to_string(), interval_ms: d.as_millis(), persistent: true }
         }
-        ["checkin", name] => format!("apphb-checkin {name}"),
-        ["unregister", name] => format!("apphb-unregister {name}"),
-        ["status"] => "apphb-status".to_string(),
+        ["checkin", name] => Request::ApphbCheckin { name: name.to_string() },
+        ["unregister", name] => Request::ApphbUnregister { name: name.to_string() },
+        ["status"] => Request::ApphbStatus,
         _ => return Err(usage()),
     };
-    let reply = request_ok(&a.run_dir, &req).map_err(|e| {
-        let msg = e.to_string();
-        if msg.starts_with("{\"error\"") {
-            (Exit::Usage, msg)
-        } else {
-            (Exit::NotRunning, format!("cannot reach hbd at {}: {msg}", a.run_dir.display()))
+    let mut c = Client::connect_as(&a.run_dir, "hbctl").map_err(|e| client_error(a, e))?;
+    let reply = c.call(&req).map_err(|e| client_error(a, e))?;
+    match reply {
+        Reply::ApphbStatus { apps } if !a.json => {
+            let _ = writeln!(out, "NAME             INTERVAL    LAST CHECK-IN      CHECK-INS  STATE    OWNER");
+            for x in apps {
+                let _ = writeln!(
+                    out,
+                    "{:<16} {:>7} ms  {:>9.1} ms ago  {:>9}  {:<8} uid {}",
+                    x.name,
+                    x.interval_ms,
+                    x.last_checkin_ms_ago,
+                    x.checkins,
+                    x.state.name(),
+                    x.owner_uid
+                );
+            }
         }
-    })?;
-    if a.json || a.rest[0] != "status" {
-        let _ = writeln!(out, "{reply}");
-    } else {
-        let _ = writeln!(out, "NAME             INTERVAL    LAST CHECK-IN      CHECK-INS  STATE");
-        for item in reply.split("{\"name\":").skip(1) {
-            let field = |k: &str| -> String {
-                let pat = format!("\"{k}\":");
-                item.split(&pat)
-                    .nth(1)
-                    .map(|r| r.trim_start_matches('"').split(['"', ',', '}']).next().unwrap_or("").to_string())
-                    .unwrap_or_default()
-            };
-            let name = item.trim_start_matches('"').split('"').next().unwrap_or("");
-            let _ = writeln!(
-                out,
-                "{:<16} {:>7} ms  {:>9} ms ago  {:>9}  {}",
-                name,
-                field("interval_ms"),
-                field("last_checkin_ms_ago"),
-                field("checkins"),
-                field("state")
-            );
+        r => {
+            let _ = writeln!(out, "{}", serde_json::to_string(&r).unwrap_or_default());
         }
     }
     Ok(Exit::Ok)
@@ -777,9 +793,8 @@ mod tests {
 
     #[test]
     fn event_lines_for_people() {
-        assert_eq!(
-            event_text(r#"{"event":"node-dead","node":"b","at_ns":1500000000,"silent_ns":51200000}"#),
-            "[1.500] node-dead b (51.2 ms)"
-        );
+        use hb_core::ipc::proto::Event;
+        let m = EventMsg { seq: 1, event: Event::NodeDead { node: "b".into(), at_ns: Nanos(1_500_000_000), silent_ns: Nanos(51_200_000) } };
+        assert_eq!(event_text(&m), "[1.500] node-dead b (51.2 ms)");
     }
 }

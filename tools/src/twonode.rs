@@ -6,6 +6,7 @@
 //! null-modem cable emulator, in any combination. Both get the same fresh key. Processes are killed,
 //! the cable unplugged and namespaces removed on drop.
 
+use hb_core::ipc::proto::Event;
 use hb_core::ipc::Client;
 use hb_core::liveness::NodeState;
 use hb_core::status::StatusReader;
@@ -292,7 +293,8 @@ impl TwoNodes {
     /// `kill -9` of `b`; returns the time from just before the kill to `a`'s node-dead event
     /// (both CLOCK_MONOTONIC).
     pub fn kill_b_and_time(&mut self) -> Result<Nanos, String> {
-        let events = wait_for(Duration::from_secs(5), || Client::connect(&self.a.run).ok()).ok_or("cannot connect to a's IPC socket")?;
+        let mut events =
+            wait_for(Duration::from_secs(5), || Client::connect(&self.a.run).ok()).ok_or("cannot connect to a's IPC socket")?;
         events.subscribe().map_err(|e| e.to_string())?;
         let killed = time::now();
         if let Some(p) = self.b.proc.as_mut() {
@@ -300,15 +302,11 @@ impl TwoNodes {
         }
         let end = std::time::Instant::now() + Duration::from_secs(10);
         while std::time::Instant::now() < end {
-            if let Ok(Some(m)) = events.recv(100) {
-                if m.contains("\"event\":\"node-dead\",\"node\":\"b\"") {
-                    let at = m
-                        .split("\"at_ns\":")
-                        .nth(1)
-                        .and_then(|r| r.split([',', '}']).next())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .ok_or("bad event")?;
-                    return Ok(Nanos(at).sub(killed));
+            if let Ok(Some(m)) = events.next_event(Duration::from_millis(100)) {
+                if let Event::NodeDead { node, at_ns, .. } = m.event {
+                    if node == "b" {
+                        return Ok(at_ns.sub(killed));
+                    }
                 }
             }
         }

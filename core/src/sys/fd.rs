@@ -169,12 +169,6 @@ pub fn tty_outq(fd: RawFd) -> io::Result<usize> {
     Ok(n.max(0) as usize)
 }
 
-/// The effective uid.
-pub fn euid() -> u32 {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() }
-}
-
 /// CLOCK_REALTIME in ns (only to convert kernel receive stamps, never to judge time).
 pub fn realtime_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };

@@ -55,15 +55,15 @@ fn new_socket() -> io::Result<OwnedFd> {
 }
 
 impl SeqPacket {
-    /// Binds and listens at `path` (an existing socket file is replaced), mode 0660.
-    pub fn listen(path: &Path) -> io::Result<SeqPacket> {
+    /// Binds and listens at `path` (an existing socket file is replaced) with file mode `mode`.
+    pub fn listen(path: &Path, mode: u32) -> io::Result<SeqPacket> {
         let _ = std::fs::remove_file(path);
         let fd = new_socket()?;
         let (a, len) = sockaddr_un(path)?;
         // SAFETY: `a` is a valid sockaddr_un of `len` bytes.
         cvt(unsafe { libc::bind(fd.as_raw_fd(), (&a as *const libc::sockaddr_un).cast(), len) })?;
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
         // SAFETY: `fd` is a bound socket we own.
         cvt(unsafe { libc::listen(fd.as_raw_fd(), 16) })?;
         Ok(SeqPacket(fd))
@@ -97,6 +97,31 @@ impl SeqPacket {
             libc::getsockopt(self.0.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut c as *mut libc::ucred).cast(), &mut len)
         })?;
         Ok(PeerCred { pid: c.pid, uid: c.uid, gid: c.gid })
+    }
+
+    /// The peer's supplementary groups (`SO_PEERGROUPS`, Linux 4.13), as they were when it
+    /// connected.
+    pub fn peer_groups(&self) -> io::Result<Vec<u32>> {
+        // asm-generic's value (x86, arm, riscv); the libc crate does not export it for every
+        // target.
+        const SO_PEERGROUPS: libc::c_int = 59;
+        let mut groups = vec![0 as libc::gid_t; 64];
+        loop {
+            let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
+            // SAFETY: `groups` is writable for `len` bytes; the kernel writes at most `len`.
+            let r = unsafe { libc::getsockopt(self.0.as_raw_fd(), libc::SOL_SOCKET, SO_PEERGROUPS, groups.as_mut_ptr().cast(), &mut len) };
+            if r == 0 {
+                groups.truncate(len as usize / std::mem::size_of::<libc::gid_t>());
+                return Ok(groups);
+            }
+            let e = io::Error::last_os_error();
+            // ERANGE: `len` now says how much is needed (NGROUPS_MAX bounds it).
+            let need = len as usize / std::mem::size_of::<libc::gid_t>();
+            if e.raw_os_error() != Some(libc::ERANGE) || need <= groups.len() || need > 65536 {
+                return Err(e);
+            }
+            groups.resize(need, 0);
+        }
     }
 
     /// Sends one message; `nonblocking` adds `MSG_DONTWAIT`.

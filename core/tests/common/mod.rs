@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+use hb_core::ipc::proto::Event;
 use hb_core::ipc::Client;
 use hb_core::liveness::NodeState;
 use hb_core::status::{Snapshot, StatusReader};
@@ -115,27 +116,29 @@ impl Node {
 
     /// A subscribed IPC client.
     pub fn subscribe(&self) -> Client {
-        let c = wait_for(Duration::from_secs(5), || Client::connect(&self.run).ok()).expect("IPC socket");
+        let mut c = wait_for(Duration::from_secs(5), || Client::connect(&self.run).ok()).expect("IPC socket");
         c.subscribe().unwrap();
         c
     }
 }
 
-/// Waits for an event message containing every one of `parts`; returns the message.
-pub fn wait_event(c: &Client, parts: &[&str], within: Duration) -> Option<String> {
+/// Waits for an event that `want` picks, and returns it.
+pub fn wait_event(c: &mut Client, within: Duration, want: impl Fn(&Event) -> bool) -> Option<Event> {
     let end = std::time::Instant::now() + within;
     while std::time::Instant::now() < end {
-        if let Ok(Some(m)) = c.recv(100) {
-            if parts.iter().all(|p| m.contains(p)) {
-                return Some(m);
+        if let Ok(Some(m)) = c.next_event(Duration::from_millis(100)) {
+            if want(&m.event) {
+                return Some(m.event);
             }
         }
     }
     None
 }
 
-/// Waits for a `node-dead` event about `peer` and returns its `at_ns`.
-pub fn wait_dead_event(c: &Client, peer: &str, within: Duration) -> Option<u64> {
-    let m = wait_event(c, &[&format!("\"event\":\"node-dead\",\"node\":\"{peer}\"")], within)?;
-    m.split("\"at_ns\":").nth(1)?.split([',', '}']).next()?.parse().ok()
+/// Waits for a `node-dead` event about `peer` and returns its time.
+pub fn wait_dead_event(c: &mut Client, peer: &str, within: Duration) -> Option<u64> {
+    match wait_event(c, within, |e| matches!(e, Event::NodeDead { node, .. } if node == peer))? {
+        Event::NodeDead { at_ns, .. } => Some(at_ns.0),
+        _ => None,
+    }
 }
