@@ -2,8 +2,8 @@
 //! deaths under load (soak), round trips per link (rtt); and jitter of one hbd's sends.
 
 use crate::hist::Hist;
+use crate::twonode::{Settings, TwoNodes};
 use hb_hwtest::procstat::{rss_kb, threads_cpu, ThreadCpu};
-use hb_tools::twonode::{Settings, TwoNodes};
 use std::time::Duration;
 
 /// Detection times of `kill -9` over `trials`, from just before the kill to the survivor's
@@ -196,7 +196,7 @@ pub fn soak(
 /// `realtime` (mlockall + SCHED_FIFO, or neither).
 pub fn jitter(keepalive_ms: u64, seconds: u64, realtime: bool, progress: &dyn Fn(usize)) -> Result<Hist, String> {
     use std::os::fd::AsRawFd;
-    let (hbd, _) = hb_tools::twonode::sibling_binaries()?;
+    let (hbd, _) = crate::twonode::sibling_binaries()?;
     let dir = hb_hwtest::TempDir::new("hb-jitter");
     let port = hb_hwtest::free_udp_port();
     let sock = std::net::UdpSocket::bind(("127.0.0.2", port)).map_err(|e| format!("binding 127.0.0.2:{port}: {e}"))?;

@@ -182,15 +182,21 @@ impl Hist {
         self.h.iter_quantiles(5).map(|v| (v.quantile_iterated_to(), v.value_iterated_to())).collect()
     }
 
-    /// A JSON object with the table's values and the unit.
-    pub fn json(&self, unit: Unit) -> String {
-        let fields: Vec<String> = self
-            .summary(unit)
-            .iter()
-            .map(|(l, v)| if *l == "count" { format!("\"count\":{}", *v as u64) } else { format!("\"{l}\":{v:.3}") })
-            .collect();
-        format!("{{\"unit\":\"{}\",{},\"mean\":{:.3}}}", unit.name(), fields.join(","), self.h.mean() / unit.scale())
+    /// A JSON object with the table's values (to the thousandth of `unit`) and the unit.
+    pub fn json(&self, unit: Unit) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        m.insert("unit".into(), unit.name().into());
+        for (l, v) in self.summary(unit) {
+            m.insert(l.into(), if l == "count" { (v as u64).into() } else { round3(v).into() });
+        }
+        m.insert("mean".into(), round3(self.h.mean() / unit.scale()).into());
+        serde_json::Value::Object(m)
     }
+}
+
+/// `x` to three decimals, as the reports print numbers.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 #[cfg(test)]
@@ -292,7 +298,7 @@ mod tests {
     fn json_and_table() {
         let h = one_to_hundred_ms();
         let j = h.json(Unit::Millis);
-        assert!(j.starts_with("{\"unit\":\"ms\",\"min\":1.000,") && j.contains("\"count\":100"), "{j}");
+        assert_eq!((j["unit"].as_str(), j["min"].as_f64(), j["count"].as_u64()), (Some("ms"), Some(1.0), Some(100)), "{j}");
         let t = h.table(Unit::Millis);
         assert!(t.contains("p99.99") && t.contains("(ms)") && t.lines().count() == 2, "{t}");
     }

@@ -7,7 +7,10 @@
 //! - [`floor`]: this machine's own timer wake-up latency at SCHED_FIFO (what cyclictest
 //!   measures), and the CPU cost of merely waking at a given interval;
 //! - [`cluster`]: measurements on a real two-node cluster (`detect`, `cost`, `soak`, `jitter`,
-//!   `rtt` per link), driven through [`hb_tools::twonode`];
+//!   `rtt` per link), driven through [`twonode`];
+//! - [`twonode`]: the two-node cluster on this machine (namespaces as root, loopback
+//!   otherwise) that the bench and the demo drive;
+//! - [`demo`]: the README's two-node appliance demo (`hb-demo` binary).
 //! - [`compare`]: the `detect` scenario on Debian's heartbeat 3.0.6 and corosync 3.1.7, each
 //!   node in its own network, UTS, mount and PID namespaces.
 //!
@@ -15,8 +18,10 @@
 
 pub mod cluster;
 pub mod compare;
+pub mod demo;
 pub mod floor;
 pub mod hist;
 pub mod plot;
 pub mod report;
 mod sys;
+pub mod twonode;

@@ -3,10 +3,12 @@
 
 use hb_bench::compare::{Peer, PeerSettings};
 use hb_bench::floor;
+use hb_bench::hist::round3;
 use hb_bench::hist::{Hist, Unit};
 use hb_bench::report::{progress, Env, Out};
+use hb_bench::twonode::{Media, Settings};
 use hb_media::serial::BAUD_RATES;
-use hb_tools::twonode::{Media, Settings};
+use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -188,17 +190,23 @@ fn parse() -> Result<Option<Args>, String> {
     Ok(Some(a))
 }
 
-fn settings_json(s: &Settings) -> String {
-    format!(
-        "{{\"keepalive_ms\":{},\"deadtime_ms\":{},\"rx_wakeup\":\"{}\",\"backend\":\"{}\",\"loopback\":{},\"media\":\"{}\",\"baud\":{}}}",
-        s.keepalive_ms,
-        s.deadtime_ms,
-        s.rx_wakeup,
-        s.backend,
-        s.loopback,
-        s.media.name(),
-        s.media.serial.map_or("null".to_string(), |b| b.to_string())
-    )
+fn settings_json(s: &Settings) -> Value {
+    json!({
+        "keepalive_ms": s.keepalive_ms,
+        "deadtime_ms": s.deadtime_ms,
+        "rx_wakeup": s.rx_wakeup,
+        "backend": s.backend,
+        "loopback": s.loopback,
+        "media": s.media.name(),
+        "baud": s.media.serial,
+    })
+}
+
+/// A report's JSON file: one object and a newline.
+fn report(v: &Value) -> String {
+    let mut text = v.to_string();
+    text.push('\n');
+    text
 }
 
 fn run(a: &Args) -> Result<(), String> {
@@ -247,12 +255,7 @@ fn run(a: &Args) -> Result<(), String> {
                 write(&format!("rtt-{kind}.hgrm"), &l.hist.hgrm(Unit::Micros))?;
                 write_log(&format!("rtt-{kind}.hlog"), &l.hist, Unit::Micros)?;
                 series.push((kind, &l.hist));
-                rows.push(format!(
-                    "{{\"link\":{},\"missed\":{},\"rtt\":{}}}",
-                    hb_bench::report::json_str(&l.link),
-                    l.missed,
-                    l.hist.json(Unit::Micros)
-                ));
+                rows.push(json!({"link": l.link, "missed": l.missed, "rtt": l.hist.json(Unit::Micros)}));
             }
             write(
                 "rtt.svg",
@@ -264,13 +267,14 @@ fn run(a: &Args) -> Result<(), String> {
             )?;
             write(
                 "rtt.json",
-                &format!(
-                    "{{\"command\":\"rtt\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"topology\":{},\"links\":[{}]}}\n",
-                    env.json(),
-                    settings_json(&settings),
-                    hb_bench::report::json_str(&topo),
-                    rows.join(",")
-                ),
+                &report(&json!({
+                    "command": "rtt",
+                    "env": env.json(),
+                    "settings": settings_json(&settings),
+                    "seconds": secs,
+                    "topology": topo,
+                    "links": rows,
+                })),
             )?;
             Ok(())
         }
@@ -296,15 +300,16 @@ fn run(a: &Args) -> Result<(), String> {
             )?;
             write(
                 "floor.json",
-                &format!(
-                    "{{\"command\":\"floor\",\"env\":{},\"interval_us\":{},\"seconds\":{secs},\"sched_fifo\":{},\"prio\":{},\"cpu_percent\":{:.4},\"wake_latency\":{}}}\n",
-                    env.json(),
-                    a.interval_us,
-                    f.fifo,
-                    f.prio,
-                    f.cpu_percent,
-                    f.wake.json(Unit::Micros)
-                ),
+                &report(&json!({
+                    "command": "floor",
+                    "env": env.json(),
+                    "interval_us": a.interval_us,
+                    "seconds": secs,
+                    "sched_fifo": f.fifo,
+                    "prio": f.prio,
+                    "cpu_percent": round4(f.cpu_percent),
+                    "wake_latency": f.wake.json(Unit::Micros),
+                })),
             )
         }
         "detect" => {
@@ -321,13 +326,14 @@ fn run(a: &Args) -> Result<(), String> {
             write("detect.svg", &hb_bench::plot::percentile_svg(&title, &[("hb", &h)], Unit::Millis))?;
             write(
                 "detect.json",
-                &format!(
-                    "{{\"command\":\"detect\",\"env\":{},\"settings\":{},\"trials\":{trials},\"topology\":{},\"detection\":{}}}\n",
-                    env.json(),
-                    settings_json(&a.settings),
-                    hb_bench::report::json_str(&topo),
-                    h.json(Unit::Millis)
-                ),
+                &report(&json!({
+                    "command": "detect",
+                    "env": env.json(),
+                    "settings": settings_json(&a.settings),
+                    "trials": trials,
+                    "topology": topo,
+                    "detection": h.json(Unit::Millis),
+                })),
             )
         }
         "cost" => {
@@ -351,26 +357,22 @@ fn run(a: &Args) -> Result<(), String> {
             println!("  floor: CPU {:.3} % of one core for waking every {} ms and doing nothing", f.cpu_percent, a.settings.keepalive_ms);
             write(
                 "cost.json",
-                &format!(
-                    "{{\"command\":\"cost\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"topology\":{},\"hbd_cpu_percent\":{:.4},\"hbd_threads\":[{}],\"hbd_rss_kb\":{},\"bare_cpu_percent\":{:.4},\"floor_cpu_percent\":{:.4}}}\n",
-                    env.json(),
-                    settings_json(&a.settings),
-                    hb_bench::report::json_str(&topo),
-                    c.cpu_percent,
-                    c.threads
-                        .iter()
-                        .map(|t| format!(
-                            "{{\"name\":{},\"cpu_percent\":{:.4},\"runs_per_s\":{:.2}}}",
-                            hb_bench::report::json_str(&t.name),
-                            t.cpu_percent,
-                            t.runs_per_s
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    c.rss_kb,
-                    c.bare_cpu_percent,
-                    f.cpu_percent
-                ),
+                &report(&json!({
+                    "command": "cost",
+                    "env": env.json(),
+                    "settings": settings_json(&a.settings),
+                    "seconds": secs,
+                    "topology": topo,
+                    "hbd_cpu_percent": round4(c.cpu_percent),
+                    "hbd_threads": c.threads.iter().map(|t| json!({
+                        "name": t.name,
+                        "cpu_percent": round4(t.cpu_percent),
+                        "runs_per_s": (t.runs_per_s * 100.0).round() / 100.0,
+                    })).collect::<Vec<_>>(),
+                    "hbd_rss_kb": c.rss_kb,
+                    "bare_cpu_percent": round4(c.bare_cpu_percent),
+                    "floor_cpu_percent": round4(f.cpu_percent),
+                })),
             )
         }
         "soak" => {
@@ -397,19 +399,20 @@ fn run(a: &Args) -> Result<(), String> {
             );
             write(
                 "soak.json",
-                &format!(
-                    "{{\"command\":\"soak\",\"env\":{},\"settings\":{},\"seconds\":{secs},\"load\":{},\"loss_pct\":{},\"topology\":{},\"false_deaths\":{},\"link_deaths\":{},\"late_warnings\":{},\"stalls\":{},\"worst_stall_ms\":{:.3}}}\n",
-                    env.json(),
-                    settings_json(&a.settings),
-                    hb_bench::report::json_str(&load.join(" ")),
-                    a.loss.map_or("null".to_string(), |l| l.to_string()),
-                    hb_bench::report::json_str(&topo),
-                    f.false_deaths,
-                    f.link_deaths,
-                    f.warnings,
-                    f.stalls,
-                    f.worst_stall_ns as f64 / 1e6
-                ),
+                &report(&json!({
+                    "command": "soak",
+                    "env": env.json(),
+                    "settings": settings_json(&a.settings),
+                    "seconds": secs,
+                    "load": load.join(" "),
+                    "loss_pct": a.loss,
+                    "topology": topo,
+                    "false_deaths": f.false_deaths,
+                    "link_deaths": f.link_deaths,
+                    "late_warnings": f.warnings,
+                    "stalls": f.stalls,
+                    "worst_stall_ms": round3(f.worst_stall_ns as f64 / 1e6),
+                })),
             )
         }
         "jitter" => {
@@ -448,14 +451,15 @@ fn run(a: &Args) -> Result<(), String> {
             write("jitter.svg", &hb_bench::plot::percentile_svg(&title, &[("realtime on", &rt), ("realtime off", &nort)], Unit::Micros))?;
             write(
                 "jitter.json",
-                &format!(
-                    "{{\"command\":\"jitter\",\"env\":{},\"keepalive_ms\":{},\"seconds\":{secs},\"load\":{},\"realtime_on\":{},\"realtime_off\":{}}}\n",
-                    env.json(),
-                    a.settings.keepalive_ms,
-                    hb_bench::report::json_str(&load.join(" ")),
-                    rt.json(Unit::Micros),
-                    nort.json(Unit::Micros)
-                ),
+                &report(&json!({
+                    "command": "jitter",
+                    "env": env.json(),
+                    "keepalive_ms": a.settings.keepalive_ms,
+                    "seconds": secs,
+                    "load": load.join(" "),
+                    "realtime_on": rt.json(Unit::Micros),
+                    "realtime_off": nort.json(Unit::Micros),
+                })),
             )
         }
         "compare" => compare(a, &env, &write, &write_log),
@@ -471,7 +475,6 @@ fn compare(
     write_log: &dyn Fn(&str, &Hist, Unit) -> Result<(), String>,
 ) -> Result<(), String> {
     use hb_bench::compare::{detect_peer, ensure_installed, package_version};
-    use hb_bench::report::json_str;
     let trials = a.trials.unwrap_or(if a.quick { 5 } else { 20 });
     if !hb_hwtest::is_root() || a.settings.loopback {
         return Err("compare runs every system in network namespaces: it needs root (and no --loopback)".into());
@@ -508,28 +511,27 @@ fn compare(
         "compare.svg",
         &hb_bench::plot::percentile_svg("kill -9 to the survivor's verdict, two nodes in namespaces", &series, Unit::Millis),
     )?;
-    let systems: Vec<String> = rows
+    let systems: Vec<Value> = rows
         .iter()
         .map(|(n, v, st, h)| {
-            format!(
-                "{{\"system\":{},\"version\":{},\"settings\":{},\"p50_ratio_to_hb\":{:.3},\"detection\":{}}}",
-                json_str(n),
-                json_str(v),
-                json_str(st),
-                h.at(50.0) as f64 / ours,
-                h.json(Unit::Millis)
-            )
+            json!({
+                "system": n,
+                "version": v,
+                "settings": st,
+                "p50_ratio_to_hb": round3(h.at(50.0) as f64 / ours),
+                "detection": h.json(Unit::Millis),
+            })
         })
         .collect();
     write(
         "compare.json",
-        &format!(
-            "{{\"command\":\"compare\",\"env\":{},\"settings\":{},\"trials\":{trials},\"systems\":[{}]}}\n",
-            env.json(),
-            settings_json(s),
-            systems.join(",")
-        ),
+        &report(&json!({"command": "compare", "env": env.json(), "settings": settings_json(s), "trials": trials, "systems": systems})),
     )
+}
+
+/// `x` to four decimals (CPU percentages).
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
 }
 
 fn main() -> ExitCode {

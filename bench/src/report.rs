@@ -43,34 +43,15 @@ impl Env {
     }
 
     /// As a JSON object.
-    pub fn json(&self) -> String {
-        format!(
-            "{{\"hb\":\"{}\",\"kernel\":{},\"cpus\":{},\"realtime_allowed\":{},\"date\":\"{}\"}}",
-            self.version,
-            json_str(&self.kernel),
-            self.cpus,
-            self.realtime_allowed,
-            self.date
-        )
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "hb": self.version,
+            "kernel": self.kernel,
+            "cpus": self.cpus,
+            "realtime_allowed": self.realtime_allowed,
+            "date": self.date,
+        })
     }
-}
-
-/// Escapes a string for the reports' JSON. (The reports move to serde next; hb's local API
-/// has its own typed encoder in `hb_core::ipc::proto`.)
-pub fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
 }
 
 /// Where results are written.

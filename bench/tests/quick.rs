@@ -1,7 +1,14 @@
 //! `hb-bench --quick` smoke runs with small counts: each command measures, prints its table,
 //! and writes well-formed files; unimplemented commands say so with exit status 2.
 
+use serde_json::Value;
 use std::process::Command;
+
+/// A report's JSON, parsed.
+fn report(path: std::path::PathBuf) -> Value {
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}: {text}", path.display()))
+}
 
 fn bench(args: &[&str]) -> (Option<i32>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_hb-bench")).args(args).output().unwrap();
@@ -17,8 +24,8 @@ fn quick_runs_write_reports() {
     assert!(out.contains("p99.99") && out.contains("CPU of waking alone"), "{out}");
     let hgrm = std::fs::read_to_string(dir.join("floor.hgrm")).unwrap();
     assert!(hgrm.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)") && hgrm.contains("#[Max     ="), "{hgrm}");
-    let json = std::fs::read_to_string(dir.join("floor.json")).unwrap();
-    assert!(json.starts_with("{\"command\":\"floor\",\"env\":{\"hb\":") && json.contains("\"wake_latency\":{\"unit\":\"us\""), "{json}");
+    let json = report(dir.join("floor.json"));
+    assert!(json["command"] == "floor" && json["env"]["hb"].is_string() && json["wake_latency"]["unit"] == "us", "{json}");
     // The interval log: a header, then one compressed histogram per second ("start,length,max,data").
     let hlog = std::fs::read_to_string(dir.join("floor.hlog")).unwrap();
     assert!(hlog.contains("#[StartTime: ") && hlog.contains("#[MaxValueDivisor: 1000.000]"), "{hlog}");
@@ -28,10 +35,10 @@ fn quick_runs_write_reports() {
     // there); as root they run in namespaces, otherwise on loopback.
     let (code, out) = bench(&["detect", "--quick", "--trials", "2", "--keepalive", "20", "--deadtime", "100", "--out", d]);
     assert_eq!(code, Some(0), "{out}");
-    let json = std::fs::read_to_string(dir.join("detect.json")).unwrap();
-    assert!(json.contains("\"trials\":2") && json.contains("\"count\":2"), "{json}");
+    let json = report(dir.join("detect.json"));
+    assert!(json["trials"] == 2 && json["detection"]["count"] == 2, "{json}");
     assert!(std::fs::read_to_string(dir.join("detect.hlog")).unwrap().contains("Tag=detect,"));
-    let max: f64 = json.split("\"max\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    let max = json["detection"]["max"].as_f64().unwrap();
     assert!(max <= 100.0 + 1.0, "a verdict came later than deadtime after the kill: {json}");
 
     let (code, out) = bench(&["cost", "--quick", "--seconds", "1", "--out", d]);
@@ -40,23 +47,24 @@ fn quick_runs_write_reports() {
 
     let (code, out) = bench(&["soak", "--seconds", "3", "--load", "--cpu 1", "--keepalive", "50", "--deadtime", "300", "--out", d]);
     assert_eq!(code, Some(0), "{out}");
-    let json = std::fs::read_to_string(dir.join("soak.json")).unwrap();
-    assert!(json.contains("\"false_deaths\":0"), "a false death in a 3 s soak: {json}");
+    let json = report(dir.join("soak.json"));
+    assert_eq!(json["false_deaths"], 0, "a false death in a 3 s soak: {json}");
 
     let (code, out) = bench(&["jitter", "--seconds", "1", "--keepalive", "10", "--out", d]);
     assert_eq!(code, Some(0), "{out}");
-    let json = std::fs::read_to_string(dir.join("jitter.json")).unwrap();
-    assert!(json.contains("\"realtime_on\":{\"unit\":\"us\"") && json.contains("\"realtime_off\":{"), "{json}");
+    let json = report(dir.join("jitter.json"));
+    assert!(json["realtime_on"]["unit"] == "us" && json["realtime_off"].is_object(), "{json}");
     assert!(std::fs::read_to_string(dir.join("jitter.svg")).unwrap().matches("<polyline").count() == 2);
 
     // rtt over every link this machine can run: ucast, serial (the cable emulator) and, as
     // root, raw Ethernet; one histogram per link.
     let (code, out) = bench(&["rtt", "--seconds", "2", "--out", d]);
     assert_eq!(code, Some(0), "{out}");
-    let json = std::fs::read_to_string(dir.join("rtt.json")).unwrap();
+    let json = report(dir.join("rtt.json"));
+    let links: Vec<&str> = json["links"].as_array().unwrap().iter().filter_map(|l| l["link"].as_str()).collect();
     let kinds: &[&str] = if hb_hwtest::is_root() { &["ucast", "raw", "serial"] } else { &["ucast", "serial"] };
     for k in kinds {
-        assert!(json.contains(&format!("\"link\":\"{k} ")), "no {k} link: {json}");
+        assert!(links.iter().any(|l| l.starts_with(&format!("{k} "))), "no {k} link: {json}");
         assert!(dir.join(format!("rtt-{k}.hgrm")).exists() && dir.join(format!("rtt-{k}.hlog")).exists());
     }
     assert_eq!(std::fs::read_to_string(dir.join("rtt.svg")).unwrap().matches("<polyline").count(), kinds.len());
@@ -85,10 +93,11 @@ fn quick_compare_runs_hb_heartbeat_and_corosync() {
         let hgrm = std::fs::read_to_string(dir.join(format!("compare-{name}.hgrm"))).unwrap();
         assert!(hgrm.contains("#[Max     =") && hgrm.contains("Total count    =            2"), "{name}: {hgrm}");
     }
-    let json = std::fs::read_to_string(dir.join("compare.json")).unwrap();
-    for name in ["\"system\":\"hb\"", "\"system\":\"heartbeat\"", "\"system\":\"corosync\"", "\"p50_ratio_to_hb\":1.000"] {
-        assert!(json.contains(name), "{name} missing: {json}");
-    }
+    let json = report(dir.join("compare.json"));
+    let systems = json["systems"].as_array().unwrap();
+    let names: Vec<&str> = systems.iter().filter_map(|x| x["system"].as_str()).collect();
+    assert_eq!(names, ["hb", "heartbeat", "corosync"], "{json}");
+    assert_eq!(systems[0]["p50_ratio_to_hb"], 1.0, "{json}");
     assert_eq!(std::fs::read_to_string(dir.join("compare.svg")).unwrap().matches("<polyline").count(), 3);
     assert!(out.contains("p50 / hb") && out.contains("corosync 3.1.7"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);

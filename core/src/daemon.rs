@@ -203,6 +203,7 @@ pub struct Daemon {
     rt: Option<JoinHandle<()>>,
     /// The serial-port keeper (only with serial links); stopped after the RT thread.
     ports_stop: Arc<AtomicBool>,
+    ports_wake: Option<Arc<EventFd>>,
     ports: Option<JoinHandle<()>>,
     ipc_stop: Arc<AtomicBool>,
     ipc_wake: Arc<EventFd>,
@@ -275,7 +276,9 @@ impl Daemon {
             link_names.push(s.spec.name());
             ports.push(port);
         }
-        let keeper = (!ports.is_empty()).then(|| Keeper::new(ports));
+        let keeper =
+            if ports.is_empty() { None } else { Some(Keeper::new(ports).map_err(|source| StartError::Thread { what: "ports", source })?) };
+        let ports_wake = keeper.as_ref().map(Keeper::waker);
         let port_slots: Arc<[PortSlot]> = keeper.as_ref().map_or_else(|| Arc::from(Vec::new()), Keeper::slots);
         let peers: Vec<String> = cfg.nodes.iter().filter(|n| **n != opts.node_name).cloned().collect();
         let timing = Timing {
@@ -492,6 +495,7 @@ impl Daemon {
             wake,
             rt: Some(rt),
             ports_stop,
+            ports_wake,
             ports,
             ipc_stop,
             ipc_wake,
@@ -540,6 +544,9 @@ impl Daemon {
         }
         // The loop no longer uses the ports: the keeper closes them (and their lock files).
         self.ports_stop.store(true, Ordering::Release);
+        if let Some(w) = &self.ports_wake {
+            w.notify();
+        }
         if let Some(h) = self.ports.take() {
             let _ = h.join();
         }

@@ -7,11 +7,15 @@
 //! [`RETRY`], and when it succeeds publishes the new fd, marks the slot `BACK` and wakes the
 //! loop, which starts reading and writing it again. Hand-over is two atomics per port; the
 //! RT thread never opens, closes or allocates anything for it.
+//!
+//! While every port is in use the keeper sleeps on an eventfd that giving a port up signals
+//! (one `write(2)` from the RT thread): it polls the device every [`RETRY`] only while a
+//! port is missing — the one timer-driven wait of a helper thread, and only then.
 
 use crate::logging::Logger;
 use crate::sys::fd::EventFd;
 use hb_media::serial::{open_serial, SerialPort, SerialSpec};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -34,15 +38,19 @@ pub struct PortSlot {
     pub state: AtomicU8,
     /// The fd the RT loop should use once `state` is [`BACK`].
     pub fd: AtomicI32,
+    /// Wakes the keeper.
+    keeper: Arc<EventFd>,
 }
 
 impl PortSlot {
-    fn new(fd: RawFd) -> PortSlot {
-        PortSlot { state: AtomicU8::new(IN_USE), fd: AtomicI32::new(fd) }
+    fn new(fd: RawFd, keeper: Arc<EventFd>) -> PortSlot {
+        PortSlot { state: AtomicU8::new(IN_USE), fd: AtomicI32::new(fd), keeper }
     }
-    /// RT side: the port hung up; from now on the loop does not touch its fd.
+    /// RT side: the port hung up; from now on the loop does not touch its fd. Wakes the
+    /// keeper (one non-blocking `write(2)`).
     pub fn give_up(&self) {
         self.state.store(GONE, Ordering::Release);
+        self.keeper.notify();
     }
     /// RT side: the reopened port's fd, if the keeper has one ready (then the slot is in use).
     pub fn take_back(&self) -> Option<RawFd> {
@@ -59,13 +67,20 @@ pub struct Keeper {
     specs: Vec<SerialSpec>,
     ports: Vec<Option<SerialPort>>,
     slots: Arc<[PortSlot]>,
+    wake: Arc<EventFd>,
 }
 
 impl Keeper {
     /// Takes ownership of the opened ports.
-    pub fn new(ports: Vec<SerialPort>) -> Keeper {
-        let slots: Arc<[PortSlot]> = ports.iter().map(|p| PortSlot::new(p.fd())).collect();
-        Keeper { specs: ports.iter().map(|p| p.spec.clone()).collect(), ports: ports.into_iter().map(Some).collect(), slots }
+    pub fn new(ports: Vec<SerialPort>) -> std::io::Result<Keeper> {
+        let wake = Arc::new(EventFd::new()?);
+        let slots: Arc<[PortSlot]> = ports.iter().map(|p| PortSlot::new(p.fd(), wake.clone())).collect();
+        Ok(Keeper { specs: ports.iter().map(|p| p.spec.clone()).collect(), ports: ports.into_iter().map(Some).collect(), slots, wake })
+    }
+
+    /// Wakes the keeper (to stop it).
+    pub fn waker(&self) -> Arc<EventFd> {
+        self.wake.clone()
     }
 
     /// The slots, for the RT loop.
@@ -118,7 +133,14 @@ impl Keeper {
                 if self.pass(&logger, &mut last_error) {
                     wake.notify();
                 }
-                std::thread::sleep(RETRY);
+                // Idle while every port is in use; retry on a timer only while one is missing.
+                let missing = self.slots.iter().any(|s| s.state.load(Ordering::Acquire) == GONE);
+                let timeout = if missing { RETRY.as_millis() as i32 } else { -1 };
+                let mut fds = [libc::pollfd { fd: self.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+                if crate::sys::seqpacket::poll_in(&mut fds, timeout).is_err() {
+                    std::thread::sleep(RETRY);
+                }
+                self.wake.drain();
             }
         })
     }

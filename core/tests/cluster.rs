@@ -652,7 +652,7 @@ fn a_bad_network_is_survived_and_measured() {
 
 /// An idle node runs only its real-time thread: the log thread sleeps until a record is
 /// pushed, the IPC thread until a client or an application heartbeat needs it, the main
-/// thread until a signal. Counted from the scheduler's own per-thread run counts (schedstat)
+/// thread until a signal, the serial-port keeper until a port goes away. Counted from the scheduler's own per-thread run counts (schedstat)
 /// over four quiet seconds; a helper that polled, even once a second, would show.
 #[test]
 fn an_idle_node_wakes_only_its_rt_thread() {
@@ -661,8 +661,13 @@ fn an_idle_node_wakes_only_its_rt_thread() {
     }
     let pair = Pair::create();
     let dir = TempDir::new("hb-idle");
-    let a = Node::start(&pair.a, &dir.path, "a", &hacf(Medium::Bcast, &pair, "a"), "auto");
-    let b = Node::start(&pair.b, &dir.path, "b", &hacf(Medium::Bcast, &pair, "b"), "auto");
+    // Broadcast and a null-modem cable: the serial-port keeper thread must sleep too.
+    let cable = hb_hwtest::nullmodem::SerialCable::new(115_200);
+    let with_serial = |me: &str, port: &Path| {
+        hacf(Medium::Bcast, &pair, me).replace("node a b\n", &format!("baud 115200\nserial {}\nnode a b\n", port.display()))
+    };
+    let a = Node::start(&pair.a, &dir.path, "a", &with_serial("a", &cable.end_a()), "auto");
+    let b = Node::start(&pair.b, &dir.path, "b", &with_serial("b", &cable.end_b()), "auto");
     a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
     b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(1)); // the start-up lines are written
@@ -681,7 +686,8 @@ fn an_idle_node_wakes_only_its_rt_thread() {
     // a late heartbeat); none is owed otherwise.
     let written = lines1 - lines0;
     assert!(runs("hbd-log") <= written + 2, "the log thread ran {} times for {written} lines: {t0:?} -> {t1:?}", runs("hbd-log"));
-    for name in ["hbd-ipc", "hbd"] {
+    assert_eq!(a.snapshot().unwrap().links.len(), 2, "bcast and serial");
+    for name in ["hbd-ipc", "hbd", "hbd-ports"] {
         assert!(runs(name) <= 2, "{name} ran {} times while idle: {t0:?} -> {t1:?}", runs(name));
     }
 }

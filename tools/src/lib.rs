@@ -1,10 +1,8 @@
-//! hb-tools: the command-line tools, as libraries behind thin binaries.
+//! hb-tools: the command-line tools that ship with hbd, as libraries behind thin binaries.
 //!
-//! - [`hbctl`]: status, nodes, links, events, check-config, keygen (`hbctl` binary);
-//! - [`demo`]: the two-node appliance demo (`hb-demo` binary), which also measures detection
-//!   time, idle CPU and RSS;
-//! - [`twonode`]: the two-node cluster on this machine that the demo and `hb-bench` drive.
+//! - [`hbctl`]: status, nodes, links, events, check-config, keygen, apphb (`hbctl` binary).
+//!
+//! Shipped code only: nothing here depends on the test bench (`hb-hwtest`); the demo and
+//! the two-node topology live in `hb-bench`.
 
-pub mod demo;
 pub mod hbctl;
-pub mod twonode;

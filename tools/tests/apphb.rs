@@ -40,7 +40,8 @@ fn scripts_register_check_in_miss_and_unregister() {
     let r = opts.run_dir.to_str().unwrap();
     let (code, out) = hbctl(&["-r", r, "apphb", "register", "nightly", "--interval", "300ms"]);
     assert_eq!(code, Exit::Ok, "{out}");
-    assert!(out.contains("\"persistent\":true"), "{out}");
+    let reply: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(reply["reply"] == "registered" && reply["persistent"] == true, "{out}");
     assert_eq!(hbctl(&["-r", r, "apphb", "register", "nightly", "--interval", "300ms"]).0, Exit::Usage, "a name is registered once");
     assert_eq!(hbctl(&["-r", r, "apphb", "checkin", "nightly"]).0, Exit::Ok);
     let (_, st) = hbctl(&["-r", r, "apphb", "status"]);
@@ -49,7 +50,8 @@ fn scripts_register_check_in_miss_and_unregister() {
     let (_, st) = hbctl(&["-r", r, "apphb", "status"]);
     assert!(st.contains("missed"), "{st}");
     let (_, js) = hbctl(&["-r", r, "--json", "apphb", "status"]);
-    assert!(js.contains("\"apps\":[{\"name\":\"nightly\""), "{js}");
+    let reply: serde_json::Value = serde_json::from_str(&js).unwrap();
+    assert_eq!(reply["apps"][0]["name"], "nightly", "{js}");
     assert_eq!(hbctl(&["-r", r, "apphb", "checkin", "nightly"]).0, Exit::Ok);
     assert_eq!(hbctl(&["-r", r, "apphb", "unregister", "nightly"]).0, Exit::Ok);
     assert_eq!(hbctl(&["-r", r, "apphb", "checkin", "nightly"]).0, Exit::Usage);

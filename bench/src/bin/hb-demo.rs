@@ -1,10 +1,10 @@
-//! `hb-demo`: thin wrapper over [`hb_tools::demo`].
+//! `hb-demo`: thin wrapper over [`hb_bench::demo`].
 
 fn main() -> std::process::ExitCode {
-    match hb_tools::demo::parse(std::env::args().skip(1).collect()) {
-        Ok(Some(a)) => std::process::ExitCode::from(hb_tools::demo::run(&a)),
+    match hb_bench::demo::parse(std::env::args().skip(1).collect()) {
+        Ok(Some(a)) => std::process::ExitCode::from(hb_bench::demo::run(&a)),
         Ok(None) => {
-            print!("{}", hb_tools::demo::HELP);
+            print!("{}", hb_bench::demo::HELP);
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
