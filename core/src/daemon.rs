@@ -173,6 +173,8 @@ pub fn next_generation(state_dir: &Path) -> Result<u64, StartError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
         Err(e) => return Err(err(e)),
     };
+    // The wall clock only as a floor for a lost state directory, never to judge time.
+    #[allow(clippy::disallowed_methods)]
     let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let next = (last + 1).max(wall);
     let tmp = state_dir.join(".generation.new");

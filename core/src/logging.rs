@@ -200,7 +200,10 @@ impl Logger {
             return;
         }
         let ago = at.map_or(Duration::ZERO, |t| Duration::from_nanos(crate::time::now().sub(t).0));
-        let line = format!("{} hbd[{}]: {}: {}\n", utc_at(SystemTime::now() - ago), std::process::id(), level.name(), msg);
+        // Log lines carry the wall-clock time people read logs in.
+        #[allow(clippy::disallowed_methods)]
+        let wall = SystemTime::now();
+        let line = format!("{} hbd[{}]: {}: {}\n", utc_at(wall - ago), std::process::id(), level.name(), msg);
         if s.stderr {
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
@@ -411,7 +414,10 @@ pub fn format_event(n: &Names, e: &Event) -> (Level, String) {
 
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn utc_now() -> String {
-    utc_at(SystemTime::now())
+    // Log lines carry the wall-clock time people read logs in.
+    #[allow(clippy::disallowed_methods)]
+    let wall = SystemTime::now();
+    utc_at(wall)
 }
 
 /// A UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.

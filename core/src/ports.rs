@@ -138,6 +138,8 @@ impl Keeper {
                 let timeout = if missing { RETRY.as_millis() as i32 } else { -1 };
                 let mut fds = [libc::pollfd { fd: self.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
                 if crate::sys::seqpacket::poll_in(&mut fds, timeout).is_err() {
+                    // poll(2) itself failed (not EINTR): do not spin on it.
+                    #[allow(clippy::disallowed_methods)]
                     std::thread::sleep(RETRY);
                 }
                 self.wake.drain();

@@ -10,6 +10,9 @@
 //! while the cluster stays healthy. bcast and ucast6 run with `rx_wakeup off` (packets
 //! drained on the loop's ticks), ucast and mcast with `rx_wakeup on`.
 
+// Tests keep time with std (core/clippy.toml forbids it in hbd itself).
+#![allow(clippy::disallowed_methods)]
+
 use hb_core::ipc::proto::Event;
 use hb_core::liveness::NodeState;
 use hb_core::status::WatchdogState;

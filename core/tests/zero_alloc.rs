@@ -10,6 +10,8 @@
 //! ring pushes; then one is stopped so the other's loop also runs the warn/dead event paths.
 //! The RT threads' allocation count must stay zero.
 
+// Tests keep time with std (core/clippy.toml forbids it in hbd itself).
+#![allow(clippy::disallowed_methods)]
 // A global allocator can only be written with unsafe; it is confined to this test binary.
 #![allow(unsafe_code)]
 

@@ -4,6 +4,7 @@
 use super::proto::{self, ErrorCode, EventMsg, Reply, Request, ServerMessage};
 use super::SOCKET_NAME;
 use crate::sys::seqpacket::SeqPacket;
+use crate::time::{now, Nanos};
 use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -93,9 +94,9 @@ impl Client {
             }
             return Err(e.into());
         }
-        let end = std::time::Instant::now() + REPLY_TIMEOUT;
+        let end = now().add(Nanos(REPLY_TIMEOUT.as_nanos() as u64));
         loop {
-            let left = end.saturating_duration_since(std::time::Instant::now());
+            let left = Duration::from_nanos(end.sub(now()).0);
             if left.is_zero() {
                 return Err(ClientError::Timeout(REPLY_TIMEOUT));
             }
@@ -129,9 +130,9 @@ impl Client {
         if let Some(e) = self.pending.pop_front() {
             return Ok(Some(e));
         }
-        let end = std::time::Instant::now() + timeout;
+        let end = now().add(Nanos(timeout.as_nanos() as u64));
         loop {
-            let left = end.saturating_duration_since(std::time::Instant::now());
+            let left = Duration::from_nanos(end.sub(now()).0);
             match self.recv_message(left.max(Duration::from_millis(1)))? {
                 Some(ServerMessage::Event(e)) => return Ok(Some(e)),
                 // A reply nobody waits for (cannot happen with this client): skip it.

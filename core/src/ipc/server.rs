@@ -22,7 +22,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Connections of users other than root, in all.
 pub const MAX_CLIENTS: usize = 64;
@@ -88,7 +88,7 @@ impl AllowList {
 #[derive(Debug)]
 pub struct RateLimit {
     what: &'static str,
-    window_start: Instant,
+    window_start: Nanos,
     lines: u32,
     suppressed: u64,
 }
@@ -101,13 +101,13 @@ impl RateLimit {
 
     /// A limiter for lines about `what` (named in the suppression notice).
     pub fn new(what: &'static str) -> RateLimit {
-        RateLimit { what, window_start: Instant::now(), lines: 0, suppressed: 0 }
+        RateLimit { what, window_start: crate::time::now(), lines: 0, suppressed: 0 }
     }
 
     /// Logs `text` if this window has room; counts it otherwise.
     pub fn log(&mut self, logger: &Logger, level: Level, text: &str) {
-        let now = Instant::now();
-        if now.duration_since(self.window_start) >= Self::WINDOW {
+        let now = crate::time::now();
+        if now.sub(self.window_start) >= Nanos(Self::WINDOW.as_nanos() as u64) {
             if self.suppressed > 0 {
                 logger.warn(&format!(
                     "IPC: {} more messages about {} were suppressed in {} s",
@@ -566,6 +566,8 @@ pub fn spawn_server(
                 if poll_at == Nanos::MAX { -1 } else { poll_at.sub(crate::time::now()).0.div_ceil(1_000_000).min(i32::MAX as u64) as i32 };
             if let Err(e) = poll_in(&mut fds, timeout) {
                 server.ctx.logger.error(&format!("IPC poll failed: {e}"));
+                // poll(2) itself failed (not EINTR): do not spin on it.
+                #[allow(clippy::disallowed_methods)]
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }

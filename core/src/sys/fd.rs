@@ -361,6 +361,7 @@ impl Default for RecvBatch {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests keep time with std
 mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
