@@ -8,7 +8,7 @@
 //! A [`Keyring`] holds keyed MAC states built once at start-up; signing and verifying clone a
 //! state on the stack and never allocate.
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use hmac::{Mac, SimpleHmac};
 use std::path::Path;
 

@@ -23,11 +23,11 @@
 //!   the kernel's stamp either way, so liveness is exact). `auto` (default) is `off` when
 //!   keepalive ≤ 20 ms, where halving the wake-ups halves the idle CPU, and `on` above.
 
+pub use crate::error::ConfigError;
 use crate::time::{parse_duration, Nanos};
 use hb_media::raw::{parse_ethertype, RawSpec, DEFAULT_ETHERTYPE};
 use hb_media::serial::{SerialSpec, BAUD_RATES, DEFAULT_BAUD};
 use hb_media::{UdpKind, UdpSpec};
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -41,29 +41,6 @@ pub const MAX_LINKS: usize = 8;
 pub const MAX_PING_ADDRS: usize = 16;
 /// The longest node name accepted (heartbeat's limit is the host name's).
 pub const MAX_NODE_NAME: usize = 63;
-
-/// A configuration file error: where, and what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file.
-    pub file: PathBuf,
-    /// The 1-based line, or 0 for the whole file.
-    pub line: usize,
-    /// What is wrong.
-    pub what: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.what)
-        } else {
-            write!(f, "{}:{}: {}", self.file.display(), self.line, self.what)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// heartbeat's `auto_failback`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,6 +18,7 @@ pub mod backend;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod error;
 pub mod files;
 pub mod ipc;
 pub mod liveness;

@@ -112,7 +112,7 @@ impl Keeper {
                     back = true;
                 }
                 Err(e) => {
-                    let text = crate::daemon::error_text(&e);
+                    let text = crate::error::error_text(&e);
                     if last_error.as_deref() != Some(text.as_str()) {
                         logger.warn(&format!("{name}: cannot reopen it yet: {text}; retrying every {} ms", RETRY.as_millis()));
                         *last_error = Some(text);

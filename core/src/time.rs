@@ -57,7 +57,7 @@ impl fmt::Display for Nanos {
 
 /// The current CLOCK_MONOTONIC time. Only the loop and the log thread call this.
 pub fn now() -> Nanos {
-    crate::sys::clock::monotonic()
+    Nanos(crate::sys::clock::monotonic())
 }
 
 /// Parses heartbeat's time syntax: `2`, `1.5` (seconds), `250ms`, `500us`, `3s`.

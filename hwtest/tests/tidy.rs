@@ -157,17 +157,11 @@ const MAX_FILE_LINES: usize = 600;
 const MAX_FN_LINES: usize = 120;
 
 /// Files allowed past [`MAX_FILE_LINES`], and why. Shrink this list; never grow it silently.
-const LONG_FILES: &[(&str, &str)] = &[
-    ("core/src/config.rs", "issue 13: one match over every directive; becomes a table of directive parsers"),
-    ("core/src/daemon.rs", "issue 13: start-up, media and the loop in one file; becomes a folder with one type per medium"),
-];
+const LONG_FILES: &[(&str, &str)] =
+    &[("core/src/config.rs", "issue 13: one match over every directive; becomes a table of directive parsers")];
 
 /// Functions allowed past [`MAX_FN_LINES`], and why.
-const LONG_FNS: &[(&str, &str, &str)] = &[
-    ("core/src/config.rs", "parse_ha_cf", "issue 13: becomes a table of directive parsers"),
-    ("core/src/daemon.rs", "start", "issue 13: becomes start-up steps, one function each"),
-    ("core/src/daemon.rs", "run_loop", "issue 13: becomes wait, drain, poll, pet, send, publish"),
-];
+const LONG_FNS: &[(&str, &str, &str)] = &[("core/src/config.rs", "parse_ha_cf", "issue 13: becomes a table of directive parsers")];
 
 /// `(name, first line, length)` of every `fn` in `text`, by brace matching (strings and
 /// chars holding braces are rare enough in this code base not to matter).
@@ -176,7 +170,7 @@ fn functions(text: &str) -> Vec<(String, usize, usize)> {
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim_start();
-        let t = t.strip_prefix("pub(crate) ").or_else(|| t.strip_prefix("pub ")).unwrap_or(t);
+        let t = t.strip_prefix("pub(crate) ").or_else(|| t.strip_prefix("pub(super) ")).or_else(|| t.strip_prefix("pub ")).unwrap_or(t);
         let t = t.strip_prefix("const ").unwrap_or(t);
         let Some(rest) = t.strip_prefix("fn ") else { continue };
         let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();

@@ -1,0 +1,309 @@
+//! The real-time thread: its own set-up (pinning, timer slack, prefaulting, SCHED_FIFO, the
+//! backend) and [`run_loop`], which reads as ARCHITECTURE.md says it: wait, drain, poll, pet,
+//! send, publish.
+
+use super::icmp::IcmpRt;
+use super::link::{log_tx_error, RtLink, Rx, Tx};
+use super::petter::Petter;
+use super::StartError;
+use crate::backend::{Backend, Choice, EpollBackend, Kind, UringBackend};
+use crate::config::MAX_LINKS;
+use crate::engine::Engine;
+use crate::error::SourceText;
+use crate::ipc::AppShared;
+use crate::liveness::Event;
+use crate::logging::{LogMsg, Logger, RtLog};
+use crate::ping::Pinger;
+use crate::ports::PortSlot;
+use crate::status::{rt_flags, LoopStats, StatusWriter};
+use crate::sys::fd::{realtime_ns, EventFd, RecvBatch};
+use crate::time::{self, Nanos};
+use crate::wire::MAX_HEARTBEAT;
+use hb_media::{frame, raw};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+
+/// What the RT thread reports once set up.
+pub(super) struct Ready {
+    pub backend: Kind,
+    pub rt_flags: u64,
+    pub notes: Vec<String>,
+}
+
+/// Everything the RT thread owns.
+pub(super) struct RtCtx {
+    pub engine: Engine,
+    /// Ping pseudo-members, when `ha.cf` has any.
+    pub pinger: Option<Pinger>,
+    /// Their sockets: fds after the links' in the backend.
+    pub icmp: Vec<IcmpRt>,
+    pub links: Vec<RtLink>,
+    /// Hand-over of serial ports with the keeper thread, which owns them.
+    pub port_slots: Arc<[PortSlot]>,
+    pub status: StatusWriter,
+    pub rtlog: RtLog,
+    pub events: rtrb::Producer<Event>,
+    pub ipc_wake: Arc<EventFd>,
+    pub wake: Arc<EventFd>,
+    pub stop: Arc<AtomicBool>,
+    pub stats: LoopStats,
+    pub petter: Option<Petter>,
+    pub apps: Arc<AppShared>,
+    /// Events the IPC ring had no room for.
+    pub ring_lost: u64,
+    /// For set-up and tear-down messages only; never used inside the loop.
+    pub logger: Logger,
+}
+
+impl RtCtx {
+    /// Disarms the watchdog (magic close), logging the outcome. Not for the loop.
+    fn disarm_watchdog(&mut self, why: &str) {
+        if let Some(p) = self.petter.take() {
+            let wd = p.into_watchdog();
+            let path = wd.path().display().to_string();
+            match wd.disarm() {
+                Ok(true) => self.logger.info(&format!("watchdog {path} disarmed ({why})")),
+                Ok(false) => self.logger.warn(&format!("watchdog {path}: magic close sent ({why}), but the driver does not promise WDIOF_MAGICCLOSE; it may still reset the node")),
+                Err(e) => self.logger.error(&format!("{e}: {}", e.source_text())),
+            }
+        }
+    }
+}
+
+/// How the RT thread sets itself up.
+pub(super) struct RtSetup {
+    pub choice: Choice,
+    pub realtime: bool,
+    pub rtprio: u8,
+    pub rtcpu: Option<usize>,
+    pub limits: hb_realtime::Limits,
+    pub hook: Option<fn()>,
+    pub rx_wakeup: bool,
+}
+
+/// The RT thread's body: set-up, report on `ready`, run the loop, disarm on a clean stop.
+pub(super) fn rt_thread(mut ctx: RtCtx, setup: RtSetup, ready: mpsc::Sender<Result<Ready, StartError>>) {
+    let RtSetup { choice, realtime, rtprio, rtcpu, limits, hook, rx_wakeup } = setup;
+    let mut notes = Vec::new();
+    // Real time, part 2 (this thread): pin, slack, prefault, then the policy.
+    // INVARIANT: SCHED_FIFO is set last, after everything that may fault or allocate.
+    if let Some(cpu) = rtcpu {
+        match hb_realtime::pin_to_cpu(cpu) {
+            Ok(()) => ctx.stats.rt_flags |= rt_flags::PINNED,
+            Err(e) => notes.push(format!("running degraded: {e}: {}", e.source_text())),
+        }
+    }
+    if realtime {
+        if let Err(e) = hb_realtime::set_timer_slack(1) {
+            notes.push(format!("{e}: {}", e.source_text()));
+        }
+        hb_realtime::prefault_stack(256 * 1024);
+        match hb_realtime::set_fifo(rtprio, &limits) {
+            Ok(()) => ctx.stats.rt_flags |= rt_flags::FIFO,
+            Err(e) => notes.push(format!("running degraded at normal priority: {e}: {} ({limits})", e.source_text())),
+        }
+    } else {
+        notes.push("realtime is off: the heartbeat thread runs at normal priority without locked memory".into());
+    }
+    let socks: Vec<RawFd> = ctx.links.iter().map(RtLink::fd).chain(ctx.icmp.iter().map(IcmpRt::fd)).collect();
+    let watch: Vec<bool> = ctx.links.iter().map(|l| rx_wakeup || l.always_wakes()).chain(ctx.icmp.iter().map(|_| rx_wakeup)).collect();
+    let wake = ctx.wake.as_raw_fd();
+    let uring = match choice {
+        Choice::Epoll => None,
+        Choice::Uring | Choice::Auto => Some(UringBackend::new(&socks, &watch, wake)),
+    };
+    match uring {
+        Some(Ok(b)) => run(b, Kind::Uring, ctx, notes, hook, ready),
+        Some(Err(e)) if choice == Choice::Uring => {
+            ctx.disarm_watchdog("start-up failed");
+            let _ = ready.send(Err(e.into()));
+        }
+        other => {
+            if let Some(Err(e)) = other {
+                notes.push(format!("{e}: {}; falling back to epoll", e.source_text()));
+            }
+            match EpollBackend::new(&socks, &watch, wake) {
+                Ok(b) => run(b, Kind::Epoll, ctx, notes, hook, ready),
+                Err(e) => {
+                    ctx.disarm_watchdog("start-up failed");
+                    let _ = ready.send(Err(StartError::Epoll(e)));
+                }
+            }
+        }
+    }
+}
+
+/// Reports ready, runs the loop until stopped, then disarms the watchdog.
+fn run<B: Backend>(
+    b: B,
+    kind: Kind,
+    mut ctx: RtCtx,
+    notes: Vec<String>,
+    hook: Option<fn()>,
+    ready: mpsc::Sender<Result<Ready, StartError>>,
+) {
+    ctx.stats.backend = kind;
+    let _ = ready.send(Ok(Ready { backend: kind, rt_flags: ctx.stats.rt_flags, notes }));
+    if let Some(h) = hook {
+        h();
+    }
+    run_loop(b, &mut ctx);
+    ctx.disarm_watchdog("clean stop");
+}
+
+/// The loop's own buffers and clocks, all on the RT thread's stack.
+struct LoopState {
+    rx: [u8; 2048],
+    batch: RecvBatch,
+    tx: [u8; MAX_HEARTBEAT],
+    /// A serial frame or an Ethernet frame around one heartbeat.
+    framed: [u8; frame::framed_len(MAX_HEARTBEAT) + raw::HEADER_LEN],
+    echo: [u8; hb_media::ping::ECHO_LEN],
+    last_reject_log: [Nanos; MAX_LINKS],
+    last_tx_log: [Nanos; MAX_LINKS],
+    last_drain: Nanos,
+}
+
+/// The RT loop. Allocation-free: every buffer is in `LoopState` or in `ctx`.
+pub(super) fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
+    let mut st = LoopState {
+        rx: [0; 2048],
+        batch: RecvBatch::new(),
+        tx: [0; MAX_HEARTBEAT],
+        framed: [0; frame::framed_len(MAX_HEARTBEAT) + raw::HEADER_LEN],
+        echo: [0; hb_media::ping::ECHO_LEN],
+        last_reject_log: [Nanos::ZERO; MAX_LINKS],
+        last_tx_log: [Nanos::ZERO; MAX_LINKS],
+        last_drain: time::now(),
+    };
+    let mut deadline = time::now();
+    loop {
+        let planned = deadline;
+        wait(&mut backend, ctx, &mut st, deadline);
+        let now = time::now();
+        // INVARIANT: every packet already received is processed before deadlines are judged.
+        drain(&mut backend, ctx, &mut st, now, planned);
+        ctx.engine.poll(now);
+        if let Some(p) = ctx.petter.as_mut() {
+            p.poll(now, &ctx.apps, &mut ctx.stats, &mut ctx.rtlog);
+        }
+        if ctx.engine.tx_due(now) {
+            send(&mut backend, ctx, &mut st, now);
+        }
+        forward_events(ctx, now);
+        if publish(ctx, now) {
+            break;
+        }
+        deadline = next_deadline(ctx);
+    }
+}
+
+/// Sleeps until `deadline` or a wake-up; failed sends the backend reports on the way are
+/// counted on their links.
+fn wait<B: Backend>(backend: &mut B, ctx: &mut RtCtx, st: &mut LoopState, deadline: Nanos) {
+    let nlinks = ctx.links.len();
+    let (engine, rtlog, txlog) = (&mut ctx.engine, &mut ctx.rtlog, &mut st.last_tx_log);
+    let woken = match backend.wait(deadline, &mut |link, errno| {
+        // Past the links are the ping sockets: a ping that cannot go out shows as the ping
+        // node's death, not as a link error.
+        if link < nlinks {
+            engine.tx_failed(link);
+            log_tx_error(rtlog, txlog, link, errno, time::now());
+        }
+    }) {
+        Ok(w) => w,
+        Err(e) => {
+            rtlog.push(time::now(), LogMsg::LoopError { errno: e.raw_os_error().unwrap_or(0) });
+            false
+        }
+    };
+    if woken {
+        ctx.wake.drain();
+    }
+}
+
+/// Hands everything received on every link and ping socket to the engine and the pinger.
+fn drain<B: Backend>(backend: &mut B, ctx: &mut RtCtx, st: &mut LoopState, now: Nanos, planned: Nanos) {
+    let offset = i128::from(realtime_ns()) - i128::from(now.0);
+    let mut rx = Rx {
+        engine: &mut ctx.engine,
+        rtlog: &mut ctx.rtlog,
+        last_log: &mut st.last_reject_log,
+        now,
+        offset,
+        last_drain: st.last_drain,
+        buf: &mut st.rx,
+    };
+    for (i, l) in ctx.links.iter_mut().enumerate() {
+        l.drain(i, &mut rx, &mut st.batch, &ctx.port_slots, backend);
+    }
+    if let Some(pg) = ctx.pinger.as_mut() {
+        for ic in &ctx.icmp {
+            ic.drain(pg, &mut st.batch, |s| rx.arrival(s));
+        }
+        pg.poll(now, Some(planned));
+    }
+    st.last_drain = now;
+}
+
+/// Sends a heartbeat on every link, and an echo to every ping node.
+fn send<B: Backend>(backend: &mut B, ctx: &mut RtCtx, st: &mut LoopState, now: Nanos) {
+    let mut tx =
+        Tx { engine: &mut ctx.engine, rtlog: &mut ctx.rtlog, last_log: &mut st.last_tx_log, now, buf: &mut st.tx, framed: &mut st.framed };
+    for (i, l) in ctx.links.iter().enumerate() {
+        l.send_heartbeat(i, &mut tx, backend);
+    }
+    if let Some(pg) = ctx.pinger.as_mut() {
+        pg.next_round();
+        for (k, ic) in ctx.icmp.iter().enumerate() {
+            ic.send_echoes(ctx.links.len() + k, pg, now, &mut st.echo, backend);
+        }
+    }
+    ctx.engine.tx_done(now);
+}
+
+/// Forwards the engine's and the pinger's events to the log and IPC rings; counts what the
+/// IPC ring had no room for.
+fn forward_events(ctx: &mut RtCtx, now: Nanos) {
+    let mut notify = false;
+    while let Some(ev) = ctx.engine.pop_event().or_else(|| ctx.pinger.as_mut().and_then(Pinger::pop_event)) {
+        ctx.rtlog.push(now, LogMsg::Event(ev));
+        // A full IPC ring: the event is still logged, and counted as lost for subscribers.
+        if ctx.events.push(ev).is_err() {
+            ctx.ring_lost += 1;
+        }
+        notify = true;
+    }
+    let lost = ctx.ring_lost + ctx.engine.events_dropped();
+    if lost != ctx.apps.events_lost.load(Ordering::Relaxed) {
+        ctx.apps.events_lost.store(lost, Ordering::Relaxed);
+        notify = true;
+    }
+    if notify {
+        ctx.ipc_wake.notify();
+        ctx.rtlog.flush_soon();
+    }
+}
+
+/// Publishes the status page; returns whether a stop was asked for.
+fn publish(ctx: &mut RtCtx, now: Nanos) -> bool {
+    ctx.stats.iterations += 1;
+    ctx.stats.log_dropped = ctx.rtlog.dropped();
+    let stopping = ctx.stop.load(Ordering::Acquire);
+    ctx.stats.stopping = stopping;
+    ctx.status.publish(&ctx.engine, ctx.pinger.as_ref(), now, &ctx.stats);
+    stopping
+}
+
+/// The earliest of the engine's, the pinger's and the watchdog's next deadlines.
+fn next_deadline(ctx: &mut RtCtx) -> Nanos {
+    let mut deadline = ctx.engine.next_deadline();
+    if let Some(pg) = &ctx.pinger {
+        deadline = deadline.min(pg.poll_at());
+    }
+    if let Some(p) = &ctx.petter {
+        deadline = deadline.min(p.poll_at());
+    }
+    deadline
+}

@@ -1,0 +1,372 @@
+//! [`Daemon::start`], the checked start-up phase, as a sequence of steps: configuration and
+//! directories, media, real time (process part), pings, status page and engine, log and IPC
+//! threads, the watchdog (armed last), then the RT thread and the serial-port keeper.
+
+use super::icmp::IcmpRt;
+use super::link::RtLink;
+use super::petter::Petter;
+use super::raw::RawRt;
+use super::rt::{rt_thread, Ready, RtCtx, RtSetup};
+use super::serial::SerialRt;
+use super::udp::UdpRt;
+use super::{load_config, next_generation, Daemon, Options, StartError};
+use crate::auth::Keyring;
+use crate::backend::MAX_DESTS;
+use crate::config::{facility_code, ConfigError, HaCf};
+use crate::engine::{Engine, EngineConfig};
+use crate::error::SourceText;
+use crate::ipc::{self, AllowList, AppShared, ServerCtx};
+use crate::liveness::{Event, Timing};
+use crate::logging::{self, LogConfig, Logger, Names};
+use crate::ping::{PingNode, Pinger};
+use crate::ports::{Keeper, PortSlot};
+use crate::status::{rt_flags, LoopStats, StatusWriter};
+use crate::sys::fd::EventFd;
+use crate::sys::seqpacket::SeqPacket;
+use crate::time::{self, Nanos};
+use hb_media::open_udp;
+use hb_media::raw::open_raw;
+use hb_media::serial::{open_serial, SerialPort};
+use socket2::SockAddr;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+
+/// The RT thread's stack size.
+const RT_STACK: usize = 512 * 1024;
+
+/// Every link, opened, with its name; the serial ports go to a keeper.
+struct Media {
+    links: Vec<RtLink>,
+    names: Vec<String>,
+    keeper: Option<Keeper>,
+}
+
+/// Opens every medium `ha.cf` names, in link order: UDP, raw Ethernet, serial.
+fn open_media(cfg: &HaCf, logger: &Logger) -> Result<Media, StartError> {
+    let specs = cfg.udp_links(&hb_media::local_addresses())?;
+    if specs.is_empty() && cfg.serial.is_empty() && cfg.raw.is_empty() {
+        let what = "every medium names only this node's own addresses; nothing to send to".into();
+        return Err(ConfigError { file: cfg.file.clone(), line: 0, what }.into());
+    }
+    let mut links: Vec<RtLink> = Vec::with_capacity(specs.len() + cfg.raw.len() + cfg.serial.len());
+    let mut names: Vec<String> = specs.iter().map(|s| s.name()).collect();
+    for s in &specs {
+        let l = open_udp(s)?;
+        if l.dests.len() > MAX_DESTS {
+            let what = format!("{} has more than {MAX_DESTS} peers", s.name());
+            return Err(ConfigError { file: cfg.file.clone(), line: 0, what }.into());
+        }
+        for w in &l.warnings {
+            logger.warn(w);
+        }
+        links.push(RtLink::Udp(UdpRt(l)));
+    }
+    for r in &cfg.raw {
+        links.push(RtLink::Raw(RawRt(open_raw(&r.spec)?)));
+        names.push(r.spec.name());
+    }
+    let mut ports: Vec<SerialPort> = Vec::with_capacity(cfg.serial.len());
+    for s in &cfg.serial {
+        let port = open_serial(&s.spec)?;
+        let lock = port.lock_file().map_or_else(String::new, |l| format!(", locked ({})", l.display()));
+        logger.info(&format!("{} open at {} baud, 8N1, raw{lock}", s.spec.name(), s.spec.baud));
+        links.push(RtLink::Serial(SerialRt::new(port.fd(), ports.len())));
+        names.push(s.spec.name());
+        ports.push(port);
+    }
+    let keeper =
+        if ports.is_empty() { None } else { Some(Keeper::new(ports).map_err(|source| StartError::Thread { what: "ports", source })?) };
+    Ok(Media { links, names, keeper })
+}
+
+/// Real time, part 1 (process-wide): checks the limits first, then locks memory. Returns the
+/// limits and the [`rt_flags`] granted so far.
+fn lock_memory(realtime: bool, logger: &Logger) -> (hb_realtime::Limits, u64) {
+    let limits = hb_realtime::check_limits();
+    let mut flags = 0;
+    if realtime {
+        match hb_realtime::lock_memory(&limits) {
+            Ok(()) => flags |= rt_flags::MLOCKED,
+            Err(e) => logger.warn(&format!("running degraded: {e}: {}", e.source_text())),
+        }
+    }
+    (limits, flags)
+}
+
+/// Ping pseudo-members: one raw ICMP socket per address family in use.
+fn open_pings(nodes: &[PingNode]) -> Result<Vec<IcmpRt>, StartError> {
+    let mut icmp = Vec::new();
+    for v6 in [false, true] {
+        let targets: Vec<(SockAddr, usize)> = crate::ping::targets(nodes)
+            .iter()
+            .enumerate()
+            .filter(|(_, (a, _))| a.is_ipv6() == v6)
+            .map(|(t, (a, _))| (SockAddr::from(std::net::SocketAddr::new(*a, 0)), t))
+            .collect();
+        if !targets.is_empty() {
+            icmp.push(IcmpRt { socket: hb_media::ping::open_icmp(v6)?, v6, targets });
+        }
+    }
+    Ok(icmp)
+}
+
+/// The IPC thread and what the RT thread needs to talk to it.
+struct Ipc {
+    thread: std::thread::JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+    wake: Arc<EventFd>,
+    events: rtrb::Producer<Event>,
+    apps: Arc<AppShared>,
+}
+
+/// Listens on the IPC socket (its mode and group from the allow list) and starts the IPC
+/// thread.
+fn start_ipc(cfg: &HaCf, opts: &Options, names: Names, logger: &Logger) -> Result<Ipc, StartError> {
+    let sock_path = opts.run_dir.join(ipc::SOCKET_NAME);
+    let allow = AllowList::new(&cfg.apiauth);
+    // The socket file lets exactly the allowed users reach it; each connection's credentials
+    // are still checked (AllowList::allows).
+    let (sock_group, sock_mode) = allow.socket_access();
+    let ipc_err = |source| StartError::Ipc { path: sock_path.clone(), source };
+    let listener = SeqPacket::listen(&sock_path, sock_mode).map_err(ipc_err)?;
+    if let Some(g) = sock_group {
+        nix::unistd::chown(&sock_path, None, Some(nix::unistd::Gid::from_raw(g))).map_err(|e| ipc_err(e.into()))?;
+    }
+    let (events, ev_cons) = rtrb::RingBuffer::<Event>::new(ipc::EVENT_RING);
+    let wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "ipc", source })?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let apps = Arc::new(AppShared::default());
+    let ctx = ServerCtx {
+        names,
+        allow,
+        logger: logger.clone(),
+        node: opts.node_name.clone(),
+        apps: apps.clone(),
+        status: crate::status::StatusReader::open(&opts.run_dir).ok(),
+    };
+    let thread = ipc::spawn_server(listener, ev_cons, wake.clone(), stop.clone(), ctx)
+        .map_err(|source| StartError::Thread { what: "ipc", source })?;
+    Ok(Ipc { thread, stop, wake, events, apps })
+}
+
+/// Opens (arms) the watchdog, if `ha.cf` names one.
+// INVARIANT: called after every other fallible step of start-up, and the RT thread disarms
+// it if its own set-up fails: a start-up error never leaves an armed watchdog behind.
+fn arm_watchdog(cfg: &HaCf, opts: &Options, logger: &Logger) -> Result<Option<Petter>, StartError> {
+    let Some(path) = &cfg.watchdog else { return Ok(None) };
+    let o = hb_watchdog::OpenOptions { timeout: Some(cfg.watchdog_timeout), pretimeout: None, allow_non_chardev: opts.watchdog_test_mode };
+    let wd = hb_watchdog::Watchdog::open(path, &o)?;
+    for n in wd.notes() {
+        logger.warn(n);
+    }
+    logger.info(&format!(
+        "watchdog {} armed: timeout {} s, pet every {} by {}",
+        path.display(),
+        wd.timeout().map_or_else(|| "unknown".into(), |t| t.to_string()),
+        cfg.watchdog_interval,
+        if wd.method() == hb_watchdog::PetMethod::Ioctl { "WDIOC_KEEPALIVE" } else { "write" }
+    ));
+    let policy = hb_watchdog::decision::Policy {
+        require_crm: cfg.watchdog_require_crm,
+        apphb_is_fatal: cfg.apphb_watchdog,
+        ..hb_watchdog::decision::Policy::default()
+    };
+    Ok(Some(Petter::new(wd, cfg.watchdog_interval, policy, time::now())))
+}
+
+/// Creates the run and state directories, or checks that no other user can change them.
+fn private_dirs(opts: &Options) -> Result<(), StartError> {
+    for (what, dir) in [("run", &opts.run_dir), ("state", &opts.state_dir)] {
+        crate::files::private_dir(dir).map_err(|source| StartError::Dir { what, path: dir.clone(), source })?;
+    }
+    Ok(())
+}
+
+type JoinHandle = std::thread::JoinHandle<()>;
+
+/// Starts the serial-port keeper, when there are serial links. If it cannot start, the RT
+/// loop (already running) is stopped first.
+fn start_keeper(
+    keeper: Option<Keeper>,
+    logger: &Logger,
+    wake: &Arc<EventFd>,
+    stop: &AtomicBool,
+    rt: JoinHandle,
+) -> Result<(JoinHandle, Arc<AtomicBool>, Option<JoinHandle>), StartError> {
+    let ports_stop = Arc::new(AtomicBool::new(false));
+    match keeper.map(|k| k.spawn(logger.clone(), wake.clone(), ports_stop.clone())).transpose() {
+        Ok(h) => Ok((rt, ports_stop, h)),
+        Err(source) => {
+            stop.store(true, Ordering::Release);
+            wake.notify();
+            let _ = rt.join();
+            Err(StartError::Thread { what: "ports", source })
+        }
+    }
+}
+
+/// The sans-I/O protocol: the engine, and the pinger when there are ping nodes.
+fn protocol(cluster: EngineConfig, ping_nodes: &[PingNode], deadping: Nanos, now: Nanos) -> (Engine, Option<Pinger>) {
+    let (timing, generation) = (cluster.timing, cluster.generation);
+    let pinger = (!ping_nodes.is_empty()).then(|| {
+        let t = Timing { deadtime: deadping, warntime: Nanos(deadping.0 / 2), ..timing };
+        // Our echoes' identifier: different for each start, so a predecessor's late replies
+        // are not taken for ours.
+        Pinger::new(ping_nodes, t, (generation as u16) ^ (std::process::id() as u16), now)
+    });
+    (Engine::new(cluster, now), pinger)
+}
+
+/// Starts the RT thread and waits until it has set itself up (or failed to).
+fn spawn_rt(ctx: RtCtx, setup: RtSetup) -> Result<(JoinHandle, Ready), StartError> {
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<Ready, StartError>>();
+    let rt = std::thread::Builder::new()
+        .name("hbd-rt".into())
+        // Every byte of a thread stack is locked (mlockall); the RT thread prefaults 256 KiB of
+        // this and never needs more.
+        .stack_size(RT_STACK)
+        .spawn(move || rt_thread(ctx, setup, ready_tx))
+        .map_err(|source| StartError::Thread { what: "rt", source })?;
+    match ready_rx.recv() {
+        Ok(Ok(r)) => Ok((rt, r)),
+        Ok(Err(e)) => {
+            let _ = rt.join();
+            Err(e)
+        }
+        Err(_) => Err(StartError::Thread { what: "rt", source: io::Error::other("the RT thread died during set-up") }),
+    }
+}
+
+impl Daemon {
+    /// Starts hbd as `opts` says. Returns once the RT loop is running.
+    pub fn start(opts: &Options) -> Result<Daemon, StartError> {
+        let (cfg, keys) = load_config(&opts.config_dir, &opts.node_name)?;
+        let logger = Logger::new(&LogConfig {
+            stderr: opts.log_stderr,
+            logfile: cfg.logfile.clone(),
+            debugfile: cfg.debugfile.clone(),
+            facility: cfg.logfacility.as_deref().and_then(facility_code),
+            debug: cfg.debug,
+        });
+        private_dirs(opts)?;
+        let generation = next_generation(&opts.state_dir)?;
+        let media = open_media(&cfg, &logger)?;
+        let ports_wake = media.keeper.as_ref().map(Keeper::waker);
+        let port_slots: Arc<[PortSlot]> = media.keeper.as_ref().map_or_else(|| Arc::from(Vec::new()), Keeper::slots);
+        let peers: Vec<String> = cfg.nodes.iter().filter(|n| **n != opts.node_name).cloned().collect();
+        let timing = Timing {
+            keepalive: cfg.keepalive,
+            warntime: cfg.warntime,
+            deadtime: cfg.deadtime,
+            initdead: cfg.initdead,
+            stall_threshold: cfg.stall_threshold,
+        };
+        let realtime = cfg.realtime && !opts.no_realtime;
+        let (limits, flags) = lock_memory(realtime, &logger);
+        let ping_nodes: Vec<PingNode> = cfg.pings.iter().map(|p| PingNode { name: p.name.clone(), addrs: p.addrs.clone() }).collect();
+        let ping_names: Vec<String> = ping_nodes.iter().map(|p| p.name.clone()).collect();
+        let icmp = open_pings(&ping_nodes)?;
+
+        let now = time::now();
+        let (status, status_warning) =
+            StatusWriter::create(&opts.run_dir, &opts.node_name, &peers, &ping_names, &media.names, &timing, now)
+                .map_err(|source| StartError::Status { path: opts.run_dir.clone(), source })?;
+        if let Some(w) = status_warning {
+            logger.warn(&w);
+        }
+        let cluster = EngineConfig {
+            cluster: cfg.cluster.clone(),
+            self_name: opts.node_name.clone(),
+            peers: peers.clone(),
+            links: media.links.len(),
+            timing,
+            keys: Keyring::new(&keys),
+            generation,
+        };
+        let (engine, pinger) = protocol(cluster, &ping_nodes, cfg.deadping, now);
+        let names = Names {
+            peers: peers.clone(),
+            links: media.names.clone(),
+            pings: ping_names,
+            deadtime: cfg.deadtime,
+            warntime: cfg.warntime,
+            deadping: cfg.deadping,
+        };
+        let log_stop = Arc::new(AtomicBool::new(false));
+        let (rtlog, log) = logging::spawn_log_thread(logger.clone(), names.clone(), log_stop.clone())
+            .map_err(|source| StartError::Thread { what: "log", source })?;
+        let ipc = start_ipc(&cfg, opts, names, &logger)?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "rt", source })?);
+        let petter = arm_watchdog(&cfg, opts, &logger)?;
+        let wd_timeout_s = petter.as_ref().and_then(|p| p.timeout_s()).map_or(0, u64::from);
+        let rt_ctx = RtCtx {
+            engine,
+            pinger,
+            icmp,
+            links: media.links,
+            port_slots,
+            status,
+            rtlog,
+            events: ipc.events,
+            ipc_wake: ipc.wake.clone(),
+            wake: wake.clone(),
+            stop: stop.clone(),
+            stats: LoopStats { rt_flags: flags, wd_timeout_s, ..Default::default() },
+            petter,
+            apps: ipc.apps,
+            ring_lost: 0,
+            logger: logger.clone(),
+        };
+        let setup = RtSetup {
+            choice: opts.backend,
+            realtime,
+            rtprio: cfg.rtprio,
+            rtcpu: cfg.rtcpu,
+            limits,
+            hook: opts.rt_hook,
+            rx_wakeup: cfg.rx_wakeup,
+        };
+        let (rt, ready) = spawn_rt(rt_ctx, setup)?;
+        for n in &ready.notes {
+            logger.warn(n);
+        }
+        let (rt, ports_stop, ports) = start_keeper(media.keeper, &logger, &wake, &stop, rt)?;
+        log_started(&logger, opts, &cfg, generation, peers.len(), &media.names.join(", "), &ready);
+        Ok(Daemon {
+            stop,
+            wake,
+            rt: Some(rt),
+            ports_stop,
+            ports_wake,
+            ports,
+            ipc_stop: ipc.stop,
+            ipc_wake: ipc.wake,
+            ipc: Some(ipc.thread),
+            log_stop,
+            log: Some(log),
+            logger,
+            run_dir: opts.run_dir.clone(),
+            backend: ready.backend,
+            rt_flags: ready.rt_flags,
+        })
+    }
+}
+
+/// The one line that says hbd runs, and how.
+fn log_started(logger: &Logger, opts: &Options, cfg: &HaCf, generation: u64, peers: usize, links: &str, ready: &Ready) {
+    logger.info(&format!(
+        "hbd started: node {} generation {generation}, {peers} peer(s), links [{links}], keepalive {} warntime {} deadtime {} initdead {}, backend {}, mlock {}, SCHED_FIFO {}, received packets {}",
+        opts.node_name,
+        cfg.keepalive,
+        cfg.warntime,
+        cfg.deadtime,
+        cfg.initdead,
+        ready.backend.name(),
+        if ready.rt_flags & rt_flags::MLOCKED != 0 { "yes" } else { "no" },
+        if ready.rt_flags & rt_flags::FIFO != 0 { format!("prio {}", cfg.rtprio) } else { "no".into() },
+        if cfg.rx_wakeup { "wake the loop (rx_wakeup on)" } else { "drained on each tick (rx_wakeup off)" },
+    ));
+}
