@@ -391,3 +391,66 @@ fn a_subscriber_that_falls_behind_sees_the_gap_and_resynchronises() {
     assert_eq!(next.seq, last + 1);
     assert!(matches!(next.event, Event::ApphbRegistered { ref name, .. } if name == "after"), "{next:?}");
 }
+
+/// Any local client may send garbage: every request of the protocol and a set of malformed
+/// ones go over a raw seqpacket socket; each gets one typed reply, and hbd keeps running.
+#[test]
+fn every_request_and_malformed_ones_over_the_socket_get_typed_replies() {
+    if !require_root("every_request_and_malformed_ones_over_the_socket_get_typed_replies") {
+        return;
+    }
+    use hb_core::ipc::proto::{decode_server, encode, ServerMessage};
+    use nix::sys::socket::{connect, recv, send, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let dir = TempDir::new("hb-malformed");
+    let mut a = start_with_apiauth(&dir.path, "");
+    let fd = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    connect(fd.as_raw_fd(), &UnixAddr::new(&a.run.join(hb_core::ipc::SOCKET_NAME)).unwrap()).unwrap();
+    let ask = |bytes: &[u8]| -> Reply {
+        send(fd.as_raw_fd(), bytes, MsgFlags::empty()).unwrap();
+        let mut buf = vec![0u8; 1 << 18];
+        let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap();
+        match decode_server(&buf[..n]) {
+            Ok(ServerMessage::Reply(r)) => r,
+            other => panic!("{:?} got {other:?}", String::from_utf8_lossy(bytes)),
+        }
+    };
+    let every = [
+        Request::Hello { version: 1, client: Some("raw".into()) },
+        Request::Ping,
+        Request::Snapshot,
+        Request::ApphbRegister { name: "x".into(), interval_ms: 1000, persistent: true },
+        Request::ApphbCheckin { name: "x".into() },
+        Request::ApphbStatus,
+        Request::ApphbUnregister { name: "x".into() },
+        Request::Subscribe,
+    ];
+    for r in &every {
+        assert!(!matches!(ask(&encode(r)), Reply::Error { .. } | Reply::Unknown), "{r:?}");
+    }
+    let long = vec![b'{'; 5000];
+    let malformed: [&[u8]; 7] = [
+        b"ping",
+        b"\x00\xff\xfe",
+        br#"{"op":"frob"}"#,
+        br#"{"op":"apphb-register","name":"y"}"#,
+        br#"{"op":"apphb-register","name":"y","interval_ms":-5}"#,
+        br#"[{"op":"ping"}]"#,
+        &long,
+    ];
+    for m in malformed {
+        match ask(m) {
+            Reply::Error { code: ErrorCode::BadRequest | ErrorCode::UnknownRequest, .. } => {}
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(&m[..m.len().min(40)])),
+        }
+    }
+    assert!(matches!(ask(&encode(&Request::Ping)), Reply::Pong { .. }));
+    // An empty message reads as end-of-file on a seqpacket socket: hbd closes that connection
+    // (documented in docs/ipc.md), and nothing else.
+    send(fd.as_raw_fd(), b"", MsgFlags::empty()).unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).unwrap_or(0), 0, "closed");
+    assert!(a.proc.alive(), "{}", a.log_text());
+    let mut c = Client::connect(&a.run).unwrap();
+    assert!(matches!(c.call(&Request::Ping).unwrap(), Reply::Pong { .. }));
+}
