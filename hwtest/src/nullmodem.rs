@@ -19,7 +19,6 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex};
@@ -276,11 +275,11 @@ fn relay(mut sides: [Side; 2], baud: u32, ctl: &Ctl) {
             Some(0) => {}
             Some(ns) if ns < 1_000_000 => std::thread::sleep(std::time::Duration::from_nanos(ns)),
             _ => {
-                let fds: Vec<i32> = sides
+                let fds: Vec<std::os::fd::BorrowedFd<'_>> = sides
                     .iter()
-                    .map(|s| match &s.pty {
-                        Some(p) if s.line.len() < LINE_BUFFER => p.master.as_raw_fd(),
-                        _ => -1,
+                    .filter_map(|s| match &s.pty {
+                        Some(p) if s.line.len() < LINE_BUFFER => Some(std::os::fd::AsFd::as_fd(&p.master)),
+                        _ => None,
                     })
                     .collect();
                 crate::sys::poll_readable(&fds, 1);
@@ -348,7 +347,7 @@ mod tests {
     fn open(p: &Path) -> File {
         use std::os::unix::fs::OpenOptionsExt;
         let f = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK).open(p).unwrap();
-        crate::sys::make_raw(f.as_raw_fd()).unwrap();
+        crate::sys::make_raw(&f).unwrap();
         f
     }
 

@@ -1,26 +1,23 @@
-//! The few syscalls the bench needs that std lacks; the only unsafe code in `hb-hwtest`.
+//! The system calls the bench needs that std lacks: through `nix` where it reaches, raw
+//! (seccomp, per-thread credentials, rt_sigaction for every signal) where it does not — the
+//! only unsafe code in `hb-hwtest`.
 #![allow(unsafe_code)]
 
-use std::os::fd::AsRawFd;
-
 pub(crate) fn euid() -> u32 {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() }
+    nix::unistd::geteuid().as_raw()
 }
 
+/// Sends `sig` to a pid this process spawned and has not reaped yet.
 pub(crate) fn kill(pid: u32, sig: i32) {
-    // SAFETY: sends a signal to a pid this process spawned and has not reaped yet.
-    unsafe { libc::kill(pid as libc::pid_t, sig) };
+    if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+    }
 }
 
 /// Moves the calling thread into the network namespace at `path`.
 pub(crate) fn enter_netns(path: &str) -> std::io::Result<()> {
     let f = std::fs::File::open(path)?;
-    // SAFETY: `f` is an open namespace file; setns affects only the calling thread.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
 }
 
 /// Makes every `io_uring_setup` in the process that `cmd` starts fail with ENOSYS, as on a
@@ -67,10 +64,8 @@ pub(crate) fn deny_io_uring(cmd: &mut std::process::Command) {
 
 /// CLOCK_MONOTONIC in ns (the clock hbd's events and the emulators' records share).
 pub(crate) fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).expect("CLOCK_MONOTONIC exists on Linux");
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
 
 /// Starts `cmd`'s process with every signal at its default disposition, as init does.
@@ -104,60 +99,35 @@ pub(crate) fn default_signals(cmd: &mut std::process::Command) {
 /// opens it are neither echoed nor translated; that fd is returned too, to keep the slave side
 /// alive while the program under test closes and reopens it.
 pub(crate) fn open_pty() -> std::io::Result<(std::fs::File, std::fs::File, std::path::PathBuf)> {
-    use std::os::fd::FromRawFd;
-    let err = std::io::Error::last_os_error;
-    // SAFETY: posix_openpt returns a new fd or -1; nothing else owns it.
-    let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NONBLOCK) };
-    if m < 0 {
-        return Err(err());
-    }
-    // SAFETY: `m` is a new fd owned by nobody else; File closes it once.
-    let master = unsafe { std::fs::File::from_raw_fd(m) };
-    // SAFETY: grantpt/unlockpt on the master fd we own.
-    if unsafe { libc::grantpt(m) } != 0 || unsafe { libc::unlockpt(m) } != 0 {
-        return Err(err());
-    }
-    let mut name = [0 as libc::c_char; 128];
-    // SAFETY: ptsname_r writes a NUL-terminated name of at most `name.len()` bytes.
-    let rc = unsafe { libc::ptsname_r(m, name.as_mut_ptr(), name.len()) };
-    if rc != 0 {
-        return Err(std::io::Error::from_raw_os_error(rc));
-    }
-    // SAFETY: ptsname_r succeeded, so `name` holds a NUL-terminated string.
-    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::OpenOptionsExt;
+    let m = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+    nix::pty::grantpt(&m)?;
+    nix::pty::unlockpt(&m)?;
+    let path = nix::pty::ptsname_r(&m)?;
+    let master = std::fs::File::from(std::os::fd::OwnedFd::from(m));
     let slave = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK).open(&path)?;
-    make_raw(slave.as_raw_fd())?;
+    make_raw(&slave)?;
     Ok((master, slave, path.into()))
 }
 
-use std::os::unix::fs::OpenOptionsExt;
-
-/// Puts the tty at `fd` in raw mode (cfmakeraw).
-pub(crate) fn make_raw(fd: std::os::fd::RawFd) -> std::io::Result<()> {
-    // SAFETY: termios is a plain C struct; tcgetattr fills it before it is read.
-    let mut t: libc::termios = unsafe { std::mem::zeroed() };
-    // SAFETY: `fd` is an open tty the caller owns; `t` is valid and writable.
-    if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `t` is a valid termios.
-    unsafe { libc::cfmakeraw(&mut t) };
-    // SAFETY: as above; TCSANOW applies the settings at once.
-    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+/// Puts the tty `fd` in raw mode (cfmakeraw).
+pub(crate) fn make_raw(fd: &impl std::os::fd::AsFd) -> std::io::Result<()> {
+    use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+    let mut t = tcgetattr(fd)?;
+    cfmakeraw(&mut t);
+    tcsetattr(fd, SetArg::TCSANOW, &t)?;
     Ok(())
 }
 
 /// Waits up to `timeout_ms` for any of `fds` to be readable; returns which are (or have hung up).
-pub(crate) fn poll_readable(fds: &[std::os::fd::RawFd], timeout_ms: i32) -> Vec<bool> {
-    let mut p: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
-    // SAFETY: `p` is a valid array of `p.len()` pollfds.
-    let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
-    if n <= 0 {
-        return vec![false; fds.len()];
+pub(crate) fn poll_readable(fds: &[std::os::fd::BorrowedFd<'_>], timeout_ms: u16) -> Vec<bool> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut p: Vec<PollFd> = fds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+    match poll(&mut p, PollTimeout::from(timeout_ms)) {
+        Ok(n) if n > 0 => p.iter().map(|x| x.revents().is_some_and(|r| !r.is_empty())).collect(),
+        _ => vec![false; fds.len()],
     }
-    p.iter().map(|x| x.revents != 0).collect()
 }
 
 /// Gives the calling thread — only it — the credentials of `uid`/`gid` with no supplementary

@@ -104,8 +104,8 @@ pub enum RealtimeError {
 pub fn check_limits() -> Limits {
     let read = |p: &str| std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse::<i64>().ok());
     Limits {
-        memlock: sys::rlimit_soft(libc::RLIMIT_MEMLOCK),
-        rtprio: sys::rlimit_soft(libc::RLIMIT_RTPRIO),
+        memlock: sys::rlimit_soft(nix::sys::resource::Resource::RLIMIT_MEMLOCK),
+        rtprio: sys::rlimit_soft(nix::sys::resource::Resource::RLIMIT_RTPRIO),
         rt_runtime_us: read("/proc/sys/kernel/sched_rt_runtime_us"),
         rt_period_us: read("/proc/sys/kernel/sched_rt_period_us"),
         root: sys::euid() == 0,

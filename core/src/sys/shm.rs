@@ -62,15 +62,9 @@ impl PageRef {
 /// Whether `dir` is on a memory-backed filesystem (tmpfs or ramfs), where a shared mapping's
 /// stores never wait on disk writeback.
 pub fn is_ram_fs(dir: &std::path::Path) -> io::Result<bool> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: statfs is plain data; all-zero is a valid value to be overwritten.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statfs.
-    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    const TMPFS_MAGIC: i64 = 0x0102_1994;
-    const RAMFS_MAGIC: i64 = 0x8584_58f6;
-    Ok(matches!(st.f_type as i64, TMPFS_MAGIC | RAMFS_MAGIC))
+    use nix::sys::statfs::{statfs, FsType, TMPFS_MAGIC};
+    // linux/magic.h; nix names tmpfs's but not ramfs's.
+    const RAMFS_MAGIC: FsType = FsType(0x8584_58f6_u32 as _);
+    let t = statfs(dir)?.filesystem_type();
+    Ok(t == TMPFS_MAGIC || t == RAMFS_MAGIC)
 }

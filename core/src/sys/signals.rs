@@ -1,14 +1,11 @@
-//! Blocking termination signals and waiting for them on the main thread.
-#![allow(unsafe_code)]
+//! Blocking termination signals and waiting for them on the main thread (through `nix`).
 
-fn set(signals: &[i32]) -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
-    let mut s: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `s` is a valid sigset_t.
-    unsafe { libc::sigemptyset(&mut s) };
-    for &sig in signals {
-        // SAFETY: `s` is initialised; `sig` is a valid signal number.
-        unsafe { libc::sigaddset(&mut s, sig) };
+use nix::sys::signal::{SigSet, Signal};
+
+fn set(signals: &[i32]) -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in signals.iter().filter_map(|&n| Signal::try_from(n).ok()) {
+        s.add(sig);
     }
     s
 }
@@ -20,18 +17,18 @@ pub const HANDLED: [i32; 5] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::
 /// Blocks `signals` in the calling thread; threads spawned afterwards inherit the mask, so only
 /// [`wait`] ever sees them.
 pub fn block(signals: &[i32]) {
-    let s = set(signals);
-    // SAFETY: `s` is a valid set; the old-mask pointer may be null.
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &s, std::ptr::null_mut()) };
+    // Blocking valid signals in the calling thread cannot fail.
+    let _ = set(signals).thread_block();
 }
 
 /// Waits for one of `signals` (which must be blocked) and returns it.
 pub fn wait(signals: &[i32]) -> i32 {
     let s = set(signals);
-    let mut sig: libc::c_int = 0;
-    // SAFETY: `s` is a valid set and `sig` a valid out-pointer.
-    unsafe { libc::sigwait(&s, &mut sig) };
-    sig
+    loop {
+        if let Ok(sig) = s.wait() {
+            return sig as i32;
+        }
+    }
 }
 
 /// The conventional name of a signal, for logs.
