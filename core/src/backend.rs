@@ -8,17 +8,22 @@
 //! non-blocking reads, each datagram carrying the kernel's arrival stamp, so it has processed
 //! everything already received — at the time it was received — before it judges a deadline.
 //!
+//! The trait is the loop's whole seam to the world: the clock, waiting, receiving
+//! ([`Backend::drain`], [`Backend::read`]) and sending go through it, so a simulated backend
+//! (`core/tests/sim.rs`) drives the real loop on a virtual clock.
+//!
 //! [`Choice::Auto`] tries io_uring and falls back to epoll with the reason logged
 //! (`kernel.io_uring_disabled`, seccomp, an old or hardened kernel; io_uring needs Linux 5.11's
 //! wait with a timeout); `--backend` forces one.
 
-use crate::sys::fd::{send_to, write_all_once, Epoll, TimerFd};
+use crate::sys::fd::{read_some, realtime_ns, send_to, tty_outq, write_all_once, Epoll, RecvBatch, TimerFd};
 use crate::sys::uring::{Ring, UringError};
 use crate::time::Nanos;
 use socket2::SockAddr;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
+pub use crate::sys::fd::Datagram;
 pub use crate::sys::uring::MAX_DESTS;
 
 /// Receives one datagram without blocking, with the kernel's arrival stamp (CLOCK_REALTIME
@@ -74,17 +79,34 @@ pub trait Backend {
     fn unwatch(&mut self, link: usize);
     /// `link` has a new fd (a reopened port): write to it, and wake when it is readable.
     fn rewatch(&mut self, link: usize, fd: RawFd);
+    /// Now, on CLOCK_MONOTONIC.
+    fn now(&self) -> Nanos {
+        crate::time::now()
+    }
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC at `now`: converts kernel arrival stamps.
+    fn realtime_offset(&self, now: Nanos) -> i128 {
+        i128::from(realtime_ns()) - i128::from(now.0)
+    }
+    /// Hands `f` every datagram already received on socket `link` (a link, or a ping socket
+    /// after the links), with its kernel arrival stamp. Never blocks.
+    fn drain(&mut self, link: usize, f: impl FnMut(Datagram<'_>));
+    /// Reads what stream link `link` (a serial port) has: `Ok(0)` is a hang-up, `WouldBlock`
+    /// means nothing more. Never blocks.
+    fn read(&mut self, link: usize, buf: &mut [u8]) -> io::Result<usize>;
+    /// Bytes still queued for sending on stream link `link` (0 if unknown).
+    fn queued(&self, link: usize) -> usize;
 }
 
 /// io_uring backend.
 pub struct UringBackend {
     ring: Ring,
+    batch: RecvBatch,
 }
 
 impl UringBackend {
     /// Sets up the ring for the link fds and `wake`; `watch[i]`: wake when link `i` is readable.
     pub fn new(fds: &[RawFd], watch: &[bool], wake: RawFd) -> Result<UringBackend, UringError> {
-        Ok(UringBackend { ring: Ring::new(fds, watch, wake)? })
+        Ok(UringBackend { ring: Ring::new(fds, watch, wake)?, batch: RecvBatch::new() })
     }
 }
 
@@ -109,6 +131,15 @@ impl Backend for UringBackend {
     fn rewatch(&mut self, link: usize, fd: RawFd) {
         self.ring.rewatch(link, fd);
     }
+    fn drain(&mut self, link: usize, f: impl FnMut(Datagram<'_>)) {
+        self.batch.drain(self.ring.fd(link), f);
+    }
+    fn read(&mut self, link: usize, buf: &mut [u8]) -> io::Result<usize> {
+        read_some(self.ring.fd(link), buf)
+    }
+    fn queued(&self, link: usize) -> usize {
+        tty_outq(self.ring.fd(link)).unwrap_or(0)
+    }
 }
 
 const TOKEN_TIMER: u64 = u64::MAX;
@@ -121,6 +152,7 @@ pub struct EpollBackend {
     armed: Option<Nanos>,
     socks: Vec<RawFd>,
     events: [libc::epoll_event; 16],
+    batch: RecvBatch,
 }
 
 impl EpollBackend {
@@ -135,7 +167,14 @@ impl EpollBackend {
         }
         ep.add(timer.as_raw_fd(), TOKEN_TIMER)?;
         ep.add(wake, TOKEN_WAKE)?;
-        Ok(EpollBackend { ep, timer, armed: None, socks: socks.to_vec(), events: [libc::epoll_event { events: 0, u64: 0 }; 16] })
+        Ok(EpollBackend {
+            ep,
+            timer,
+            armed: None,
+            socks: socks.to_vec(),
+            events: [libc::epoll_event { events: 0, u64: 0 }; 16],
+            batch: RecvBatch::new(),
+        })
     }
 }
 
@@ -176,5 +215,14 @@ impl Backend for EpollBackend {
         self.socks[link] = fd;
         // A failure leaves the port unwatched; the loop still drains it on every tick.
         let _ = self.ep.add(fd, link as u64);
+    }
+    fn drain(&mut self, link: usize, f: impl FnMut(Datagram<'_>)) {
+        self.batch.drain(self.socks[link], f);
+    }
+    fn read(&mut self, link: usize, buf: &mut [u8]) -> io::Result<usize> {
+        read_some(self.socks[link], buf)
+    }
+    fn queued(&self, link: usize) -> usize {
+        tty_outq(self.socks[link]).unwrap_or(0)
     }
 }

@@ -1,7 +1,10 @@
-//! A seeded two-node simulation on a virtual clock: two real [`Engine`]s (wire format, MACs,
-//! replay windows, liveness) exchange real packets over a simulated network with loss and
-//! jitter, through stalls of the whole machine, a crash and a partition. Each scenario runs
-//! over many seeds, a simulated minute each, in milliseconds of test time.
+//! A seeded two-node simulation on a virtual clock: two real RT loops
+//! ([`hb_core::daemon::sim::SimLoop`]: the loop's drain with arrival times, stall
+//! discounting, send schedule, event forwarding and status page, around real engines with
+//! wire format, MACs, replay windows and liveness) exchange real packets over a simulated
+//! network with loss and jitter, through stalls of the whole machine, a crash and a
+//! partition. Each scenario runs over many seeds, a simulated minute each, in seconds of test
+//! time.
 //!
 //! Invariants: no false death under loss and shared stalls; a crash is detected within
 //! deadtime plus one keepalive; after a partition both sides come back without a restart.
@@ -10,22 +13,19 @@
 #![allow(clippy::disallowed_methods)]
 
 use hb_core::auth::{parse_authkeys, Keyring};
-use hb_core::engine::{Engine, EngineConfig};
+use hb_core::backend::{Backend, Datagram, Kind};
+use hb_core::daemon::sim::SimLoop;
+use hb_core::engine::EngineConfig;
 use hb_core::liveness::{Event, Timing};
 use hb_core::time::Nanos;
-use hb_core::wire::MAX_HEARTBEAT;
-use hb_hwtest::Rng;
+use hb_hwtest::{Rng, TempDir};
+use socket2::SockAddr;
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 
 const MS: u64 = 1_000_000;
 const STEP: u64 = 100_000; // 100 µs of simulated time per step
-
-struct Node {
-    engine: Engine,
-    next_wake: u64,
-    crashed: bool,
-    events: Vec<(u64, Event)>,
-}
 
 struct Packet {
     due: u64,
@@ -55,82 +55,131 @@ fn timing() -> Timing {
     }
 }
 
-fn engine(me: &str, peer: &str, generation: u64, t0: u64) -> Engine {
+fn engine(me: &str, peer: &str, generation: u64) -> EngineConfig {
     let keys = Keyring::new(&parse_authkeys("auth 1\n1 sha256 simulation\n", Path::new("authkeys")).unwrap());
-    Engine::new(
-        EngineConfig {
-            cluster: "sim".into(),
-            self_name: me.into(),
-            peers: vec![peer.into()],
-            links: 1,
-            timing: timing(),
-            keys,
-            generation,
-        },
-        Nanos(t0),
-    )
+    EngineConfig { cluster: "sim".into(), self_name: me.into(), peers: vec![peer.into()], links: 1, timing: timing(), keys, generation }
 }
 
-/// Runs `s` for `duration_ms` with `seed`; returns both nodes' events.
+/// The simulated network and clock both loops share.
+struct Net {
+    now: u64,
+    packets: Vec<Packet>,
+    rng: Rng,
+    loss: f64,
+    cut: bool,
+}
+
+/// A node's backend: its clock is the simulation's, its sends go into the network, its drain
+/// takes what the network delivered to it by now (stamped with the arrival time).
+struct SimBackend {
+    me: usize,
+    net: Rc<RefCell<Net>>,
+}
+
+impl Backend for SimBackend {
+    fn kind(&self) -> Kind {
+        Kind::Epoll
+    }
+    fn wait(&mut self, _deadline: Nanos, _on_tx_error: &mut dyn FnMut(usize, i32)) -> std::io::Result<bool> {
+        Ok(false) // the simulation decides when a loop ticks
+    }
+    fn send(&mut self, _link: usize, _dest: usize, _to: &SockAddr, data: &[u8]) -> Result<(), i32> {
+        let mut n = self.net.borrow_mut();
+        let (cut, loss) = (n.cut, n.loss);
+        if !cut && !n.rng.chance(loss) {
+            let due = n.now + 50_000 + n.rng.below(400_000); // 50–450 µs
+            n.packets.push(Packet { due, to: 1 - self.me, bytes: data.to_vec() });
+        }
+        Ok(())
+    }
+    fn write(&mut self, _link: usize, _data: &[u8]) -> Result<(), i32> {
+        Err(libc::ENOTSUP)
+    }
+    fn unwatch(&mut self, _link: usize) {}
+    fn rewatch(&mut self, _link: usize, _fd: std::os::fd::RawFd) {}
+    fn now(&self) -> Nanos {
+        Nanos(self.net.borrow().now)
+    }
+    fn realtime_offset(&self, _now: Nanos) -> i128 {
+        0 // arrival stamps are on the simulation's clock already
+    }
+    fn drain(&mut self, _link: usize, mut f: impl FnMut(Datagram<'_>)) {
+        let mut n = self.net.borrow_mut();
+        let now = n.now;
+        let mut k = 0;
+        while k < n.packets.len() {
+            if n.packets[k].to == self.me && n.packets[k].due <= now {
+                let p = n.packets.swap_remove(k);
+                f(Datagram { data: &p.bytes, stamp: Some(p.due), from: None });
+            } else {
+                k += 1;
+            }
+        }
+    }
+    fn read(&mut self, _link: usize, _buf: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::WouldBlock.into())
+    }
+    fn queued(&self, _link: usize) -> usize {
+        0
+    }
+}
+/// Runs `s` for `duration_ms` with `seed`; returns both nodes' events with the simulated time
+/// they came out of the loop.
 fn run(seed: u64, s: Scenario, duration_ms: u64) -> [Vec<(u64, Event)>; 2] {
-    let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let t0 = 1_000 * MS;
-    let mut nodes = [
-        Node { engine: engine("a", "b", 10, t0), next_wake: t0, crashed: false, events: Vec::new() },
-        Node { engine: engine("b", "a", 20, t0), next_wake: t0 + rng.below(10 * MS), crashed: false, events: Vec::new() },
+    let net = Rc::new(RefCell::new(Net {
+        now: t0,
+        packets: Vec::new(),
+        rng: Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        loss: s.loss,
+        cut: false,
+    }));
+    let dir = TempDir::new("hb-sim");
+    let dest = || vec![vec![SockAddr::from(std::net::SocketAddr::from(([127, 0, 0, 1], 9)))]];
+    let mut loops = [
+        SimLoop::new(SimBackend { me: 0, net: net.clone() }, engine("a", "b", 10), dest(), &dir.path.join("a")).unwrap(),
+        SimLoop::new(SimBackend { me: 1, net: net.clone() }, engine("b", "a", 20), dest(), &dir.path.join("b")).unwrap(),
     ];
-    let mut net: Vec<Packet> = Vec::new();
+    let mut events: [Vec<(u64, Event)>; 2] = [Vec::new(), Vec::new()];
+    let offset = net.borrow_mut().rng.below(10 * MS);
+    let mut next_wake = [t0, t0 + offset];
+    let mut crashed = false;
     let mut stalled_until = 0u64;
-    let mut out = [0u8; MAX_HEARTBEAT];
     let end = t0 + duration_ms * MS;
     let mut t = t0;
     while t < end {
         let ms = (t - t0) / MS;
-        if let Some((every, len)) = s.stalls {
-            if t >= stalled_until && rng.chance(STEP as f64 / (every * MS) as f64) {
-                stalled_until = t + (1 + rng.below(len)) * MS;
+        {
+            let mut n = net.borrow_mut();
+            n.now = t;
+            n.cut = s.partition.is_some_and(|(a, b)| ms >= a && ms < b);
+            if let Some((every, len)) = s.stalls {
+                if t >= stalled_until && n.rng.chance(STEP as f64 / (every * MS) as f64) {
+                    stalled_until = t + (1 + n.rng.below(len)) * MS;
+                }
             }
         }
         if s.crash_at == Some(ms) {
-            nodes[1].crashed = true;
+            crashed = true;
         }
-        let cut = s.partition.is_some_and(|(a, b)| ms >= a && ms < b);
         // A paused machine runs nothing, but the network still delivers into socket buffers.
         if t >= stalled_until {
-            for (i, n) in nodes.iter_mut().enumerate() {
-                if n.crashed || t < n.next_wake {
-                    // Packets are drained at the next wake; nothing to do now.
+            for (i, l) in loops.iter_mut().enumerate() {
+                if (crashed && i == 1) || t < next_wake[i] {
                     continue;
                 }
-                // Drain everything delivered so far, with its arrival time, before judging.
-                let mut k = 0;
-                while k < net.len() {
-                    if net[k].to == i && net[k].due <= t {
-                        let p = net.swap_remove(k);
-                        let _ = n.engine.receive(0, &p.bytes, Nanos(p.due));
-                    } else {
-                        k += 1;
-                    }
-                }
-                n.engine.poll(Nanos(t));
-                if n.engine.tx_due(Nanos(t)) {
-                    let len = n.engine.build_heartbeat(0, Nanos(t), &mut out);
-                    if !cut && !rng.chance(s.loss) {
-                        let delay = 50_000 + rng.below(400_000); // 50–450 µs
-                        net.push(Packet { due: t + delay, to: 1 - i, bytes: out[..len].to_vec() });
-                    }
-                    n.engine.tx_done(Nanos(t));
-                }
-                n.next_wake = n.engine.next_deadline().0;
-                while let Some(e) = n.engine.pop_event() {
-                    n.events.push((t, e));
-                }
+                l.tick();
+                next_wake[i] = l.deadline().0;
+                events[i].extend(l.events().into_iter().map(|e| (t, e)));
             }
         }
         t += STEP;
     }
-    let [a, b] = nodes;
-    [a.events, b.events]
+    // The loops published their status pages all along, as hbctl reads them.
+    let page = loops[0].status().unwrap();
+    assert_eq!((page.self_name.as_str(), page.nodes.len()), ("a", 1));
+    assert!(page.iterations > 0);
+    events
 }
 
 fn deaths(ev: &[(u64, Event)]) -> Vec<u64> {

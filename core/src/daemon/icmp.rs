@@ -3,7 +3,6 @@
 
 use crate::backend::Backend;
 use crate::ping::Pinger;
-use crate::sys::fd::RecvBatch;
 use crate::time::Nanos;
 use socket2::SockAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -21,9 +20,9 @@ impl IcmpRt {
         self.socket.as_raw_fd()
     }
 
-    /// Hands every echo reply to the pinger, timed by `arrival`.
-    pub(super) fn drain(&self, pinger: &mut Pinger, batch: &mut RecvBatch, arrival: impl Fn(Option<u64>) -> Nanos) {
-        batch.drain(self.fd(), |d| {
+    /// Hands every echo reply on backend socket `k` to the pinger, timed by `arrival`.
+    pub(super) fn drain<B: Backend>(&self, k: usize, pinger: &mut Pinger, backend: &mut B, arrival: impl Fn(Option<u64>) -> Nanos) {
+        backend.drain(k, |d| {
             if let Some(r) = hb_media::ping::parse_echo_reply(self.v6, d.data, d.from, pinger.ident()) {
                 pinger.receive(&r, arrival(d.stamp));
             }

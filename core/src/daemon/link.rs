@@ -11,7 +11,6 @@ use crate::config::MAX_LINKS;
 use crate::engine::Engine;
 use crate::logging::{LogMsg, RtLog};
 use crate::ports::PortSlot;
-use crate::sys::fd::RecvBatch;
 use crate::time::Nanos;
 use crate::wire::{Reject, MAX_HEARTBEAT};
 use std::os::fd::RawFd;
@@ -47,10 +46,10 @@ impl RtLink {
     }
 
     /// Hands everything received on link `i` to the engine.
-    pub(super) fn drain<B: Backend>(&mut self, i: usize, rx: &mut Rx<'_>, batch: &mut RecvBatch, slots: &[PortSlot], backend: &mut B) {
+    pub(super) fn drain<B: Backend>(&mut self, i: usize, rx: &mut Rx<'_>, slots: &[PortSlot], backend: &mut B) {
         match self {
-            RtLink::Udp(l) => l.drain(i, rx, batch),
-            RtLink::Raw(l) => l.drain(i, rx, batch),
+            RtLink::Udp(l) => l.drain(i, rx, backend),
+            RtLink::Raw(l) => l.drain(i, rx, backend),
             RtLink::Serial(s) => s.drain(i, rx, &slots[s.slot], backend),
         }
     }

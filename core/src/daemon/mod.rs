@@ -10,7 +10,8 @@
 //!   deadlines; pet the watchdog if healthy ([`petter`]); send heartbeats if due; forward
 //!   events to the log and IPC rings; publish the status page.
 //! - one type per medium, each owning its framing, draining and sending: [`udp`], [`raw`],
-//!   [`serial`], [`icmp`] (ping nodes), behind [`link`].
+//!   [`serial`], [`icmp`] (ping nodes), behind [`link`]; all I/O and the clock go through the
+//!   [`crate::backend::Backend`] seam, so [`sim`] runs the same loop on a simulated network.
 
 mod icmp;
 mod link;
@@ -18,6 +19,7 @@ mod petter;
 mod raw;
 mod rt;
 mod serial;
+pub mod sim;
 pub mod start;
 mod udp;
 

@@ -3,7 +3,6 @@
 
 use super::link::{Rx, Tx};
 use crate::backend::Backend;
-use crate::sys::fd::RecvBatch;
 use hb_media::raw::{self, RawLink};
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -15,9 +14,9 @@ impl RawRt {
         self.0.socket.as_raw_fd()
     }
 
-    pub(super) fn drain(&mut self, i: usize, rx: &mut Rx<'_>, batch: &mut RecvBatch) {
+    pub(super) fn drain<B: Backend>(&mut self, i: usize, rx: &mut Rx<'_>, backend: &mut B) {
         let ethertype = self.0.ethertype;
-        batch.drain(self.fd(), |d| match raw::parse_frame(d.data, ethertype) {
+        backend.drain(i, |d| match raw::parse_frame(d.data, ethertype) {
             Some(payload) => {
                 let at = rx.arrival(d.stamp);
                 rx.deliver(i, payload, at);

@@ -1,6 +1,6 @@
 //! The real-time thread: its own set-up (pinning, timer slack, prefaulting, SCHED_FIFO, the
-//! backend) and [`run_loop`], which reads as ARCHITECTURE.md says it: wait, drain, poll, pet,
-//! send, publish.
+//! backend) and [`Loop`], whose iteration reads as ARCHITECTURE.md says it: wait, drain, poll,
+//! pet, send, publish.
 
 use super::icmp::IcmpRt;
 use super::link::{log_tx_error, RtLink, Rx, Tx};
@@ -16,7 +16,7 @@ use crate::logging::{LogMsg, Logger, RtLog};
 use crate::ping::Pinger;
 use crate::ports::PortSlot;
 use crate::status::{rt_flags, LoopStats, StatusWriter};
-use crate::sys::fd::{realtime_ns, EventFd, RecvBatch};
+use crate::sys::fd::EventFd;
 use crate::time::{self, Nanos};
 use crate::wire::MAX_HEARTBEAT;
 use hb_media::{frame, raw};
@@ -148,14 +148,14 @@ fn run<B: Backend>(
     if let Some(h) = hook {
         h();
     }
-    run_loop(b, &mut ctx);
-    ctx.disarm_watchdog("clean stop");
+    let mut l = Loop::new(b, ctx);
+    l.run();
+    l.ctx.disarm_watchdog("clean stop");
 }
 
-/// The loop's own buffers and clocks, all on the RT thread's stack.
+/// The loop's own buffers and clocks.
 struct LoopState {
     rx: [u8; 2048],
-    batch: RecvBatch,
     tx: [u8; MAX_HEARTBEAT],
     /// A serial frame or an Ethernet frame around one heartbeat.
     framed: [u8; frame::framed_len(MAX_HEARTBEAT) + raw::HEADER_LEN],
@@ -163,69 +163,101 @@ struct LoopState {
     last_reject_log: [Nanos; MAX_LINKS],
     last_tx_log: [Nanos; MAX_LINKS],
     last_drain: Nanos,
+    /// When the loop planned to wake next.
+    deadline: Nanos,
 }
 
-/// The RT loop. Allocation-free: every buffer is in `LoopState` or in `ctx`.
-pub(super) fn run_loop<B: Backend>(mut backend: B, ctx: &mut RtCtx) {
-    let mut st = LoopState {
-        rx: [0; 2048],
-        batch: RecvBatch::new(),
-        tx: [0; MAX_HEARTBEAT],
-        framed: [0; frame::framed_len(MAX_HEARTBEAT) + raw::HEADER_LEN],
-        echo: [0; hb_media::ping::ECHO_LEN],
-        last_reject_log: [Nanos::ZERO; MAX_LINKS],
-        last_tx_log: [Nanos::ZERO; MAX_LINKS],
-        last_drain: time::now(),
-    };
-    let mut deadline = time::now();
-    loop {
-        let planned = deadline;
-        wait(&mut backend, ctx, &mut st, deadline);
-        let now = time::now();
+/// The RT loop: what the RT thread owns, its backend and its buffers. [`Loop::tick`] is one
+/// iteration after a wake-up; [`Loop::run`] waits and ticks until stopped. A simulation calls
+/// `tick` itself on a virtual clock (see [`super::sim`]).
+pub(super) struct Loop<B: Backend> {
+    pub backend: B,
+    pub ctx: RtCtx,
+    st: LoopState,
+}
+
+impl<B: Backend> Loop<B> {
+    pub(super) fn new(backend: B, ctx: RtCtx) -> Loop<B> {
+        let now = backend.now();
+        let st = LoopState {
+            rx: [0; 2048],
+            tx: [0; MAX_HEARTBEAT],
+            framed: [0; frame::framed_len(MAX_HEARTBEAT) + raw::HEADER_LEN],
+            echo: [0; hb_media::ping::ECHO_LEN],
+            last_reject_log: [Nanos::ZERO; MAX_LINKS],
+            last_tx_log: [Nanos::ZERO; MAX_LINKS],
+            last_drain: now,
+            deadline: now,
+        };
+        Loop { backend, ctx, st }
+    }
+
+    /// Runs until a stop is asked for. Allocation-free: every buffer is in `LoopState` or in
+    /// `ctx`.
+    pub(super) fn run(&mut self) {
+        loop {
+            self.wait();
+            if self.tick() {
+                break;
+            }
+        }
+    }
+
+    /// One iteration, at the backend's `now`: drain, poll, pet, send, forward, publish.
+    /// Returns whether a stop was asked for; [`Loop::deadline`] is when to tick next.
+    pub(super) fn tick(&mut self) -> bool {
+        let (backend, ctx, st) = (&mut self.backend, &mut self.ctx, &mut self.st);
+        let now = backend.now();
+        let planned = st.deadline;
         // INVARIANT: every packet already received is processed before deadlines are judged.
-        drain(&mut backend, ctx, &mut st, now, planned);
+        drain(backend, ctx, st, now, planned);
         ctx.engine.poll(now);
         if let Some(p) = ctx.petter.as_mut() {
             p.poll(now, &ctx.apps, &mut ctx.stats, &mut ctx.rtlog);
         }
         if ctx.engine.tx_due(now) {
-            send(&mut backend, ctx, &mut st, now);
+            send(backend, ctx, st, now);
         }
         forward_events(ctx, now);
-        if publish(ctx, now) {
-            break;
-        }
-        deadline = next_deadline(ctx);
+        let stopping = publish(ctx, now);
+        st.deadline = next_deadline(ctx);
+        stopping
     }
-}
 
-/// Sleeps until `deadline` or a wake-up; failed sends the backend reports on the way are
-/// counted on their links.
-fn wait<B: Backend>(backend: &mut B, ctx: &mut RtCtx, st: &mut LoopState, deadline: Nanos) {
-    let nlinks = ctx.links.len();
-    let (engine, rtlog, txlog) = (&mut ctx.engine, &mut ctx.rtlog, &mut st.last_tx_log);
-    let woken = match backend.wait(deadline, &mut |link, errno| {
-        // Past the links are the ping sockets: a ping that cannot go out shows as the ping
-        // node's death, not as a link error.
-        if link < nlinks {
-            engine.tx_failed(link);
-            log_tx_error(rtlog, txlog, link, errno, time::now());
+    /// When the loop wants to tick next.
+    pub(super) fn deadline(&self) -> Nanos {
+        self.st.deadline
+    }
+
+    /// Sleeps until the deadline or a wake-up; failed sends the backend reports on the way
+    /// are counted on their links.
+    fn wait(&mut self) {
+        let (backend, ctx, st) = (&mut self.backend, &mut self.ctx, &mut self.st);
+        let nlinks = ctx.links.len();
+        let (engine, rtlog, txlog) = (&mut ctx.engine, &mut ctx.rtlog, &mut st.last_tx_log);
+        let woken = match backend.wait(st.deadline, &mut |link, errno| {
+            // Past the links are the ping sockets: a ping that cannot go out shows as the ping
+            // node's death, not as a link error.
+            if link < nlinks {
+                engine.tx_failed(link);
+                log_tx_error(rtlog, txlog, link, errno, time::now());
+            }
+        }) {
+            Ok(w) => w,
+            Err(e) => {
+                rtlog.push(time::now(), LogMsg::LoopError { errno: e.raw_os_error().unwrap_or(0) });
+                false
+            }
+        };
+        if woken {
+            ctx.wake.drain();
         }
-    }) {
-        Ok(w) => w,
-        Err(e) => {
-            rtlog.push(time::now(), LogMsg::LoopError { errno: e.raw_os_error().unwrap_or(0) });
-            false
-        }
-    };
-    if woken {
-        ctx.wake.drain();
     }
 }
 
 /// Hands everything received on every link and ping socket to the engine and the pinger.
 fn drain<B: Backend>(backend: &mut B, ctx: &mut RtCtx, st: &mut LoopState, now: Nanos, planned: Nanos) {
-    let offset = i128::from(realtime_ns()) - i128::from(now.0);
+    let offset = backend.realtime_offset(now);
     let mut rx = Rx {
         engine: &mut ctx.engine,
         rtlog: &mut ctx.rtlog,
@@ -236,11 +268,12 @@ fn drain<B: Backend>(backend: &mut B, ctx: &mut RtCtx, st: &mut LoopState, now: 
         buf: &mut st.rx,
     };
     for (i, l) in ctx.links.iter_mut().enumerate() {
-        l.drain(i, &mut rx, &mut st.batch, &ctx.port_slots, backend);
+        l.drain(i, &mut rx, &ctx.port_slots, backend);
     }
     if let Some(pg) = ctx.pinger.as_mut() {
-        for ic in &ctx.icmp {
-            ic.drain(pg, &mut st.batch, |s| rx.arrival(s));
+        let nlinks = ctx.links.len();
+        for (k, ic) in ctx.icmp.iter().enumerate() {
+            ic.drain(nlinks + k, pg, backend, |s| rx.arrival(s));
         }
         pg.poll(now, Some(planned));
     }

@@ -8,7 +8,6 @@ use super::link::{log_bad_frame, log_reject, Rx, Tx};
 use crate::backend::Backend;
 use crate::logging::LogMsg;
 use crate::ports::PortSlot;
-use crate::sys::fd::{read_some, tty_outq};
 use crate::wire::Reject;
 use hb_media::frame::{self, Decoder};
 use std::io;
@@ -47,7 +46,7 @@ impl SerialRt {
             return;
         }
         loop {
-            let n = match read_some(self.fd, rx.buf) {
+            let n = match backend.read(i, rx.buf) {
                 Ok(0) => return self.give_up(i, 0, rx, slot, backend),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -87,10 +86,8 @@ impl SerialRt {
         let sent = match frame::encode(&tx.buf[..n], tx.framed) {
             // A heartbeat still queued behind the previous one would only tell the peer old
             // news late: skip this one (ENOBUFS) instead.
-            Some(f) => match tty_outq(self.fd) {
-                Ok(q) if q >= f => Err(libc::ENOBUFS),
-                _ => backend.write(i, &tx.framed[..f]),
-            },
+            Some(f) if backend.queued(i) >= f => Err(libc::ENOBUFS),
+            Some(f) => backend.write(i, &tx.framed[..f]),
             None => Err(libc::EMSGSIZE),
         };
         if let Err(errno) = sent {

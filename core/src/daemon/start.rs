@@ -60,7 +60,7 @@ fn open_media(cfg: &HaCf, logger: &Logger) -> Result<Media, StartError> {
         for w in &l.warnings {
             logger.warn(w);
         }
-        links.push(RtLink::Udp(UdpRt(l)));
+        links.push(RtLink::Udp(UdpRt { socket: Some(l.socket), dests: l.dests }));
     }
     for r in &cfg.raw {
         links.push(RtLink::Raw(RawRt(open_raw(&r.spec)?)));

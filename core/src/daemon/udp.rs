@@ -4,27 +4,32 @@
 
 use super::link::{Rx, Tx};
 use crate::backend::Backend;
-use crate::sys::fd::RecvBatch;
-use hb_media::UdpLink;
+use socket2::SockAddr;
+use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, RawFd};
 
 /// A UDP socket and its destinations.
-pub(super) struct UdpRt(pub UdpLink);
+pub(super) struct UdpRt {
+    /// The socket (none in a simulation, where the backend is the network).
+    pub socket: Option<UdpSocket>,
+    /// Destinations, pre-converted for `sendto`/io_uring.
+    pub dests: Vec<SockAddr>,
+}
 
 impl UdpRt {
     pub(super) fn fd(&self) -> RawFd {
-        self.0.socket.as_raw_fd()
+        self.socket.as_ref().map_or(-1, |s| s.as_raw_fd())
     }
 
-    pub(super) fn drain(&mut self, i: usize, rx: &mut Rx<'_>, batch: &mut RecvBatch) {
-        batch.drain(self.fd(), |d| {
+    pub(super) fn drain<B: Backend>(&mut self, i: usize, rx: &mut Rx<'_>, backend: &mut B) {
+        backend.drain(i, |d| {
             let at = rx.arrival(d.stamp);
             rx.deliver(i, d.data, at);
         });
     }
 
     pub(super) fn send_heartbeat<B: Backend>(&self, i: usize, tx: &mut Tx<'_>, backend: &mut B) {
-        for (d, dest) in self.0.dests.iter().enumerate() {
+        for (d, dest) in self.dests.iter().enumerate() {
             let n = tx.heartbeat(i);
             if let Err(errno) = backend.send(i, d, dest, &tx.buf[..n]) {
                 tx.failed(i, errno);
