@@ -69,6 +69,75 @@ pub struct AuthKeys {
     pub keys: [Option<(Method, Vec<u8>)>; 16],
 }
 
+/// The shortest secret that does not draw a warning.
+pub const MIN_SECRET: usize = 16;
+
+/// What makes an `authkeys` weaker than it looks. Heartbeat's `crc` and `md5` are accepted
+/// for compatibility, and called what they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Weakness {
+    /// A `crc` key: a checksum, no authentication at all.
+    pub crc: bool,
+    /// An `md5` key: a broken hash.
+    pub md5: bool,
+    /// A secret shorter than [`MIN_SECRET`] bytes.
+    pub short_secret: bool,
+}
+
+impl Weakness {
+    /// Whether anything is weak.
+    pub fn any(self) -> bool {
+        self.crc || self.md5 || self.short_secret
+    }
+    /// As bits (for the status page): 1 crc, 2 md5, 4 short secret.
+    pub fn bits(self) -> u64 {
+        u64::from(self.crc) | u64::from(self.md5) << 1 | u64::from(self.short_secret) << 2
+    }
+    /// From [`Weakness::bits`].
+    pub fn from_bits(b: u64) -> Weakness {
+        Weakness { crc: b & 1 != 0, md5: b & 2 != 0, short_secret: b & 4 != 0 }
+    }
+}
+
+impl AuthKeys {
+    /// What is weak about these keys (every key counts: any of them verifies packets).
+    pub fn weakness(&self) -> Weakness {
+        let mut w = Weakness::default();
+        for (m, secret) in self.keys.iter().flatten() {
+            match m {
+                Method::Crc => w.crc = true,
+                Method::Md5 => w.md5 = true,
+                _ => {}
+            }
+            if *m != Method::Crc && secret.len() < MIN_SECRET {
+                w.short_secret = true;
+            }
+        }
+        w
+    }
+
+    /// One warning per weak key, for start-up and `--check-config`.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, (m, secret)) in self.keys.iter().enumerate().filter_map(|(i, k)| k.as_ref().map(|k| (i, k))) {
+            match m {
+                Method::Crc => out.push(format!(
+                    "authkeys: key {i} is crc, a checksum and no authentication at all: anyone on the network can forge this cluster's heartbeats, fake a peer alive or lock it out (write a sha256 key with `hbctl keygen`)"
+                )),
+                Method::Md5 => out.push(format!("authkeys: key {i} is md5, a broken hash; use sha256 (`hbctl keygen`)")),
+                _ => {}
+            }
+            if *m != Method::Crc && secret.len() < MIN_SECRET {
+                out.push(format!(
+                    "authkeys: key {i}'s secret is {} bytes; use at least {MIN_SECRET} (`hbctl keygen` writes 32 random bytes)",
+                    secret.len()
+                ));
+            }
+        }
+        out
+    }
+}
+
 impl std::fmt::Debug for AuthKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print secrets.
@@ -320,5 +389,19 @@ mod tests {
         let k = parse(&t).unwrap();
         assert_eq!(k.keys[1].as_ref().unwrap().0, Method::Sha256);
         assert_eq!(k.keys[1].as_ref().unwrap().1.len(), 64);
+    }
+
+    /// Issue 14: weak keys are called what they are, once each.
+    #[test]
+    fn weak_keys_are_named() {
+        let k = parse_authkeys("auth 3\n1 crc\n2 md5 x\n3 sha256 a-good-long-secret-of-32-bytes!\n", Path::new("authkeys")).unwrap();
+        assert_eq!(k.weakness(), Weakness { crc: true, md5: true, short_secret: true });
+        let w = k.warnings();
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].contains("key 1 is crc, a checksum and no authentication at all"), "{w:?}");
+        assert!(w[1].contains("key 2 is md5") && w[2].contains("key 2's secret is 1 bytes"), "{w:?}");
+        assert_eq!(Weakness::from_bits(k.weakness().bits()), k.weakness());
+        let good = parse_authkeys(&generate_authkeys().unwrap(), Path::new("authkeys")).unwrap();
+        assert!(!good.weakness().any() && good.warnings().is_empty());
     }
 }

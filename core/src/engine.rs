@@ -190,7 +190,16 @@ pub struct Engine {
     expected: Option<Nanos>,
     echo_rr: usize,
     events: EventQueue<EVENT_QUEUE>,
+    /// The wall clock (unix seconds) at a monotonic instant, when it can be trusted: bounds
+    /// the generations peers may announce.
+    wall: Option<(u64, Nanos)>,
 }
+
+/// How far ahead of this node's clock a peer's generation may be (clock skew between nodes).
+pub const GENERATION_AHEAD_S: u64 = 86_400;
+/// A wall clock before 2020 is not set (a board without a battery-backed clock): generations
+/// cannot be bounded by it.
+pub const WALL_CLOCK_SANE_S: u64 = 1_577_836_800;
 
 impl Engine {
     /// Builds the tables (the only allocations the engine makes). The first heartbeat is due
@@ -219,6 +228,30 @@ impl Engine {
             expected: None,
             echo_rr: 0,
             events: EventQueue::default(),
+            wall: None,
+        }
+    }
+
+    /// Tells the engine the wall clock: `unix_s` seconds since the epoch at `at`. From then on
+    /// a peer generation more than [`GENERATION_AHEAD_S`] ahead of it is rejected
+    /// ([`Reject::FutureGeneration`]): generations are seconds since the epoch, so no honest
+    /// sender has one. Ignored (no bound) when the clock is not set.
+    pub fn set_wall_clock(&mut self, unix_s: u64, at: Nanos) {
+        self.wall = (unix_s >= WALL_CLOCK_SANE_S).then_some((unix_s, at));
+    }
+
+    /// The highest generation a peer may announce at `now`, if the wall clock is known.
+    fn generation_limit(&self, now: Nanos) -> Option<u64> {
+        let (unix_s, at) = self.wall?;
+        Some(unix_s.saturating_add(now.sub(at).0 / 1_000_000_000).saturating_add(GENERATION_AHEAD_S).max(self.generation))
+    }
+
+    /// Remembers that `peer` had generation `generation` before this node restarted: older
+    /// generations stay rejected ([`Reject::OldGeneration`]), so a captured packet from before
+    /// cannot be replayed after a restart of this node.
+    pub fn remember_generation(&mut self, peer: usize, generation: u64) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.generation = p.generation.max(generation);
         }
     }
 
@@ -266,6 +299,10 @@ impl Engine {
             return Err(Reject::OldGeneration);
         }
         if h.generation > peer.generation {
+            if self.generation_limit(now).is_some_and(|limit| h.generation > limit) {
+                return Err(Reject::FutureGeneration);
+            }
+            let peer = &mut self.peers[idx];
             let restarted = peer.generation != 0 && self.live.node_state(idx) == NodeState::Up;
             peer.generation = h.generation;
             peer.window = ReplayWindow::default();
@@ -641,5 +678,44 @@ mod tests {
         let t = 1_000 * MS;
         a.receive(0, &hb(&mut b, t), Nanos(t)).unwrap();
         assert!(hb(&mut a, t).len() <= 128);
+    }
+
+    /// Issue 14: a packet claiming a generation far beyond the wall clock (a forged one: with
+    /// `crc` anyone can sign) is refused and counted, and does not lock the real peer out.
+    #[test]
+    fn a_generation_far_ahead_of_the_clock_is_refused() {
+        let keys = "auth 1\n1 crc\n";
+        let mut rx = engine("a", "b", 10, keys);
+        rx.set_wall_clock(1_800_000_000, Nanos(2_000 * MS + 1));
+        let mut forger = engine("b", "a", u64::MAX, keys);
+        let mut honest = engine("b", "a", 1_800_000_100, keys);
+        let mut out = [0u8; MAX_HEARTBEAT];
+        let n = forger.build_heartbeat(0, Nanos(2_000 * MS + 2), &mut out);
+        assert_eq!(rx.receive(0, &out[..n], Nanos(2_000 * MS + 3)), Err(Reject::FutureGeneration));
+        assert_eq!(rx.link_counters(0).rejects[Reject::FutureGeneration as usize], 1);
+        let n = honest.build_heartbeat(0, Nanos(2_000 * MS + 4), &mut out);
+        assert!(rx.receive(0, &out[..n], Nanos(2_000 * MS + 5)).is_ok(), "the real peer is still heard");
+        assert_eq!(rx.peer_generation(0), 1_800_000_100);
+        // Without a set clock (a board with no battery) nothing is bounded.
+        let mut unset = engine("a", "b", 10, keys);
+        unset.set_wall_clock(1_000, Nanos(2_000 * MS + 1));
+        let n = forger.build_heartbeat(0, Nanos(2_000 * MS + 6), &mut out);
+        assert!(unset.receive(0, &out[..n], Nanos(2_000 * MS + 7)).is_ok());
+    }
+
+    /// Issue 14: a generation remembered from before this node restarted keeps that peer's
+    /// older packets out (a replay captured earlier).
+    #[test]
+    fn a_remembered_generation_keeps_older_packets_out() {
+        let keys = "auth 1\n1 sha256 a-secret-of-some-length\n";
+        let mut old = engine("b", "a", 100, keys);
+        let mut out = [0u8; MAX_HEARTBEAT];
+        let n = old.build_heartbeat(0, Nanos(2_000 * MS + 2), &mut out);
+        let mut rx = engine("a", "b", 10, keys);
+        rx.remember_generation(0, 101);
+        assert_eq!(rx.receive(0, &out[..n], Nanos(2_000 * MS + 3)), Err(Reject::OldGeneration));
+        let mut now = engine("b", "a", 101, keys);
+        let n = now.build_heartbeat(0, Nanos(2_000 * MS + 4), &mut out);
+        assert!(rx.receive(0, &out[..n], Nanos(2_000 * MS + 5)).is_ok());
     }
 }

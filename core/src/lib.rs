@@ -25,6 +25,7 @@ pub mod liveness;
 pub mod logging;
 pub mod ping;
 pub mod ports;
+pub mod state;
 pub mod status;
 pub mod time;
 pub mod wire;

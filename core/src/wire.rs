@@ -58,11 +58,14 @@ pub enum Reject {
     /// see `hb_media::frame`), or a raw Ethernet frame that did not parse. Counted before the
     /// packet inside is looked at.
     BadFrame = 12,
+    /// A generation further ahead of this node's clock than any sender can have (generations
+    /// are seconds since the epoch): a forged packet, or a clock more than a day wrong.
+    FutureGeneration = 13,
 }
 
 impl Reject {
     /// Number of reasons (size of counter arrays).
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
     /// All reasons in counter order.
     pub const ALL: [Reject; Reject::COUNT] = [
         Reject::Truncated,
@@ -78,6 +81,7 @@ impl Reject {
         Reject::Malformed,
         Reject::UnknownType,
         Reject::BadFrame,
+        Reject::FutureGeneration,
     ];
     /// A short name for counters and logs.
     pub const fn name(self) -> &'static str {
@@ -95,6 +99,7 @@ impl Reject {
             Reject::Malformed => "malformed",
             Reject::UnknownType => "unknown-type",
             Reject::BadFrame => "bad-frame",
+            Reject::FutureGeneration => "future-generation",
         }
     }
 }

@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         node: "a".into(),
         apps: Default::default(),
         status: None,
+        state_dir: None,
     });
     // Several requests per input, split on newlines, at advancing times.
     for (i, line) in data.split(|&b| b == b'\n').enumerate() {

@@ -249,11 +249,26 @@ fn status_text(s: &Snapshot) -> String {
             ago(s.now, w.last_pet)
         )),
     }
+    if s.auth.any() {
+        o.push_str(&format!(
+            "  authentication: WEAK — {} (hbctl check-config says why; hbctl keygen writes a sha256 key)\n",
+            weak_names(s).join(", ")
+        ));
+    }
     if s.log_dropped + s.events_dropped > 0 {
         o.push_str(&format!("  dropped: {} log records, {} events\n", s.log_dropped, s.events_dropped));
     }
     o.push_str(&nodes_text(s));
     o
+}
+
+/// What is weak about the keys in use, by name.
+fn weak_names(s: &Snapshot) -> Vec<&'static str> {
+    let w = s.auth;
+    [(w.crc, "crc key (no authentication at all)"), (w.md5, "md5 key"), (w.short_secret, "a secret shorter than 16 bytes")]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
 }
 
 fn rt_text(rt: RtGranted) -> String {
@@ -532,6 +547,7 @@ struct StatusView<'a> {
     tx_missed: u64,
     log_dropped: u64,
     events_dropped: u64,
+    weak_auth: hb_core::auth::Weakness,
     watchdog: Option<WatchdogView>,
     peers: Vec<NodeView<'a>>,
 }
@@ -558,6 +574,7 @@ fn status_json(s: &Snapshot) -> String {
         tx_missed: s.tx_missed,
         log_dropped: s.log_dropped,
         events_dropped: s.events_dropped,
+        weak_auth: s.auth,
         watchdog: (w.state != WatchdogState::None).then(|| WatchdogView {
             petting: w.state == WatchdogState::Petting,
             pets: w.pets,
@@ -687,7 +704,10 @@ fn apphb(a: &Args, out: &mut dyn Write) -> CmdResult {
 
 fn check_config(a: &Args, out: &mut dyn Write) -> CmdResult {
     match load_config(&a.config_dir, &a.node) {
-        Ok((cfg, _)) => {
+        Ok((cfg, keys)) => {
+            for w in keys.warnings() {
+                eprintln!("hbctl: warning: {w}");
+            }
             let _ = writeln!(out, "{}", cfg.summary(&a.node));
             Ok(Exit::Ok)
         }

@@ -192,7 +192,10 @@ fn main() -> ExitCode {
     };
     if check {
         return match load_config(&opts.config_dir, &opts.node_name) {
-            Ok((cfg, _)) => {
+            Ok((cfg, keys)) => {
+                for w in keys.warnings() {
+                    eprintln!("hbd: warning: {w}");
+                }
                 println!("{}", cfg.summary(&opts.node_name));
                 ExitCode::from(Exit::Ok as u8)
             }

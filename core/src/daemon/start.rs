@@ -144,6 +144,7 @@ fn start_ipc(cfg: &HaCf, opts: &Options, names: Names, logger: &Logger) -> Resul
         node: opts.node_name.clone(),
         apps: apps.clone(),
         status: crate::status::StatusReader::open(&opts.run_dir).ok(),
+        state_dir: Some(opts.state_dir.clone()),
     };
     let thread = ipc::spawn_server(listener, ev_cons, wake.clone(), stop.clone(), ctx)
         .map_err(|source| StartError::Thread { what: "ipc", source })?;
@@ -202,6 +203,27 @@ fn start_keeper(
             wake.notify();
             let _ = rt.join();
             Err(StartError::Thread { what: "ports", source })
+        }
+    }
+}
+
+/// Gives the engine the wall clock (to bound peers' generations) and the generations peers
+/// had before this start (so that their old packets stay refused).
+fn remember(engine: &mut Engine, peers: &[String], state_dir: &std::path::Path, now: Nanos, logger: &Logger) {
+    // The wall clock bounds peers' generations only; it never judges time.
+    #[allow(clippy::disallowed_methods)]
+    let unix_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    engine.set_wall_clock(unix_s, now);
+    if unix_s < crate::engine::WALL_CLOCK_SANE_S {
+        logger.warn("the wall clock is not set (before 2020): peers' generations cannot be bounded against it");
+    }
+    let (known, problems) = crate::state::load_peer_generations(state_dir);
+    for p in problems {
+        logger.warn(&p);
+    }
+    for (name, g) in known {
+        if let Some(i) = peers.iter().position(|p| *p == name) {
+            engine.remember_generation(i, g);
         }
     }
 }
@@ -275,6 +297,10 @@ impl Daemon {
         if let Some(w) = status_warning {
             logger.warn(&w);
         }
+        status.set_auth_weakness(keys.weakness());
+        for w in keys.warnings() {
+            logger.warn(&w);
+        }
         let cluster = EngineConfig {
             cluster: cfg.cluster.clone(),
             self_name: opts.node_name.clone(),
@@ -284,7 +310,8 @@ impl Daemon {
             keys: Keyring::new(&keys),
             generation,
         };
-        let (engine, pinger) = protocol(cluster, &ping_nodes, cfg.deadping, now);
+        let (mut engine, pinger) = protocol(cluster, &ping_nodes, cfg.deadping, now);
+        remember(&mut engine, &peers, &opts.state_dir, now, &logger);
         let names = Names {
             peers: peers.clone(),
             links: media.names.clone(),

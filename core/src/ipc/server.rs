@@ -204,6 +204,9 @@ pub struct ServerCtx {
     pub apps: Arc<AppShared>,
     /// The status page, read for `snapshot`.
     pub status: Option<StatusReader>,
+    /// Where peers' generations are remembered across restarts ([`crate::state`]); `None`:
+    /// nowhere.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// The server's state: connections, application heartbeats, the event sequence.
@@ -410,6 +413,15 @@ impl Server {
         }
     }
 
+    /// Writes every peer's current generation to the state directory (off the RT thread).
+    fn remember_generations(&mut self) {
+        let (Some(dir), Some(Ok(s))) = (&self.ctx.state_dir, self.ctx.status.as_ref().map(StatusReader::snapshot)) else { return };
+        let peers: Vec<(String, u64)> = s.nodes.iter().filter(|n| !n.is_ping()).map(|n| (n.name.clone(), n.generation)).collect();
+        if let Err(e) = crate::state::save_peer_generations(dir, &peers) {
+            self.conn_log.log(&self.ctx.logger, Level::Warn, &format!("cannot remember peers' generations in {}: {e}", dir.display()));
+        }
+    }
+
     /// Accepts every pending connection, refusing (with a reply saying why) those not allowed
     /// or over a limit.
     fn accept(&mut self, listener: &SeqPacket) {
@@ -486,9 +498,14 @@ impl Server {
     /// One pass after `poll`: events from the RT thread, requests, writes, deadlines, accepts.
     fn pass(&mut self, fds: &[libc::pollfd], listener: &SeqPacket, events: &mut rtrb::Consumer<Event>, buf: &mut [u8]) {
         // Liveness events first, in order, then any the RT thread could not queue.
+        let mut generations_changed = false;
         while let Ok(ev) = events.pop() {
+            generations_changed |= matches!(ev, Event::NodeUp { .. } | Event::NodeRestarted { .. });
             let e = event_of(&self.ctx.names, &ev);
             self.emit(e);
+        }
+        if generations_changed {
+            self.remember_generations();
         }
         let lost = self.ctx.apps.events_lost.load(Ordering::Relaxed);
         if lost > self.lost_seen {
@@ -591,6 +608,7 @@ mod tests {
             node: "a".into(),
             apps: Arc::default(),
             status: None,
+            state_dir: None,
         })
     }
 

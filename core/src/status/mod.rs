@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering::*};
 /// "hbstatus".
 pub const MAGIC: u64 = u64::from_be_bytes(*b"hbstatus");
 /// Layout version; bumped on any change to [`Page`].
-pub const VERSION: u64 = 3;
+pub const VERSION: u64 = 4;
 const NAME_WORDS: usize = 8;
 
 /// The status file's name inside the run directory.
@@ -110,6 +110,8 @@ pub struct Page {
     wd_pets: AtomicU64,
     wd_last_pet: AtomicU64,
     wd_timeout_s: AtomicU64,
+    /// [`crate::auth::Weakness::bits`] of the keys in use.
+    auth_weak: AtomicU64,
     self_name: [AtomicU64; NAME_WORDS],
     nodes: [NodeSlot; MAX_NODES],
     links: [LinkSlot; MAX_LINKS],

@@ -242,6 +242,8 @@ pub struct Snapshot {
     pub stopping: bool,
     /// The watchdog.
     pub watchdog: WatchdogStatus,
+    /// What is weak about the keys in use (`crc`, `md5`, short secrets).
+    pub auth: crate::auth::Weakness,
     /// Peers, then ping nodes.
     pub nodes: Vec<NodeSnap>,
     /// Links.
@@ -431,6 +433,7 @@ impl StatusReader {
             events_dropped: p.events_dropped.load(Relaxed),
             log_dropped: p.log_dropped.load(Relaxed),
             stopping: p.stopping.load(Relaxed) != 0,
+            auth: crate::auth::Weakness::from_bits(p.auth_weak.load(Relaxed)),
             watchdog: WatchdogStatus {
                 state: watchdog_state(p.wd_state.load(Relaxed)),
                 pets: p.wd_pets.load(Relaxed),

@@ -107,6 +107,11 @@ impl StatusWriter {
         Ok((StatusWriter { map, _file: file }, warning))
     }
 
+    /// Records what is weak about the keys in use (written once, before the loop starts).
+    pub fn set_auth_weakness(&self, w: crate::auth::Weakness) {
+        self.map.page().auth_weak.store(w.bits(), Relaxed);
+    }
+
     /// Removes the page (and its link) on a clean stop.
     pub fn remove(run_dir: &Path) {
         let path = run_dir.join(FILE_NAME);

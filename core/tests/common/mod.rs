@@ -49,6 +49,11 @@ impl Node {
         Node::spawn(Some(ns), dir, name, hacf, backend, tweak)
     }
 
+    /// [`Node::start`] with another `authkeys`.
+    pub fn start_with_keys(ns: &Netns, dir: &Path, name: &'static str, hacf: &str, keys: &str) -> Node {
+        Node::spawn_with_keys(Some(ns), dir, name, hacf, "auto", keys, |_| {})
+    }
+
     fn spawn(
         ns: Option<&Netns>,
         dir: &Path,
@@ -57,10 +62,22 @@ impl Node {
         backend: &str,
         tweak: impl FnOnce(&mut std::process::Command),
     ) -> Node {
+        Node::spawn_with_keys(ns, dir, name, hacf, backend, KEYS, tweak)
+    }
+
+    fn spawn_with_keys(
+        ns: Option<&Netns>,
+        dir: &Path,
+        name: &'static str,
+        hacf: &str,
+        backend: &str,
+        keys: &str,
+        tweak: impl FnOnce(&mut std::process::Command),
+    ) -> Node {
         let cfg = dir.join(name);
         std::fs::create_dir_all(&cfg).unwrap();
         std::fs::write(cfg.join("ha.cf"), hacf).unwrap();
-        std::fs::write(cfg.join("authkeys"), KEYS).unwrap();
+        std::fs::write(cfg.join("authkeys"), keys).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
         let run = cfg.join("run");

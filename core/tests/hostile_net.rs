@@ -1,0 +1,127 @@
+//! Attacks from another host on the segment (issue 14), made from a third address on the
+//! veth pair between two real nodes in namespaces: forged and replayed packets must neither
+//! make a dead peer look alive nor lock a live one out. Root only (namespaces); CI runs them.
+
+// Tests keep time with std (core/clippy.toml forbids it in hbd itself).
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use common::{wait_event, Node, KEYS};
+use hb_core::auth::{parse_authkeys, Keyring};
+use hb_core::engine::{Engine, EngineConfig};
+use hb_core::ipc::proto::Event;
+use hb_core::liveness::{NodeState, Timing};
+use hb_core::time::{self, Nanos};
+use hb_core::wire::{Reject, MAX_HEARTBEAT};
+use hb_hwtest::{require_root, udp_socket_in, wait_for, Pair, TempDir, A4, B4};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::Duration;
+
+const PORT: u16 = 6950;
+/// The attacker's own address on the segment.
+const EVIL: &str = "10.77.0.3";
+
+fn hacf(dev: &str) -> String {
+    format!("keepalive 20ms\nwarntime 100ms\ndeadtime 200ms\ninitdead 3\nudpport {PORT}\nucast {dev} {A4}\nucast {dev} {B4}\nnode a b\n")
+}
+
+/// A socket at a third address on b's side of the segment.
+fn attacker(pair: &Pair) -> UdpSocket {
+    pair.b.ip(&["addr", "add", &format!("{EVIL}/24"), "dev", &pair.b_if]);
+    // The address needs its duplicate-address check on IPv6 only; IPv4 binds at once.
+    udp_socket_in(&pair.b, format!("{EVIL}:0").parse().unwrap()).expect("attacker socket")
+}
+
+/// A heartbeat claiming to come from `from` (to `to`), signed with `keys`, as its sender
+/// would build it in generation `generation` — a forgery where the keys are weak, or a
+/// packet captured from an earlier life of the sender.
+fn packet(keys: &str, from: &str, to: &str, generation: u64) -> Vec<u8> {
+    let timing = Timing {
+        keepalive: Nanos::from_millis(20),
+        warntime: Nanos::from_millis(100),
+        deadtime: Nanos::from_millis(200),
+        initdead: Nanos::from_millis(3000),
+        stall_threshold: Nanos::from_millis(10),
+    };
+    let keys = Keyring::new(&parse_authkeys(keys, Path::new("authkeys")).unwrap());
+    let cfg =
+        EngineConfig { cluster: "linux-ha".into(), self_name: from.into(), peers: vec![to.into()], links: 1, timing, keys, generation };
+    let mut e = Engine::new(cfg, time::now());
+    let mut out = [0u8; MAX_HEARTBEAT];
+    let n = e.build_heartbeat(0, time::now(), &mut out);
+    out[..n].to_vec()
+}
+
+fn rejects(n: &Node, why: Reject) -> u64 {
+    n.snapshot().map_or(0, |s| s.links.iter().map(|l| l.counters.rejects[why as usize]).sum())
+}
+
+#[test]
+fn a_forged_crc_packet_with_a_huge_generation_neither_restarts_nor_locks_out_the_peer() {
+    if !require_root("a_forged_crc_packet_with_a_huge_generation_neither_restarts_nor_locks_out_the_peer") {
+        return;
+    }
+    let crc = "auth 1\n1 crc\n";
+    let pair = Pair::create();
+    let dir = TempDir::new("hb-crc-lockout");
+    let a = Node::start_with_keys(&pair.a, &dir.path, "a", &hacf(&pair.a_if), crc);
+    let b = Node::start_with_keys(&pair.b, &dir.path, "b", &hacf(&pair.b_if), crc);
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
+    let generation = a.snapshot().unwrap().node("b").unwrap().generation;
+    // crc is called what it is: at start-up and on the status page.
+    assert!(a.log_text().contains("is crc, a checksum and no authentication at all"), "{}", a.log_text());
+    assert!(a.snapshot().unwrap().auth.crc);
+
+    let mut events = a.subscribe();
+    let evil = attacker(&pair);
+    let forged = packet(crc, "b", "a", u64::MAX);
+    let to: SocketAddr = format!("{A4}:{PORT}").parse().unwrap();
+    for _ in 0..20 {
+        evil.send_to(&forged, to).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let counted = wait_for(Duration::from_secs(5), || (rejects(&a, Reject::FutureGeneration) >= 20).then_some(()));
+    assert!(counted.is_some(), "forgeries not counted as future-generation: {:?}", a.snapshot().map(|s| s.links));
+    // b stays up, in its own generation, and nothing restarted or died.
+    std::thread::sleep(Duration::from_millis(500));
+    let s = a.snapshot().unwrap();
+    assert_eq!((s.node("b").unwrap().state, s.node("b").unwrap().generation), (NodeState::Up, generation));
+    let bad = wait_event(&mut events, Duration::from_millis(200), |e| matches!(e, Event::NodeRestarted { .. } | Event::NodeDead { .. }));
+    assert!(bad.is_none(), "{bad:?}\n{}", a.log_text());
+    drop(b);
+}
+
+#[test]
+fn an_older_generation_replayed_after_the_receiver_restarts_is_refused() {
+    if !require_root("an_older_generation_replayed_after_the_receiver_restarts_is_refused") {
+        return;
+    }
+    let pair = Pair::create();
+    let dir = TempDir::new("hb-replay-restart");
+    let a = Node::start(&pair.a, &dir.path, "a", &hacf(&pair.a_if), "auto");
+    let mut b = Node::start(&pair.b, &dir.path, "b", &hacf(&pair.b_if), "auto");
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
+    let generation = a.snapshot().unwrap().node("b").unwrap().generation;
+    // a remembers b's generation in its state directory.
+    let peers = dir.path.join("a").join("state").join(hb_core::state::PEERS_FILE);
+    let remembered =
+        wait_for(Duration::from_secs(5), || std::fs::read_to_string(&peers).ok().filter(|t| t.contains(&format!("b {generation}"))));
+    assert!(remembered.is_some(), "{:?}", std::fs::read_to_string(&peers));
+
+    // b dies; a restarts; an attacker replays heartbeats b sent in an earlier life.
+    b.proc.kill9();
+    drop(a);
+    let a = Node::start(&pair.a, &dir.path, "a", &hacf(&pair.a_if), "auto");
+    wait_for(Duration::from_secs(10), || a.snapshot()).expect("a's page");
+    let evil = attacker(&pair);
+    let old = packet(KEYS, "b", "a", generation - 1);
+    let to: SocketAddr = format!("{A4}:{PORT}").parse().unwrap();
+    for _ in 0..50 {
+        evil.send_to(&old, to).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_ne!(a.peer_state("b"), Some(NodeState::Up), "a replay from an older generation brought b up\n{}", a.log_text());
+    }
+    assert!(rejects(&a, Reject::OldGeneration) >= 40, "{:?}", a.snapshot().map(|s| s.links));
+}
