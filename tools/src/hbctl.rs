@@ -302,6 +302,12 @@ fn nodes_text(s: &Snapshot) -> String {
             let rtt = if n.ping_rtt == Nanos::ZERO { "-".to_string() } else { format!("{:.3} ms", n.ping_rtt.as_millis_f64()) };
             o.push_str(&format!("{:<16} {:<6} {:<16} {:<9} {}\n", n.name, n.state.name(), ago(s.now, n.last_heard), n.ping_replies, rtt));
         }
+        if s.ping_rejected > 0 {
+            o.push_str(&format!(
+                "  {} ping replies dropped: they answered no echo of ours (spoofed, or older than deadping)\n",
+                s.ping_rejected
+            ));
+        }
     }
     o
 }

@@ -30,16 +30,9 @@ impl IcmpRt {
     }
 
     /// Sends an echo to each address; backend index `k` (after the links).
-    pub(super) fn send_echoes<B: Backend>(
-        &self,
-        k: usize,
-        pinger: &mut Pinger,
-        now: Nanos,
-        echo: &mut [u8; hb_media::ping::ECHO_LEN],
-        backend: &mut B,
-    ) {
+    pub(super) fn send_echoes<B: Backend>(&self, k: usize, pinger: &Pinger, echo: &mut [u8; hb_media::ping::ECHO_LEN], backend: &mut B) {
         for (d, (dest, t)) in self.targets.iter().enumerate() {
-            pinger.echo(*t, now, echo);
+            pinger.echo(*t, echo);
             // A failure (no route while a link is down) shows as the ping node's death.
             let _ = backend.send(k, d, dest, echo);
         }

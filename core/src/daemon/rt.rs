@@ -288,9 +288,9 @@ fn send<B: Backend>(backend: &mut B, ctx: &mut RtCtx, st: &mut LoopState, now: N
         l.send_heartbeat(i, &mut tx, backend);
     }
     if let Some(pg) = ctx.pinger.as_mut() {
-        pg.next_round();
+        pg.next_round(now);
         for (k, ic) in ctx.icmp.iter().enumerate() {
-            ic.send_echoes(ctx.links.len() + k, pg, now, &mut st.echo, backend);
+            ic.send_echoes(ctx.links.len() + k, pg, &mut st.echo, backend);
         }
     }
     ctx.engine.tx_done(now);

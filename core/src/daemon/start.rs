@@ -233,9 +233,14 @@ fn protocol(cluster: EngineConfig, ping_nodes: &[PingNode], deadping: Nanos, now
     let (timing, generation) = (cluster.timing, cluster.generation);
     let pinger = (!ping_nodes.is_empty()).then(|| {
         let t = Timing { deadtime: deadping, warntime: Nanos(deadping.0 / 2), ..timing };
-        // Our echoes' identifier: different for each start, so a predecessor's late replies
-        // are not taken for ours.
-        Pinger::new(ping_nodes, t, (generation as u16) ^ (std::process::id() as u16), now)
+        // Our echoes' identifier: random for each start, so neither a predecessor's late
+        // replies nor a guess from values sent in clear are taken for ours.
+        let mut r = [0u8; 2];
+        let ident = match getrandom::getrandom(&mut r) {
+            Ok(()) => u16::from_le_bytes(r),
+            Err(_) => (generation as u16) ^ (std::process::id() as u16),
+        };
+        Pinger::new(ping_nodes, t, ident, now)
     });
     (Engine::new(cluster, now), pinger)
 }

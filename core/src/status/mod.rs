@@ -112,6 +112,8 @@ pub struct Page {
     wd_timeout_s: AtomicU64,
     /// [`crate::auth::Weakness::bits`] of the keys in use.
     auth_weak: AtomicU64,
+    /// Ping replies dropped: they answered no echo of ours.
+    ping_rejected: AtomicU64,
     self_name: [AtomicU64; NAME_WORDS],
     nodes: [NodeSlot; MAX_NODES],
     links: [LinkSlot; MAX_LINKS],

@@ -244,6 +244,8 @@ pub struct Snapshot {
     pub watchdog: WatchdogStatus,
     /// What is weak about the keys in use (`crc`, `md5`, short secrets).
     pub auth: crate::auth::Weakness,
+    /// Ping replies dropped because they answered no echo of ours (spoofed, or too old).
+    pub ping_rejected: u64,
     /// Peers, then ping nodes.
     pub nodes: Vec<NodeSnap>,
     /// Links.
@@ -434,6 +436,7 @@ impl StatusReader {
             log_dropped: p.log_dropped.load(Relaxed),
             stopping: p.stopping.load(Relaxed) != 0,
             auth: crate::auth::Weakness::from_bits(p.auth_weak.load(Relaxed)),
+            ping_rejected: p.ping_rejected.load(Relaxed),
             watchdog: WatchdogStatus {
                 state: watchdog_state(p.wd_state.load(Relaxed)),
                 pets: p.wd_pets.load(Relaxed),

@@ -182,6 +182,7 @@ impl StatusWriter {
             d.last_heard.store(last, Relaxed);
         }
         if let Some(pg) = pings {
+            p.ping_rejected.store(pg.rejected(), Relaxed);
             for i in 0..pg.node_count().min(MAX_NODES.saturating_sub(e.peer_count())) {
                 let d = &p.nodes[e.peer_count() + i];
                 let replies = pg.replies(i);
