@@ -125,3 +125,77 @@ fn an_older_generation_replayed_after_the_receiver_restarts_is_refused() {
     }
     assert!(rejects(&a, Reject::OldGeneration) >= 40, "{:?}", a.snapshot().map(|s| s.links));
 }
+
+/// The Internet checksum (RFC 1071).
+fn checksum(b: &[u8]) -> u16 {
+    let mut sum: u32 = b.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ICMPv4 echo reply with this identifier, sequence number and payload.
+fn echo_reply(ident: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0u8, 0, 0, 0];
+    p.extend_from_slice(&ident.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(payload);
+    let c = checksum(&p);
+    p[2..4].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// An attacker at the pinged address itself (whose kernel no longer answers) reads a's echo
+/// requests and answers with replies a never asked for (sequence numbers not sent) and with
+/// stale ones (requests older than deadping, answered late): the ping node dies anyway.
+#[test]
+fn spoofed_ping_replies_do_not_keep_a_dead_ping_node_up() {
+    if !require_root("spoofed_ping_replies_do_not_keep_a_dead_ping_node_up") {
+        return;
+    }
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let pair = Pair::create();
+    let dir = TempDir::new("hb-ping-spoof");
+    let conf = format!("{}ping {B4}\ndeadping 300ms\n", hacf(&pair.a_if));
+    // b's kernel stops answering pings: the router is dead.
+    pair.b.exec(&["sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1"]);
+    let a = Node::start(&pair.a, &dir.path, "a", &conf, "auto");
+    let sock = hb_hwtest::in_netns(&pair.b, || Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))).unwrap().unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let to = SockAddr::from(format!("{A4}:0").parse::<SocketAddr>().unwrap());
+    let mut seen: Vec<(std::time::Instant, u16, u16, Vec<u8>)> = Vec::new();
+    let mut forged = 0;
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 1500];
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Ok(n) = std::io::Read::read(&mut &sock, &mut buf) {
+            let pkt = &buf[..n];
+            let ihl = usize::from(pkt[0] & 0x0f) * 4;
+            let icmp = &pkt[ihl..];
+            if icmp.len() >= 8 && icmp[0] == 8 {
+                let (ident, seq) = (u16::from_be_bytes([icmp[4], icmp[5]]), u16::from_be_bytes([icmp[6], icmp[7]]));
+                // A reply to an echo never sent.
+                sock.send_to(&echo_reply(ident, seq.wrapping_add(1000), &icmp[8..]), &to).unwrap();
+                forged += 1;
+                seen.push((std::time::Instant::now(), ident, seq, icmp[8..].to_vec()));
+            }
+        }
+        // Late answers to requests older than deadping.
+        while seen.first().is_some_and(|(t, ..)| t.elapsed() > Duration::from_millis(400)) {
+            let (_, ident, seq, payload) = seen.remove(0);
+            sock.send_to(&echo_reply(ident, seq, &payload), &to).unwrap();
+            forged += 1;
+        }
+        assert_ne!(
+            a.snapshot().and_then(|s| s.node(B4).map(|n| n.state)),
+            Some(NodeState::Up),
+            "spoofed replies brought the ping node up\n{}",
+            a.log_text()
+        );
+    }
+    let s = a.snapshot().unwrap();
+    assert!(forged > 100, "the attacker saw a's echo requests: {forged}");
+    assert_eq!(s.node(B4).map(|n| n.state), Some(NodeState::Dead), "{:?}", s.node(B4));
+    assert!(s.ping_rejected > 50, "spoofed replies not counted: {}", s.ping_rejected);
+}

@@ -379,6 +379,19 @@ pub fn udp_socket_in(ns: &Netns, bind: SocketAddr) -> std::io::Result<UdpSocket>
     })
 }
 
+/// Runs `f` on a thread inside `ns` (sockets it creates stay in that namespace).
+pub fn in_netns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    let path = format!("/run/netns/{}", ns.name);
+    std::thread::scope(|s| {
+        s.spawn(|| -> std::io::Result<T> {
+            sys::enter_netns(&path)?;
+            Ok(f())
+        })
+        .join()
+        .expect("netns thread")
+    })
+}
+
 /// xorshift64*: a small deterministic, seedable PRNG for simulations and fault injection.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

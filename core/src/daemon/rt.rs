@@ -203,7 +203,7 @@ impl<B: Backend> Loop<B> {
         }
     }
 
-    /// One iteration, at the backend's `now`: drain, poll, pet, send, forward, publish.
+    /// One iteration, at the backend's `now`: drain, poll, pet, send, publish, forward.
     /// Returns whether a stop was asked for; [`Loop::deadline`] is when to tick next.
     pub(super) fn tick(&mut self) -> bool {
         let (backend, ctx, st) = (&mut self.backend, &mut self.ctx, &mut self.st);
@@ -218,8 +218,10 @@ impl<B: Backend> Loop<B> {
         if ctx.engine.tx_due(now) {
             send(backend, ctx, st, now);
         }
-        forward_events(ctx, now);
+        // INVARIANT: the status page is published before the events go out, so a client that
+        // has seen an event finds the page already showing it.
         let stopping = publish(ctx, now);
+        forward_events(ctx, now);
         st.deadline = next_deadline(ctx);
         stopping
     }
