@@ -11,6 +11,7 @@
 //! - [`twonode`]: the two-node cluster on this machine (namespaces as root, loopback
 //!   otherwise) that the bench and the demo drive;
 //! - [`demo`]: the README's two-node appliance demo (`hb-demo` binary).
+//! - [`reject`]: the engine's cost per refused packet, by reason (what a flood costs);
 //! - [`compare`]: the `detect` scenario on Debian's heartbeat 3.0.6 and corosync 3.1.7, each
 //!   node in its own network, UTS, mount and PID namespaces.
 //!
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod floor;
 pub mod hist;
 pub mod plot;
+pub mod reject;
 pub mod report;
 mod sys;
 pub mod twonode;

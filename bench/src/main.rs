@@ -39,6 +39,9 @@ COMMANDS
               as hbd measures them from its heartbeats' echoes: every sample node a takes in
               --seconds, one histogram per link, all on one chart. Without --media: every
               link this machine can run (raw Ethernet needs root)
+    reject    what hbd's engine spends per packet it refuses (bad MAC, replay, unknown node,
+              not hb at all) next to an accepted heartbeat: the RT thread's cost of a flood
+              of forged packets, in-process, without the kernel's share
     failover  not implemented yet: it needs the CRM; says so and exits 2
 
 OPTIONS
@@ -461,6 +464,17 @@ fn run(a: &Args) -> Result<(), String> {
                     "realtime_off": nort.json(Unit::Micros),
                 })),
             )
+        }
+        "reject" => {
+            let n = if a.quick { 20_000 } else { 200_000 };
+            println!("reject: {n} packets of each kind through a fresh engine");
+            let costs = hb_bench::reject::measure(n);
+            println!("{:<40} {:>12} {:>16}", "packet", "ns/packet", "packets/s/core");
+            for c in &costs {
+                println!("{:<40} {:>12.0} {:>16.0}", c.what, c.ns_per_packet, 1e9 / c.ns_per_packet);
+            }
+            let rows: Vec<Value> = costs.iter().map(|c| json!({"packet": c.what, "ns_per_packet": round3(c.ns_per_packet)})).collect();
+            write("reject.json", &report(&json!({"command": "reject", "env": env.json(), "packets": n, "costs": rows})))
         }
         "compare" => compare(a, &env, &write, &write_log),
         other => Err(format!("unknown command {other:?}; try 'hb-bench --help'")),

@@ -73,6 +73,12 @@ fn quick_runs_write_reports() {
     }
     assert_eq!(std::fs::read_to_string(dir.join("rtt.svg")).unwrap().matches("<polyline").count(), kinds.len());
 
+    let (code, out) = bench(&["reject", "--quick", "--out", d]);
+    assert_eq!(code, Some(0), "{out}");
+    let json = report(dir.join("reject.json"));
+    let costs = json["costs"].as_array().unwrap();
+    assert!(costs.len() == 6 && costs.iter().all(|c| c["ns_per_packet"].as_f64().is_some_and(|ns| ns > 0.0)), "{json}");
+
     assert_eq!(bench(&["failover"]).0, Some(2));
     assert_eq!(bench(&["detect", "--keepalive", "50", "--deadtime", "100"]).0, Some(64));
     assert_eq!(bench(&["compare", "--peers", "heartbeat,pacemaker"]).0, Some(64));
