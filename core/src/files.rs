@@ -146,6 +146,20 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Replaces `dir/name` with `contents` durably: written to a new temporary file in `dir`
+/// (created exclusively), synced, renamed over the old one, and the directory synced, so that
+/// after a crash the file holds either the old contents or the new, never a mix.
+pub fn replace_durably(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!(".{name}.new"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = create_exclusive(&tmp, 0o644)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    File::open(dir)?.sync_all()
+}
+
 /// Creates `path` with `mode`; fails if anything exists there (a file, a symlink, a FIFO).
 pub fn create_exclusive(path: &Path, mode: u32) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).create_new(true).mode(mode).custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY).open(path)

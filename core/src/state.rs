@@ -7,7 +7,7 @@
 //!
 //! (This node's own generation is `daemon::next_generation`'s.)
 
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 /// The peers' generations file's name in the state directory.
@@ -37,16 +37,8 @@ pub fn load_peer_generations(state_dir: &Path) -> (Vec<(String, u64)>, Vec<Strin
 
 /// Writes the peers' generations (only those ever heard: generation 0 is left out).
 pub fn save_peer_generations(state_dir: &Path, peers: &[(String, u64)]) -> io::Result<()> {
-    let tmp = state_dir.join(".peers.new");
-    let _ = std::fs::remove_file(&tmp);
-    {
-        let mut f = crate::files::create_exclusive(&tmp, 0o644)?;
-        for (name, g) in peers.iter().filter(|(_, g)| *g != 0) {
-            writeln!(f, "{name} {g}")?;
-        }
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, state_dir.join(PEERS_FILE))
+    let text: String = peers.iter().filter(|(_, g)| *g != 0).map(|(name, g)| format!("{name} {g}\n")).collect();
+    crate::files::replace_durably(state_dir, PEERS_FILE, text.as_bytes())
 }
 
 #[cfg(test)]

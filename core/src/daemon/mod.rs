@@ -179,14 +179,7 @@ pub fn next_generation(state_dir: &Path) -> Result<u64, StartError> {
     #[allow(clippy::disallowed_methods)]
     let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let next = (last + 1).max(wall);
-    let tmp = state_dir.join(".generation.new");
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(err)?;
-        writeln!(f, "{next}").map_err(err)?;
-        f.sync_all().map_err(err)?;
-    }
-    std::fs::rename(&tmp, &path).map_err(err)?;
+    crate::files::replace_durably(state_dir, "generation", format!("{next}\n").as_bytes()).map_err(err)?;
     Ok(next)
 }
 

@@ -495,6 +495,17 @@ impl Server {
         true
     }
 
+    /// Drops the clients at `indices` (ascending); their connection-bound application
+    /// heartbeats are reported as exited.
+    fn close(&mut self, indices: Vec<usize>, now: Nanos) {
+        for i in indices.into_iter().rev() {
+            let c = self.clients.remove(i);
+            let mut exited = Vec::new();
+            self.apps.connection_closed(c.id, &mut |e| exited.push(e));
+            self.app_events(exited, now);
+        }
+    }
+
     /// One pass after `poll`: events from the RT thread, requests, writes, deadlines, accepts.
     fn pass(&mut self, fds: &[libc::pollfd], listener: &SeqPacket, events: &mut rtrb::Consumer<Event>, buf: &mut [u8]) {
         // Liveness events first, in order, then any the RT thread could not queue.
@@ -528,12 +539,7 @@ impl Server {
                 gone.push(i);
             }
         }
-        for i in gone.into_iter().rev() {
-            let c = self.clients.remove(i);
-            let mut exited = Vec::new();
-            self.apps.connection_closed(c.id, &mut |e| exited.push(e));
-            self.app_events(exited, now);
-        }
+        self.close(gone, now);
         self.poll_apps(now);
         self.ctx.apps.failed.store(self.apps.any_failed(), Ordering::Relaxed);
         self.ctx.apps.crm_last_seen.store(self.apps.last_checkin(CRM_NAME).map_or(0, |t| t.0), Ordering::Relaxed);
@@ -543,12 +549,7 @@ impl Server {
                 broken.push(i);
             }
         }
-        for i in broken.into_iter().rev() {
-            let c = self.clients.remove(i);
-            let mut exited = Vec::new();
-            self.apps.connection_closed(c.id, &mut |e| exited.push(e));
-            self.app_events(exited, now);
-        }
+        self.close(broken, now);
         if fds[0].revents != 0 {
             self.accept(listener);
         }
