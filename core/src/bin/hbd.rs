@@ -118,7 +118,11 @@ EXIT STATUS
     78  ha.cf or authkeys invalid (the message names file, line and problem)
 
 FILES
-    DIR/ha.cf, DIR/authkeys (mode 0600), RUN/status, RUN/hbd.sock, STATE/generation
+    DIR/ha.cf, DIR/authkeys (mode 0600, owned by root or hbd's user, a regular file)
+    RUN/status (a link to /dev/shm/hb-status-* when RUN is not on tmpfs), RUN/hbd.sock
+      (the local API, docs/ipc.md; its mode and group follow apiauth)
+    STATE/generation (this node's), STATE/peers (each peer's last generation)
+    RUN and STATE must not be writable by other users.
 
 SEE ALSO
     hbctl(8), ha.cf(5), authkeys(5)
