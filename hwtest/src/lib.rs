@@ -368,15 +368,7 @@ pub fn free_udp_port() -> u16 {
 
 /// A UDP socket bound to `bind` inside namespace `ns` (it stays in that namespace).
 pub fn udp_socket_in(ns: &Netns, bind: SocketAddr) -> std::io::Result<UdpSocket> {
-    let path = format!("/run/netns/{}", ns.name);
-    std::thread::scope(|s| {
-        s.spawn(|| -> std::io::Result<UdpSocket> {
-            sys::enter_netns(&path)?;
-            UdpSocket::bind(bind)
-        })
-        .join()
-        .expect("netns thread")
-    })
+    in_netns(ns, || UdpSocket::bind(bind))?
 }
 
 /// Runs `f` on a thread inside `ns` (sockets it creates stay in that namespace).

@@ -596,18 +596,8 @@ fn status_json(s: &Snapshot) -> String {
 fn client_error(a: &Args, e: ClientError) -> (Exit, String) {
     match e {
         ClientError::Refused { message, .. } => (Exit::Usage, message),
-        e => (Exit::NotRunning, format!("hbd at {}: {}", a.run_dir.display(), error_chain(&e))),
+        e => (Exit::NotRunning, format!("hbd at {}: {}", a.run_dir.display(), hb_core::error::error_text(&e))),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        text.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    text
 }
 
 fn events(a: &Args, out: &mut dyn Write) -> CmdResult {
@@ -637,7 +627,7 @@ fn events(a: &Args, out: &mut dyn Write) -> CmdResult {
                 let _ = out.flush();
             }
             Ok(None) => {}
-            Err(e) => return Err((Exit::NotRunning, format!("event stream ended: {}", error_chain(&e)))),
+            Err(e) => return Err((Exit::NotRunning, format!("event stream ended: {}", hb_core::error::error_text(&e)))),
         }
     }
 }

@@ -220,6 +220,7 @@ pub struct Server {
     refused_log: RateLimit,
     apphb_log: RateLimit,
     conn_log: RateLimit,
+    state_log: RateLimit,
 }
 
 /// A liveness event as the stream carries it.
@@ -291,6 +292,7 @@ impl Server {
             refused_log: RateLimit::new("refused connections"),
             apphb_log: RateLimit::new("application heartbeats"),
             conn_log: RateLimit::new("IPC clients"),
+            state_log: RateLimit::new("lost events and the peers file"),
         }
     }
 
@@ -418,7 +420,7 @@ impl Server {
         let (Some(dir), Some(Ok(s))) = (&self.ctx.state_dir, self.ctx.status.as_ref().map(StatusReader::snapshot)) else { return };
         let peers: Vec<(String, u64)> = s.nodes.iter().filter(|n| !n.is_ping()).map(|n| (n.name.clone(), n.generation)).collect();
         if let Err(e) = crate::state::save_peer_generations(dir, &peers) {
-            self.conn_log.log(&self.ctx.logger, Level::Warn, &format!("cannot remember peers' generations in {}: {e}", dir.display()));
+            self.state_log.log(&self.ctx.logger, Level::Warn, &format!("cannot remember peers' generations in {}: {e}", dir.display()));
         }
     }
 
@@ -522,7 +524,7 @@ impl Server {
         if lost > self.lost_seen {
             let count = lost - self.lost_seen;
             self.lost_seen = lost;
-            self.conn_log.log(
+            self.state_log.log(
                 &self.ctx.logger,
                 Level::Warn,
                 &format!("IPC: {count} events lost before reaching subscribers ({lost} in all)"),
