@@ -76,6 +76,7 @@ pub fn run(a: &DemoArgs) -> u8 {
         backend: a.backend.clone(),
         loopback: a.loopback,
         media: a.media,
+        watchdog_a: None,
     };
     let mut t = match TwoNodes::create(&settings) {
         Ok(t) => t,

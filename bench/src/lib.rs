@@ -12,6 +12,8 @@
 //!   otherwise) that the bench and the demo drive;
 //! - [`demo`]: the README's two-node appliance demo (`hb-demo` binary).
 //! - [`reject`]: the engine's cost per refused packet, by reason (what a flood costs);
+//! - [`flood`]: a forged-heartbeat flood from a third host on every medium, with its false
+//!   deaths, lost heartbeats, watchdog pets and hbd's CPU;
 //! - [`compare`]: the `detect` scenario on Debian's heartbeat 3.0.6 and corosync 3.1.7, each
 //!   node in its own network, UTS, mount and PID namespaces.
 //!
@@ -20,6 +22,7 @@
 pub mod cluster;
 pub mod compare;
 pub mod demo;
+pub mod flood;
 pub mod floor;
 pub mod hist;
 pub mod plot;

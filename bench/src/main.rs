@@ -42,6 +42,12 @@ COMMANDS
     reject    what hbd's engine spends per packet it refuses (bad MAC, replay, unknown node,
               not hb at all) next to an accepted heartbeat: the RT thread's cost of a flood
               of forged packets, in-process, without the kernel's share
+    flood     a third host on the segment floods node a with forged heartbeats claiming to be
+              b (b's id, generation, address and port; a key the cluster lacks) on --media
+              (ucast, bcast, mcast or raw; default: each in turn) at --rate packets/s for
+              --seconds, while a pets a watchdog emulator: false deaths, real heartbeats
+              lost, longest pet gap, hbd's CPU. --rate 0 sends as fast as this machine can;
+              --find-max raises the rate until a trial is not clean (root)
     failover  not implemented yet: it needs the CRM; says so and exits 2
 
 OPTIONS
@@ -73,6 +79,10 @@ OPTIONS
                        and serial (the null-modem cable emulator) joined by +
                                                                [default: ucast]
     --baud N           the serial line's speed                 [default: 115200]
+    --rate PPS         flood: forged packets per second, 0 = as fast as possible
+                                                               [default: 200000]
+    --find-max         flood: 50k, 100k, 200k, ... pps, then the sender's maximum, until
+                       a trial has a false death, a lost heartbeat or a late pet
     -h, --help         this text
 
 OUTPUT
@@ -103,6 +113,8 @@ struct Args {
     baud: u32,
     peers: Vec<Peer>,
     peer_settings: PeerSettings,
+    rate: u64,
+    find_max: bool,
 }
 
 fn parse() -> Result<Option<Args>, String> {
@@ -122,6 +134,8 @@ fn parse() -> Result<Option<Args>, String> {
         baud: 115_200,
         peers: vec![Peer::Heartbeat, Peer::Corosync],
         peer_settings: PeerSettings::default(),
+        rate: 200_000,
+        find_max: false,
     };
     let (mut media, mut baud) = ("ucast".to_string(), 115_200u32);
     let mut p = lexopt::Parser::from_env();
@@ -148,6 +162,8 @@ fn parse() -> Result<Option<Args>, String> {
             }
             Long("baud") => baud = u32::try_from(num(&mut p)?).map_err(|_| "--baud: too large")?,
             Long("load") => a.load = Some(val(&mut p)?),
+            Long("rate") => a.rate = num(&mut p)?,
+            Long("find-max") => a.find_max = true,
             Long("loss") => {
                 let v = val(&mut p)?;
                 a.loss = Some(
@@ -241,7 +257,8 @@ fn run(a: &Args) -> Result<(), String> {
             let secs = a.seconds.unwrap_or(if a.quick { 5 } else { 30 });
             let mut settings = a.settings.clone();
             if !a.media_given {
-                settings.media = Media { ucast: true, raw: hb_hwtest::is_root() && !settings.loopback, serial: Some(a.baud) };
+                settings.media =
+                    Media { ucast: true, raw: hb_hwtest::is_root() && !settings.loopback, serial: Some(a.baud), ..Media::default() };
             }
             let (links, topo) = hb_bench::cluster::rtt(&settings, secs, &|i| progress(i, secs as usize, "seconds"))?;
             println!("rtt: {secs} s, keepalive {} ms, over {topo}", settings.keepalive_ms);
@@ -477,6 +494,7 @@ fn run(a: &Args) -> Result<(), String> {
             write("reject.json", &report(&json!({"command": "reject", "env": env.json(), "packets": n, "costs": rows})))
         }
         "compare" => compare(a, &env, &write, &write_log),
+        "flood" => flood(a, &env, &write),
         other => Err(format!("unknown command {other:?}; try 'hb-bench --help'")),
     }
 }
@@ -571,4 +589,66 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `flood`: one trial per medium (or a rising-rate search), one line each.
+fn flood(a: &Args, env: &Env, write: &dyn Fn(&str, &str) -> Result<(), String>) -> Result<(), String> {
+    use hb_bench::flood::{trial, Target, Trial};
+    if !hb_hwtest::is_root() || a.settings.loopback {
+        return Err("flood needs root: network namespaces, a packet socket and the FUSE watchdog emulator".into());
+    }
+    let media = a.settings.media;
+    let targets: Vec<Target> = if !a.media_given {
+        Target::ALL.to_vec()
+    } else {
+        Target::ALL.into_iter().filter(|t| Media::parse(t.name(), a.baud) == Some(media)).collect()
+    };
+    if targets.is_empty() {
+        return Err("--media: flood one of ucast, bcast, mcast or raw".into());
+    }
+    let seconds = a.seconds.unwrap_or(if a.quick { 5 } else { 30 });
+    let s = &a.settings;
+    println!(
+        "flood: keepalive {} ms, deadtime {} ms, rx_wakeup {}, {seconds} s per trial, forged heartbeats claiming to be b",
+        s.keepalive_ms, s.deadtime_ms, s.rx_wakeup
+    );
+    let json_of = |t: &Trial| {
+        json!({
+            "media": t.target.name(), "pps": round3(t.flood.pps()), "sent": t.flood.sent, "seconds": round3(t.flood.elapsed.as_secs_f64()),
+            "false_deaths": t.false_deaths, "link_deaths": t.link_deaths, "real_sent": t.real_sent, "real_lost": t.real_lost,
+            "rejected": t.rejected, "hbd_cpu_pct": round3(t.hbd_cpu_pct), "rt_cpu_pct": round3(t.rt_cpu_pct),
+            "max_pet_gap_ms": round3(t.max_pet_gap_ms), "watchdog_expired": t.watchdog_expired, "stalls": t.stalls, "clean": t.clean(),
+        })
+    };
+    let mut rows = Vec::new();
+    let mut best = Vec::new();
+    for &target in &targets {
+        let rates: Vec<u64> = if a.find_max { vec![50_000, 100_000, 200_000, 300_000, 400_000, 0] } else { vec![a.rate] };
+        let mut last_clean = None;
+        for rate in rates {
+            let label = format!("{} at {} pps", target.name(), if rate == 0 { "max".into() } else { rate.to_string() });
+            let t = trial(s, target, rate, seconds, &|i| progress(i, seconds as usize, &label))?;
+            println!("{}", t.line());
+            rows.push(json_of(&t));
+            let (clean, pps) = (t.clean() && t.real_lost == 0, t.flood.pps());
+            if clean {
+                last_clean = Some(pps);
+            }
+            // A sender that cannot reach the asked rate has found this machine's maximum.
+            if !clean || (rate > 0 && pps < rate as f64 * 0.9) {
+                break;
+            }
+        }
+        if a.find_max {
+            match last_clean {
+                Some(p) => println!("{}: highest clean flood {p:.0} pps", target.name()),
+                None => println!("{}: no clean rate found", target.name()),
+            }
+            best.push(json!({"media": target.name(), "highest_clean_pps": last_clean.map(round3)}));
+        }
+    }
+    write(
+        "flood.json",
+        &report(&json!({"command": "flood", "env": env.json(), "settings": settings_json(s), "trials": rows, "highest_clean": best})),
+    )
 }

@@ -16,12 +16,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// Which links join the two nodes: any of ucast, raw Ethernet (namespaces only) and a serial
-/// cable (the null-modem emulator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which links join the two nodes: any of ucast, bcast, mcast, raw Ethernet (the last three
+/// in namespaces only) and a serial cable (the null-modem emulator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Media {
     /// UDP unicast (veth as root, loopback otherwise).
     pub ucast: bool,
+    /// UDP broadcast over the veth pair (root only).
+    pub bcast: bool,
+    /// UDP multicast to [`MCAST_GROUP`] over the veth pair (root only).
+    pub mcast: bool,
     /// hb's raw Ethernet over the veth pair (root only).
     pub raw: bool,
     /// A null-modem serial cable at this baud.
@@ -30,15 +34,17 @@ pub struct Media {
 
 impl Media {
     /// UDP unicast only, the default.
-    pub const UCAST: Media = Media { ucast: true, raw: false, serial: None };
+    pub const UCAST: Media = Media { ucast: true, bcast: false, mcast: false, raw: false, serial: None };
 
     /// Parses `+`-joined link kinds, e.g. `ucast`, `serial`, `ucast+raw+serial` (serial at
     /// `baud`).
     pub fn parse(s: &str, baud: u32) -> Option<Media> {
-        let mut m = Media { ucast: false, raw: false, serial: None };
+        let mut m = Media::default();
         for part in s.split('+') {
             match part {
                 "ucast" => m.ucast = true,
+                "bcast" => m.bcast = true,
+                "mcast" => m.mcast = true,
                 "raw" => m.raw = true,
                 "serial" => m.serial = Some(baud),
                 _ => return None,
@@ -51,6 +57,12 @@ impl Media {
         let mut v = Vec::new();
         if self.ucast {
             v.push("ucast");
+        }
+        if self.bcast {
+            v.push("bcast");
+        }
+        if self.mcast {
+            v.push("mcast");
         }
         if self.raw {
             v.push("raw");
@@ -77,7 +89,15 @@ pub struct Settings {
     pub loopback: bool,
     /// The links.
     pub media: Media,
+    /// A watchdog device for node `a` (hbd runs with `--watchdog-test-mode`, so it may be
+    /// hb-hwtest's emulator), petted every `watchdog_interval 100ms`, timeout 1 s.
+    pub watchdog_a: Option<PathBuf>,
 }
+
+/// The multicast group of the `mcast` medium.
+pub const MCAST_GROUP: &str = "239.77.0.1";
+/// The UDP port of every IP medium in the namespace topology.
+pub const PORT: u16 = 694;
 
 impl Settings {
     /// The warntime the cluster runs with: three fifths of deadtime, at least keepalive.
@@ -95,6 +115,7 @@ impl Default for Settings {
             backend: "auto".into(),
             loopback: false,
             media: Media::UCAST,
+            watchdog_a: None,
         }
     }
 }
@@ -114,6 +135,7 @@ pub struct TwoNodes {
     hbd: PathBuf,
     hbctl: PathBuf,
     backend: String,
+    watchdog_test_mode: bool,
     /// What the topology is, for reports.
     pub description: String,
     /// The serial cable, when there is one.
@@ -165,31 +187,47 @@ impl TwoNodes {
         let cable = s.media.serial.map(hb_hwtest::nullmodem::NullModem::new);
         let serial = |end: PathBuf| cable.as_ref().map_or(String::new(), |c| format!("baud {}\nserial {}\n", c.baud(), end.display()));
         let (a_serial, b_serial) = cable.as_ref().map_or((String::new(), String::new()), |c| (serial(c.end_a()), serial(c.end_b())));
+        let watchdog = s
+            .watchdog_a
+            .as_ref()
+            .map_or(String::new(), |p| format!("watchdog {}\nwatchdog_timeout 1\nwatchdog_interval 100ms\n", p.display()));
         let mut links = Vec::new();
         let (pair, a_cfg, b_cfg) = if root {
             let pair = Pair::create();
             if s.media.ucast {
                 links.push(format!("ucast {A4} <-> {B4}"));
             }
+            if s.media.bcast {
+                links.push("bcast".into());
+            }
+            if s.media.mcast {
+                links.push(format!("mcast {MCAST_GROUP}"));
+            }
             if s.media.raw {
                 links.push("raw Ethernet (EtherType 0x88b5)".into());
             }
             let eth = |dev: &str| {
-                let mut c = String::new();
+                let mut c = format!("udpport {PORT}\n");
                 if s.media.ucast {
-                    c.push_str(&format!("udpport 694\nucast {dev} {A4} {B4}\n"));
+                    c.push_str(&format!("ucast {dev} {A4} {B4}\n"));
+                }
+                if s.media.bcast {
+                    c.push_str(&format!("bcast {dev}\n"));
+                }
+                if s.media.mcast {
+                    c.push_str(&format!("mcast {dev} {MCAST_GROUP} {PORT} 1 0\n"));
                 }
                 if s.media.raw {
                     c.push_str(&format!("raw {dev}\n"));
                 }
                 c
             };
-            let a_cfg = format!("{timing}{}{a_serial}node a b\n", eth(&pair.a_if));
+            let a_cfg = format!("{timing}{}{a_serial}{watchdog}node a b\n", eth(&pair.a_if));
             let b_cfg = format!("{timing}{}{b_serial}node a b\n", eth(&pair.b_if));
             (Some(pair), a_cfg, b_cfg)
         } else {
-            if s.media.raw {
-                return Err("raw Ethernet needs root (packet sockets, and the namespaces' veth pair)".into());
+            if s.media.raw || s.media.bcast || s.media.mcast {
+                return Err("raw Ethernet, bcast and mcast need root (the namespaces' veth pair)".into());
             }
             let port = hb_hwtest::free_udp_port();
             let udp = if s.media.ucast {
@@ -200,7 +238,7 @@ impl TwoNodes {
             };
             (
                 None,
-                format!("{timing}{udp}{a_serial}node a b\nbind 127.0.0.1\n"),
+                format!("{timing}{udp}{a_serial}{watchdog}node a b\nbind 127.0.0.1\n"),
                 format!("{timing}{udp}{b_serial}node a b\nbind 127.0.0.2\n"),
             )
         };
@@ -216,7 +254,8 @@ impl TwoNodes {
         };
         let a = write_node(&dir.path, "a", a_cfg, &keys);
         let b = write_node(&dir.path, "b", b_cfg, &keys);
-        Ok(TwoNodes { pair, a, b, hbd, hbctl, backend: s.backend.clone(), description, cable, dir })
+        let watchdog_test_mode = s.watchdog_a.is_some();
+        Ok(TwoNodes { pair, a, b, hbd, hbctl, backend: s.backend.clone(), watchdog_test_mode, description, cable, dir })
     }
 
     fn node(&self, which: char) -> &Node {
@@ -230,6 +269,16 @@ impl TwoNodes {
     /// Whether the nodes run in namespaces.
     pub fn namespaces(&self) -> bool {
         self.pair.is_some()
+    }
+
+    /// The namespaces and veth pair, when the nodes run in namespaces.
+    pub fn pair(&self) -> Option<&Pair> {
+        self.pair.as_ref()
+    }
+
+    /// Node `which`'s status page now.
+    pub fn snapshot(&self, which: char) -> Option<hb_core::status::Snapshot> {
+        StatusReader::open(&self.node(which).run).ok()?.snapshot().ok()
     }
 
     /// Starts node `a` or `b`.
@@ -250,6 +299,9 @@ impl TwoNodes {
             node.cfg.join("state").to_str().unwrap(),
         ]);
         cmd.args(["--backend", &self.backend]);
+        if which == 'a' && self.watchdog_test_mode {
+            cmd.arg("--watchdog-test-mode");
+        }
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path.join(format!("{}.log", node.name))).unwrap();
         cmd.stderr(log);
         let p = Proc::spawn(cmd);

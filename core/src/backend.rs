@@ -23,7 +23,7 @@ use socket2::SockAddr;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
-pub use crate::sys::fd::Datagram;
+pub use crate::sys::fd::{Datagram, Drained};
 pub use crate::sys::uring::MAX_DESTS;
 
 /// Receives one datagram without blocking, with the kernel's arrival stamp (CLOCK_REALTIME
@@ -87,9 +87,11 @@ pub trait Backend {
     fn realtime_offset(&self, now: Nanos) -> i128 {
         i128::from(realtime_ns()) - i128::from(now.0)
     }
-    /// Hands `f` every datagram already received on socket `link` (a link, or a ping socket
-    /// after the links), with its kernel arrival stamp. Never blocks.
-    fn drain(&mut self, link: usize, f: impl FnMut(Datagram<'_>));
+    /// Hands `f` the datagrams already received on socket `link` (a link, or a ping socket
+    /// after the links), with their kernel arrival stamps, oldest first: all of them, or the
+    /// first `budget` (then `emptied` is false and the rest wait for the next call). Never
+    /// blocks.
+    fn drain(&mut self, link: usize, budget: usize, f: impl FnMut(Datagram<'_>)) -> Drained;
     /// Reads what stream link `link` (a serial port) has: `Ok(0)` is a hang-up, `WouldBlock`
     /// means nothing more. Never blocks.
     fn read(&mut self, link: usize, buf: &mut [u8]) -> io::Result<usize>;
@@ -131,8 +133,8 @@ impl Backend for UringBackend {
     fn rewatch(&mut self, link: usize, fd: RawFd) {
         self.ring.rewatch(link, fd);
     }
-    fn drain(&mut self, link: usize, f: impl FnMut(Datagram<'_>)) {
-        self.batch.drain(self.ring.fd(link), f);
+    fn drain(&mut self, link: usize, budget: usize, f: impl FnMut(Datagram<'_>)) -> Drained {
+        self.batch.drain(self.ring.fd(link), budget, f)
     }
     fn read(&mut self, link: usize, buf: &mut [u8]) -> io::Result<usize> {
         read_some(self.ring.fd(link), buf)
@@ -216,8 +218,8 @@ impl Backend for EpollBackend {
         // A failure leaves the port unwatched; the loop still drains it on every tick.
         let _ = self.ep.add(fd, link as u64);
     }
-    fn drain(&mut self, link: usize, f: impl FnMut(Datagram<'_>)) {
-        self.batch.drain(self.socks[link], f);
+    fn drain(&mut self, link: usize, budget: usize, f: impl FnMut(Datagram<'_>)) -> Drained {
+        self.batch.drain(self.socks[link], budget, f)
     }
     fn read(&mut self, link: usize, buf: &mut [u8]) -> io::Result<usize> {
         read_some(self.socks[link], buf)

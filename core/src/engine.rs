@@ -355,6 +355,12 @@ impl Engine {
         Ok(Rx::Peer(idx))
     }
 
+    /// Says that `link` was read only up to arrivals at `until` this iteration (a drain cut
+    /// short by its budget): the next [`Self::poll`] judges that link as of `until`.
+    pub fn known_until(&mut self, link: usize, until: Nanos) {
+        self.live.known_until(link, until);
+    }
+
     /// Counts a packet dropped on `link` before it reached [`Self::receive`] (a serial frame
     /// that did not decode).
     pub fn count_reject(&mut self, link: usize, reason: Reject) {

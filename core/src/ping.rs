@@ -135,6 +135,12 @@ impl Pinger {
         first
     }
 
+    /// Says that the ICMP sockets were read only up to replies that arrived at `until` (a
+    /// drain cut short by its budget): the next [`Self::poll`] judges silence as of then.
+    pub fn known_until(&mut self, until: Nanos) {
+        self.live.known_until(0, until);
+    }
+
     /// Judges deadlines at `now`; `expected` is when the loop meant to wake (stall discount).
     pub fn poll(&mut self, now: Nanos, expected: Option<Nanos>) {
         let events = &mut self.events;

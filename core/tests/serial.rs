@@ -84,7 +84,9 @@ fn a_port_in_use_is_refused_naming_its_holder() {
     let cable = SerialCable::new(BAUD);
     let dir = TempDir::new("hb-serial-busy");
     let a = Node::start_on_host(&dir.path, "a", &serial_hacf(&cable.end_a(), 20, 200, ""), "auto");
-    wait_for(Duration::from_secs(10), || a.snapshot()).expect("a running");
+    if wait_for(Duration::from_secs(10), || a.snapshot()).is_none() {
+        panic!("a did not publish its status page within 10 s\nlog:\n{}", a.log_text());
+    }
     let mut second = Node::start_on_host(&dir.path, "b", &serial_hacf(&cable.end_a(), 20, 200, ""), "auto");
     let status = second.proc.wait_exit(Duration::from_secs(10)).expect("the second hbd exits");
     assert!(!status.success());

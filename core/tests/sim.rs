@@ -13,7 +13,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use hb_core::auth::{parse_authkeys, Keyring};
-use hb_core::backend::{Backend, Datagram, Kind};
+use hb_core::backend::{Backend, Datagram, Drained, Kind};
 use hb_core::daemon::sim::SimLoop;
 use hb_core::engine::EngineConfig;
 use hb_core::liveness::{Event, Timing};
@@ -103,18 +103,23 @@ impl Backend for SimBackend {
     fn realtime_offset(&self, _now: Nanos) -> i128 {
         0 // arrival stamps are on the simulation's clock already
     }
-    fn drain(&mut self, _link: usize, mut f: impl FnMut(Datagram<'_>)) {
+    fn drain(&mut self, _link: usize, budget: usize, mut f: impl FnMut(Datagram<'_>)) -> Drained {
         let mut n = self.net.borrow_mut();
         let now = n.now;
-        let mut k = 0;
+        let (mut k, mut count) = (0, 0);
         while k < n.packets.len() {
             if n.packets[k].to == self.me && n.packets[k].due <= now {
+                if count == budget {
+                    return Drained { count, emptied: false };
+                }
                 let p = n.packets.swap_remove(k);
                 f(Datagram { data: &p.bytes, stamp: Some(p.due), from: None });
+                count += 1;
             } else {
                 k += 1;
             }
         }
+        Drained { count, emptied: true }
     }
     fn read(&mut self, _link: usize, _buf: &mut [u8]) -> std::io::Result<usize> {
         Err(std::io::ErrorKind::WouldBlock.into())

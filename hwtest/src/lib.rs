@@ -18,11 +18,15 @@
 //!   with bit flips, dropped bytes, injected garbage and cut/restore; [`nullmodem::SerialCable`]
 //!   uses a real looped cable instead when `HB_HWTEST_SERIAL` names one.
 //!
+//! - [`flood::Flood`]: forged frames at a paced rate from a third host on a segment, any
+//!   source address included (a packet socket), for the flood tests and `hb-bench flood`.
+//!
 //! - [`procstat`]: CPU time and wake-ups per thread, and RSS, of a running process.
 //!
 //! Only addresses inside namespaces created here are ever used (10.77.0.0/24, fd77::/64).
 //! Later issues add the BMC/PDU emulators here.
 
+pub mod flood;
 pub mod nullmodem;
 pub mod procstat;
 mod sys;
@@ -167,6 +171,13 @@ impl Pair {
             ns.ip(&["link", "set", ifc, "up"]);
         }
         Pair { a, b, a_if, b_if }
+    }
+    /// The MAC address of interface `dev` in namespace `ns`.
+    pub fn mac(ns: &Netns, dev: &str) -> [u8; 6] {
+        let out = Command::new("ip").args(["-n", &ns.name, "-o", "link", "show", "dev", dev]).output().expect("ip link show");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let word = text.split_whitespace().skip_while(|w| *w != "link/ether").nth(1).unwrap_or_default();
+        flood::parse_mac(word).unwrap_or_else(|| panic!("no MAC for {dev} in {:?}", text))
     }
     /// Takes A's end of the link down (a cut cable, as `ip link set down` does it).
     pub fn cut(&self) {

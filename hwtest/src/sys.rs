@@ -146,3 +146,60 @@ pub(crate) fn become_user_on_this_thread(uid: u32, gid: u32) -> std::io::Result<
     }
     Ok(())
 }
+
+/// A send-only packet socket (`AF_PACKET`, `SOCK_RAW`, protocol 0: it receives nothing) bound
+/// to one interface, for [`crate::flood`].
+pub(crate) struct PacketSender {
+    fd: std::os::fd::OwnedFd,
+    ifindex: i32,
+}
+
+impl PacketSender {
+    /// Opens it on `dev` (in the calling thread's namespace). Needs CAP_NET_RAW.
+    pub(crate) fn open(dev: &str) -> std::io::Result<PacketSender> {
+        use std::os::fd::FromRawFd;
+        let name = std::ffi::CString::new(dev).map_err(std::io::Error::other)?;
+        // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) } as i32;
+        if ifindex == 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a new descriptor nothing else owns.
+        Ok(PacketSender { fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }, ifindex })
+    }
+
+    /// Sends `count` (at most 64) copies of the Ethernet frame `frame` with one
+    /// `sendmmsg(2)`; returns how many the kernel took.
+    pub(crate) fn send_copies(&self, frame: &[u8], count: usize) -> std::io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        const MAX: usize = 64;
+        let count = count.min(MAX);
+        // SAFETY: all-zero is a valid sockaddr_ll; the fields used are set below.
+        let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        to.sll_family = libc::AF_PACKET as u16;
+        to.sll_ifindex = self.ifindex;
+        to.sll_halen = 6;
+        to.sll_addr[..6].copy_from_slice(&frame[..6]);
+        let mut iov = libc::iovec { iov_base: frame.as_ptr().cast_mut().cast(), iov_len: frame.len() };
+        // SAFETY: all-zero is a valid mmsghdr; every pointer in it is set below.
+        let mut hdrs: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
+        for h in &mut hdrs[..count] {
+            h.msg_hdr.msg_name = (&mut to as *mut libc::sockaddr_ll).cast();
+            h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            h.msg_hdr.msg_iov = &mut iov;
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: every header points at `to` and `iov` (covering `frame`), which outlive the
+        // call; the kernel only reads them.
+        let n = unsafe { libc::sendmmsg(self.fd.as_raw_fd(), hdrs.as_mut_ptr(), count as u32, 0) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+}

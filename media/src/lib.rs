@@ -169,8 +169,27 @@ pub enum MediaError {
     },
 }
 
-/// Receive buffer size asked for each socket: room for a burst of heartbeats during a stall.
-const RCVBUF: usize = 256 * 1024;
+/// Receive buffer asked for each socket (UDP and raw Ethernet): room for a flood of forged
+/// packets between two drains of the core's loop. A small heartbeat takes about a kilobyte of
+/// buffer in the kernel, so 4 MiB holds some 4,000: several milliseconds of the fastest flood
+/// two cores could send here (0.9 million packets a second) while the loop, which drains every
+/// millisecond under a flood, is delayed. Memory is charged only while packets wait. Without
+/// CAP_NET_ADMIN the kernel caps it at `net.core.rmem_max` (208 KiB by default), and a
+/// warning says so.
+pub const RCVBUF: usize = 4 << 20;
+
+/// Sizes `sock`'s receive buffer to [`RCVBUF`]; a warning for `link` when it ends up smaller.
+pub(crate) fn size_receive_buffer(sock: &Socket, link: &str, warnings: &mut Vec<String>) {
+    match sys::set_receive_buffer(sock, RCVBUF) {
+        Ok((got, _)) if got >= RCVBUF => {}
+        Ok((got, _)) => warnings.push(format!(
+            "{link}: the receive buffer is {} KiB, not {} KiB (SO_RCVBUFFORCE needs CAP_NET_ADMIN; or raise net.core.rmem_max): a flood of forged packets can push out real heartbeats sooner",
+            got / 1024,
+            RCVBUF / 1024
+        )),
+        Err(e) => warnings.push(format!("{link}: setting the receive buffer failed: {e}")),
+    }
+}
 
 /// Opens one UDP link as `spec` describes.
 pub fn open_udp(spec: &UdpSpec) -> Result<UdpLink, MediaError> {
@@ -190,9 +209,7 @@ pub fn open_udp(spec: &UdpSpec) -> Result<UdpLink, MediaError> {
         opt("SO_REUSEADDR", sock.set_reuse_address(true))?;
     }
     opt("SO_TIMESTAMPNS", sys::enable_rx_timestamps(sock.as_raw_fd()))?;
-    if let Err(e) = sock.set_recv_buffer_size(RCVBUF) {
-        warnings.push(format!("{link}: SO_RCVBUF {RCVBUF} refused: {e}"));
-    }
+    size_receive_buffer(&sock, &link, &mut warnings);
     if spec.ipv6 {
         opt("IPV6_V6ONLY", sock.set_only_v6(true))?;
     }

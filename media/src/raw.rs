@@ -62,6 +62,8 @@ pub struct RawLink {
     pub header: [u8; HEADER_LEN],
     /// The EtherType (host order).
     pub ethertype: u16,
+    /// Something that worked only partly (a receive buffer smaller than asked).
+    pub warnings: Vec<String>,
 }
 
 /// Opens a raw link as `spec` describes.
@@ -81,6 +83,8 @@ pub fn open_raw(spec: &RawSpec) -> Result<RawLink, MediaError> {
     let fd = sock.as_raw_fd();
     opt("SO_TIMESTAMPNS", crate::sys::enable_rx_timestamps(fd))?;
     opt("PACKET_IGNORE_OUTGOING", crate::sys::set_int_opt(fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1))?;
+    let mut warnings = Vec::new();
+    crate::size_receive_buffer(&sock, &link, &mut warnings);
     let bind = crate::sys::packet_sockaddr(ifindex, spec.ethertype, [0; 6]);
     sock.bind(&bind).map_err(|source| MediaError::SetOption { option: "bind to the interface", link: link.clone(), source })?;
     let mac = sock.local_addr().ok().as_ref().and_then(crate::sys::packet_mac).ok_or_else(|| MediaError::BadAddress {
@@ -94,7 +98,13 @@ pub fn open_raw(spec: &RawSpec) -> Result<RawLink, MediaError> {
         eth.set_source(MacAddr::from(mac));
         eth.set_ethertype(EtherType(spec.ethertype));
     }
-    Ok(RawLink { socket: sock, dest: crate::sys::packet_sockaddr(ifindex, spec.ethertype, [0xff; 6]), header, ethertype: spec.ethertype })
+    Ok(RawLink {
+        socket: sock,
+        dest: crate::sys::packet_sockaddr(ifindex, spec.ethertype, [0xff; 6]),
+        header,
+        ethertype: spec.ethertype,
+        warnings,
+    })
 }
 
 /// Builds a frame (`header` then `payload`) in `out`; its length, or `None` if `out` is short.

@@ -135,3 +135,27 @@ pub(crate) fn packet_mac(addr: &socket2::SockAddr) -> Option<[u8; 6]> {
         mac
     })
 }
+
+/// Sets the socket's receive buffer to `bytes`: with `SO_RCVBUFFORCE` where allowed
+/// (CAP_NET_ADMIN: above `net.core.rmem_max`), else with `SO_RCVBUF`, which the kernel caps
+/// at `rmem_max`. Returns the size the kernel reports afterwards (it doubles what it is given,
+/// for its own bookkeeping) and whether the force was refused.
+pub fn set_receive_buffer(sock: &socket2::Socket, bytes: usize) -> std::io::Result<(usize, bool)> {
+    use std::os::fd::AsRawFd;
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `v` is a valid c_int and its size is passed; the fd belongs to `sock`.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    let refused = rc != 0;
+    if refused {
+        sock.set_recv_buffer_size(bytes)?;
+    }
+    Ok((sock.recv_buffer_size()?, refused))
+}

@@ -1,7 +1,7 @@
 //! The ping pseudo-members' ICMP sockets in the RT loop: one per address family, echoes
 //! sent every keepalive, replies matched by the [`Pinger`] on their identifier.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Drained};
 use crate::ping::Pinger;
 use crate::time::Nanos;
 use socket2::SockAddr;
@@ -20,13 +20,28 @@ impl IcmpRt {
         self.socket.as_raw_fd()
     }
 
-    /// Hands every echo reply on backend socket `k` to the pinger, timed by `arrival`.
-    pub(super) fn drain<B: Backend>(&self, k: usize, pinger: &mut Pinger, backend: &mut B, arrival: impl Fn(Option<u64>) -> Nanos) {
-        backend.drain(k, |d| {
+    /// Hands the echo replies on backend socket `k` to the pinger, timed by `arrival`, up to
+    /// the loop's budget; when it runs out, the pinger judges silence only as of the last
+    /// packet read.
+    pub(super) fn drain<B: Backend>(
+        &self,
+        k: usize,
+        pinger: &mut Pinger,
+        backend: &mut B,
+        arrival: impl Fn(Option<u64>) -> Nanos,
+    ) -> Drained {
+        let mut latest = None;
+        let d = backend.drain(k, super::link::DRAIN_BUDGET, |d| {
+            let at = arrival(d.stamp);
+            latest = Some(at);
             if let Some(r) = hb_media::ping::parse_echo_reply(self.v6, d.data, d.from, pinger.ident()) {
-                pinger.receive(&r, arrival(d.stamp));
+                pinger.receive(&r, at);
             }
         });
+        if let (false, Some(at)) = (d.emptied, latest) {
+            pinger.known_until(at);
+        }
+        d
     }
 
     /// Sends an echo to each address; backend index `k` (after the links).

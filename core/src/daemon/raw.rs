@@ -2,7 +2,7 @@
 //! (kernel stamps), unwrapped with `pnet_packet`; heartbeats broadcast in a frame.
 
 use super::link::{Rx, Tx};
-use crate::backend::Backend;
+use crate::backend::{Backend, Drained};
 use hb_media::raw::{self, RawLink};
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -14,15 +14,15 @@ impl RawRt {
         self.0.socket.as_raw_fd()
     }
 
-    pub(super) fn drain<B: Backend>(&mut self, i: usize, rx: &mut Rx<'_>, backend: &mut B) {
+    pub(super) fn drain<B: Backend>(&mut self, i: usize, rx: &mut Rx<'_>, backend: &mut B) -> Drained {
         let ethertype = self.0.ethertype;
-        backend.drain(i, |d| match raw::parse_frame(d.data, ethertype) {
+        backend.drain(i, super::link::DRAIN_BUDGET, |d| match raw::parse_frame(d.data, ethertype) {
             Some(payload) => {
                 let at = rx.arrival(d.stamp);
                 rx.deliver(i, payload, at);
             }
             None => rx.bad_frame(i),
-        });
+        })
     }
 
     pub(super) fn send_heartbeat<B: Backend>(&self, i: usize, tx: &mut Tx<'_>, backend: &mut B) {

@@ -24,6 +24,12 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
+/// Datagrams from one socket in one iteration that mean a flood (two nodes exchange a few per
+/// keepalive): the loop then ticks every [`PRESSURE_TICK`] until it subsides.
+const PRESSURE_PACKETS: usize = 64;
+/// How often the loop drains while flooded.
+const PRESSURE_TICK: Nanos = Nanos::from_millis(1);
+
 /// What the RT thread reports once set up.
 pub(super) struct Ready {
     pub backend: Kind,
@@ -162,7 +168,13 @@ struct LoopState {
     echo: [u8; hb_media::ping::ECHO_LEN],
     last_reject_log: [Nanos; MAX_LINKS],
     last_tx_log: [Nanos; MAX_LINKS],
-    last_drain: Nanos,
+    /// Per link, then for the ping sockets: when a drain last emptied its queue.
+    emptied_at: [Nanos; MAX_LINKS + 1],
+    /// This iteration read a flood's worth from some socket: tick again soon.
+    pressure: bool,
+    /// This iteration left datagrams queued on some socket (its budget ran out): tick again
+    /// at once.
+    cut_short: bool,
     /// When the loop planned to wake next.
     deadline: Nanos,
 }
@@ -186,7 +198,9 @@ impl<B: Backend> Loop<B> {
             echo: [0; hb_media::ping::ECHO_LEN],
             last_reject_log: [Nanos::ZERO; MAX_LINKS],
             last_tx_log: [Nanos::ZERO; MAX_LINKS],
-            last_drain: now,
+            emptied_at: [now; MAX_LINKS + 1],
+            pressure: false,
+            cut_short: false,
             deadline: now,
         };
         Loop { backend, ctx, st }
@@ -222,7 +236,7 @@ impl<B: Backend> Loop<B> {
         // has seen an event finds the page already showing it.
         let stopping = publish(ctx, now);
         forward_events(ctx, now);
-        st.deadline = next_deadline(ctx);
+        st.deadline = next_deadline(ctx, st, now);
         stopping
     }
 
@@ -266,20 +280,42 @@ fn drain<B: Backend>(backend: &mut B, ctx: &mut RtCtx, st: &mut LoopState, now: 
         last_log: &mut st.last_reject_log,
         now,
         offset,
-        last_drain: st.last_drain,
+        last_drain: now,
+        latest: Nanos::ZERO,
         buf: &mut st.rx,
     };
+    st.pressure = false;
+    st.cut_short = false;
     for (i, l) in ctx.links.iter_mut().enumerate() {
-        l.drain(i, &mut rx, &ctx.port_slots, backend);
+        rx.last_drain = st.emptied_at[i];
+        rx.latest = rx.last_drain;
+        let d = l.drain(i, &mut rx, &ctx.port_slots, backend);
+        if d.emptied {
+            st.emptied_at[i] = now;
+        } else {
+            // The rest of the queue arrived after what was read: judge this link only as of
+            // the last arrival read, so a heartbeat queued behind a flood is never missed.
+            rx.engine.known_until(i, rx.latest);
+            st.cut_short = true;
+        }
+        st.pressure |= d.count >= PRESSURE_PACKETS;
     }
     if let Some(pg) = ctx.pinger.as_mut() {
         let nlinks = ctx.links.len();
+        rx.last_drain = st.emptied_at[MAX_LINKS];
+        let mut emptied = true;
         for (k, ic) in ctx.icmp.iter().enumerate() {
-            ic.drain(nlinks + k, pg, backend, |s| rx.arrival(s));
+            let d = ic.drain(nlinks + k, pg, backend, |s| rx.arrival(s));
+            emptied &= d.emptied;
+            st.pressure |= d.count >= PRESSURE_PACKETS;
+        }
+        if emptied {
+            st.emptied_at[MAX_LINKS] = now;
+        } else {
+            st.cut_short = true;
         }
         pg.poll(now, Some(planned));
     }
-    st.last_drain = now;
 }
 
 /// Sends a heartbeat on every link, and an echo to every ping node.
@@ -331,9 +367,18 @@ fn publish(ctx: &mut RtCtx, now: Nanos) -> bool {
     stopping
 }
 
-/// The earliest of the engine's, the pinger's and the watchdog's next deadlines.
-fn next_deadline(ctx: &mut RtCtx) -> Nanos {
+/// The earliest of the engine's, the pinger's and the watchdog's next deadlines; at once
+/// while a socket still holds datagrams the budget left, and within [`PRESSURE_TICK`] while
+/// one is flooded, so that its receive buffer never holds more than about that much of a
+/// flood (and with `rx_wakeup off`, a flood cannot fill it between two heartbeats).
+fn next_deadline(ctx: &mut RtCtx, st: &LoopState, now: Nanos) -> Nanos {
     let mut deadline = ctx.engine.next_deadline();
+    if st.cut_short {
+        return now;
+    }
+    if st.pressure {
+        deadline = deadline.min(now.add(PRESSURE_TICK));
+    }
     if let Some(pg) = &ctx.pinger {
         deadline = deadline.min(pg.poll_at());
     }

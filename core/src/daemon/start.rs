@@ -63,7 +63,11 @@ fn open_media(cfg: &HaCf, logger: &Logger) -> Result<Media, StartError> {
         links.push(RtLink::Udp(UdpRt { socket: Some(l.socket), dests: l.dests }));
     }
     for r in &cfg.raw {
-        links.push(RtLink::Raw(RawRt(open_raw(&r.spec)?)));
+        let l = open_raw(&r.spec)?;
+        for w in &l.warnings {
+            logger.warn(w);
+        }
+        links.push(RtLink::Raw(RawRt(l)));
         names.push(r.spec.name());
     }
     let mut ports: Vec<SerialPort> = Vec::with_capacity(cfg.serial.len());

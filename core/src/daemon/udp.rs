@@ -3,7 +3,7 @@
 //! destination.
 
 use super::link::{Rx, Tx};
-use crate::backend::Backend;
+use crate::backend::{Backend, Drained};
 use socket2::SockAddr;
 use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, RawFd};
@@ -21,11 +21,11 @@ impl UdpRt {
         self.socket.as_ref().map_or(-1, |s| s.as_raw_fd())
     }
 
-    pub(super) fn drain<B: Backend>(&mut self, i: usize, rx: &mut Rx<'_>, backend: &mut B) {
-        backend.drain(i, |d| {
+    pub(super) fn drain<B: Backend>(&mut self, i: usize, rx: &mut Rx<'_>, backend: &mut B) -> Drained {
+        backend.drain(i, super::link::DRAIN_BUDGET, |d| {
             let at = rx.arrival(d.stamp);
             rx.deliver(i, d.data, at);
-        });
+        })
     }
 
     pub(super) fn send_heartbeat<B: Backend>(&self, i: usize, tx: &mut Tx<'_>, backend: &mut B) {

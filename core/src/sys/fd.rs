@@ -263,6 +263,15 @@ pub const BATCH: usize = 8;
 pub const BATCH_BYTES: usize = 640;
 const _: () = assert!(BATCH_BYTES > crate::wire::MAX_PACKET + hb_media::raw::HEADER_LEN);
 
+/// What one drain of a socket did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Datagrams handed over.
+    pub count: usize,
+    /// Whether the queue was seen empty; false when the budget ran out first.
+    pub emptied: bool,
+}
+
 /// One datagram of a [`RecvBatch`].
 #[derive(Debug, Clone, Copy)]
 pub struct Datagram<'a> {
@@ -322,23 +331,32 @@ impl RecvBatch {
         Ok(n as usize)
     }
 
-    /// Hands `f` every datagram queued on `fd`, batch after batch, until a short batch says
+    /// Hands `f` the datagrams queued on `fd`, batch after batch, until a short batch says
     /// the queue is empty — or an error does: nothing queued, or a pending ICMP error on a
-    /// UDP socket (port unreachable from a dead peer), which is not a datagram.
-    pub fn drain(&mut self, fd: RawFd, mut f: impl FnMut(Datagram<'_>)) {
-        loop {
+    /// UDP socket (port unreachable from a dead peer), which is not a datagram — or `budget`
+    /// datagrams have been handed over. Returns how many were, and whether the queue was
+    /// seen empty (false: the budget ran out first, more may be waiting).
+    pub fn drain(&mut self, fd: RawFd, budget: usize, mut f: impl FnMut(Datagram<'_>)) -> Drained {
+        let mut d = Drained { count: 0, emptied: false };
+        while d.count < budget {
             let got = match self.recv(fd) {
                 Ok(k) => k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return,
+                Err(_) => {
+                    d.emptied = true;
+                    return d;
+                }
             };
             for i in 0..got {
                 f(self.get(i));
             }
+            d.count += got;
             if got < BATCH {
-                return;
+                d.emptied = true;
+                return d;
             }
         }
+        d
     }
 
     /// Datagram `i` of the last [`RecvBatch::recv`] (`i` below what it returned).
