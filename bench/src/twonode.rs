@@ -144,11 +144,15 @@ pub struct TwoNodes {
     pub dir: TempDir,
 }
 
-/// `hbd` and `hbctl` next to the running executable (or one directory up, for examples).
+/// `hbd` and `hbctl` from the directory `HB_BIN_DIR` names, else next to the running
+/// executable (or one directory up, for examples and tests).
 pub fn sibling_binaries() -> Result<(PathBuf, PathBuf), String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut dir = me.parent().ok_or("no executable directory")?.to_path_buf();
-    if !dir.join("hbd").exists() {
+    let mut dir = match std::env::var_os("HB_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => me.parent().ok_or("no executable directory")?.to_path_buf(),
+    };
+    if std::env::var_os("HB_BIN_DIR").is_none() && !dir.join("hbd").exists() {
         if let Some(up) = dir.parent() {
             dir = up.to_path_buf();
         }
