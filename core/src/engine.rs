@@ -8,7 +8,7 @@
 use crate::auth::Keyring;
 use crate::liveness::{Event, EventQueue, LinkState, Liveness, NodeState, Timing};
 use crate::time::Nanos;
-use crate::wire::{self, Echo, Header, Heartbeat, Reject, MAX_HEARTBEAT, TYPE_HEARTBEAT};
+use crate::wire::{self, Echo, Echoes, Header, Heartbeat, Reject, MAX_HEARTBEAT, TYPE_HEARTBEAT};
 use hdrhistogram::Histogram;
 
 /// What a valid packet was.
@@ -188,11 +188,23 @@ pub struct Engine {
     next_tx: Nanos,
     tx_missed: u64,
     expected: Option<Nanos>,
-    echo_rr: usize,
+    /// Added to our clock in the timestamps we send, different in every life of hbd (see
+    /// [`Engine::fresh_echo`]).
+    salt: u64,
+    /// When this engine started: no echo of ours is older.
+    started: Nanos,
     events: EventQueue<EVENT_QUEUE>,
     /// The wall clock (unix seconds) at a monotonic instant, when it can be trusted: bounds
     /// the generations peers may announce.
     wall: Option<(u64, Nanos)>,
+}
+
+/// SplitMix64's finaliser: a 64-bit value whose every bit depends on every bit of `x`.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// How far ahead of this node's clock a peer's generation may be (clock skew between nodes).
@@ -226,7 +238,8 @@ impl Engine {
             next_tx: now,
             tx_missed: 0,
             expected: None,
-            echo_rr: 0,
+            salt: splitmix64(c.generation ^ u64::from(wire::node_id(&c.self_name)) << 32),
+            started: now,
             events: EventQueue::default(),
             wall: None,
         }
@@ -294,6 +307,20 @@ impl Engine {
             return Err(Reject::UnknownType);
         }
         let hb = wire::parse_heartbeat(body)?;
+        // Freshness: an echo of ours must be one we sent in this life, within deadtime. A
+        // packet that echoes nothing of ours (the peer has not heard us yet) is accepted but
+        // keeps nothing alive.
+        let proof = hb.echoes.for_node(self.self_id);
+        let sent = match proof {
+            Some(e) => match self.fresh_echo(e, now) {
+                Some(sent) => Some(sent),
+                None => {
+                    self.note_stale(idx, link, &h, now);
+                    return Err(Reject::Stale);
+                }
+            },
+            None => None,
+        };
         let peer = &mut self.peers[idx];
         if h.generation < peer.generation {
             return Err(Reject::OldGeneration);
@@ -328,31 +355,63 @@ impl Engine {
         p.rx += 1;
         p.peer_ts = h.timestamp;
         p.peer_ts_at = now;
-        if let Some(e) = hb.echo {
-            if e.peer == self.self_id && e.timestamp != 0 {
-                let rtt = now.0.saturating_sub(e.timestamp).saturating_sub(u64::from(e.held));
-                if rtt > 0 && rtt < 60_000_000_000 {
-                    p.rtt_last = rtt;
-                    p.rtt_min = if p.rtt_count == 0 { rtt } else { p.rtt_min.min(rtt) };
-                    p.rtt_max = p.rtt_max.max(rtt);
-                    p.rtt_sum = p.rtt_sum.saturating_add(rtt);
-                    p.rtt_count += 1;
-                    let h = &mut self.rtt_hists[idx * self.nlinks + link];
-                    h.saturating_record(rtt);
-                    if p.rtt_count <= 8 || now >= p.rtt_quantiles_at.add(RTT_QUANTILE_EVERY) {
-                        // A quantile is its bucket's highest value (up to 1 % above the
-                        // samples in it): keep it within the exact min and max shown beside it
-                        // (max/min rather than clamp, which would panic were min above max).
-                        p.rtt_p50 = h.value_at_quantile(0.5).max(p.rtt_min).min(p.rtt_max);
-                        p.rtt_p99 = h.value_at_quantile(0.99).max(p.rtt_min).min(p.rtt_max);
-                        p.rtt_quantiles_at = now;
-                    }
-                }
-            }
+        // Only a proven-fresh packet keeps the peer alive.
+        if let (Some(e), Some(sent)) = (proof, sent) {
+            self.record_rtt(idx * self.nlinks + link, now.sub(sent).0.saturating_sub(u64::from(e.held)), now);
+            let (events, pairs, nl) = (&mut self.events, &mut self.pairs, self.nlinks);
+            self.live.heard(idx, link, now, &mut |e| push_event(events, pairs, nl, e));
         }
-        let (events, pairs, nl) = (&mut self.events, &mut self.pairs, self.nlinks);
-        self.live.heard(idx, link, now, &mut |e| push_event(events, pairs, nl, e));
         Ok(Rx::Peer(idx))
+    }
+
+    /// When we sent the packet that `e` echoes, if `e` proves freshness: a timestamp of ours
+    /// from this life (we add [`Engine::salt`], derived from our generation, to every
+    /// timestamp we send, so an echo captured in an earlier life — even before a reboot reset
+    /// the monotonic clock — lands at a random time here) and no older than deadtime. An
+    /// authenticated packet carrying it was made by the peer after it heard us at that time:
+    /// no replay from an earlier life of either node can carry one.
+    fn fresh_echo(&self, e: Echo, now: Nanos) -> Option<Nanos> {
+        let sent = Nanos(e.timestamp.wrapping_sub(self.salt));
+        (sent >= self.started && sent <= now && now.sub(sent) <= self.timing.deadtime).then_some(sent)
+    }
+
+    /// A stale packet of the peer's current generation still tells us its newest timestamp, to
+    /// echo: after a partition longer than deadtime each side's echoes of the other are stale,
+    /// and without this neither could ever prove itself fresh again. Only a newer timestamp
+    /// counts, so replayed old packets cannot make us echo the past.
+    fn note_stale(&mut self, idx: usize, link: usize, h: &Header, now: Nanos) {
+        if h.generation != self.peers[idx].generation {
+            return;
+        }
+        let p = &mut self.pairs[idx * self.nlinks + link];
+        // Timestamps are the peer's clock plus a constant salt: newer is a positive difference.
+        if p.peer_ts == 0 || (h.timestamp.wrapping_sub(p.peer_ts) as i64) > 0 {
+            p.peer_ts = h.timestamp;
+            p.peer_ts_at = now;
+        }
+    }
+
+    /// Records a round-trip sample on pair `pi`.
+    fn record_rtt(&mut self, pi: usize, rtt: u64, now: Nanos) {
+        if rtt == 0 || rtt >= 60_000_000_000 {
+            return;
+        }
+        let p = &mut self.pairs[pi];
+        p.rtt_last = rtt;
+        p.rtt_min = if p.rtt_count == 0 { rtt } else { p.rtt_min.min(rtt) };
+        p.rtt_max = p.rtt_max.max(rtt);
+        p.rtt_sum = p.rtt_sum.saturating_add(rtt);
+        p.rtt_count += 1;
+        let h = &mut self.rtt_hists[pi];
+        h.saturating_record(rtt);
+        if p.rtt_count <= 8 || now >= p.rtt_quantiles_at.add(RTT_QUANTILE_EVERY) {
+            // A quantile is its bucket's highest value (up to 1 % above the samples in it):
+            // keep it within the exact min and max shown beside it (max/min rather than clamp,
+            // which would panic were min above max).
+            p.rtt_p50 = h.value_at_quantile(0.5).max(p.rtt_min).min(p.rtt_max);
+            p.rtt_p99 = h.value_at_quantile(0.99).max(p.rtt_min).min(p.rtt_max);
+            p.rtt_quantiles_at = now;
+        }
     }
 
     /// Says that `link` was read only up to arrivals at `until` this iteration (a drain cut
@@ -390,28 +449,20 @@ impl Engine {
             sender: self.self_id,
             generation: self.generation,
             seq: self.seq,
-            timestamp: now.0,
+            timestamp: now.0.wrapping_add(self.salt),
             key,
             method: method as u8,
             body_len: 0,
         };
-        // Echo one peer per packet, in turn (one peer in the usual two-node cluster).
-        let mut echo = None;
-        let n = self.peers.len();
-        for k in 0..n {
-            let i = (self.echo_rr + k) % n;
+        // Echo every peer heard on this link: each needs one in every packet to prove it fresh.
+        let mut echoes = Echoes::default();
+        for (i, peer) in self.peers.iter().enumerate() {
             let p = &self.pairs[i * self.nlinks + link];
             if p.peer_ts != 0 {
-                echo = Some(Echo {
-                    peer: self.peers[i].id,
-                    timestamp: p.peer_ts,
-                    held: now.sub(p.peer_ts_at).0.min(u64::from(u32::MAX)) as u32,
-                });
-                self.echo_rr = i + 1;
-                break;
+                echoes.push(Echo { peer: peer.id, timestamp: p.peer_ts, held: now.sub(p.peer_ts_at).0.min(u64::from(u32::MAX)) as u32 });
             }
         }
-        let hb = Heartbeat { timing: Some((self.timing.keepalive.as_millis() as u32, self.timing.deadtime.as_millis() as u32)), echo };
+        let hb = Heartbeat { timing: Some((self.timing.keepalive.as_millis() as u32, self.timing.deadtime.as_millis() as u32)), echoes };
         self.links[link].tx += 1;
         wire::encode_heartbeat(&h, &hb, &self.keys, out)
     }
@@ -601,6 +652,8 @@ mod tests {
         let mut a = engine("a", "b", 10, K);
         let mut b = engine("b", "a", 20, K);
         let t = 1_000 * MS;
+        // b hears a first, so its packets carry the echo that proves them fresh.
+        b.receive(0, &hb(&mut a, t), Nanos(t)).unwrap();
         let good = hb(&mut b, t);
         assert_eq!(a.receive(0, &good, Nanos(t)), Ok(Rx::Peer(0)));
         assert_eq!(a.receive(0, &good, Nanos(t)), Err(Reject::Replay));
@@ -653,13 +706,17 @@ mod tests {
         let mut a = engine("a", "b", 10, K);
         let mut b1 = engine("b", "a", 20, K);
         let t = 1_000 * MS;
+        b1.receive(0, &hb(&mut a, t), Nanos(t)).unwrap();
         a.receive(0, &hb(&mut b1, t), Nanos(t)).unwrap();
         let mut b2 = engine("b", "a", 21, K);
+        // a's packets still echo b's earlier life: stale to the new b, until a hears it.
+        assert_eq!(b2.receive(0, &hb(&mut a, t + MS), Nanos(t + MS)), Err(Reject::Stale));
         a.receive(0, &hb(&mut b2, t + MS), Nanos(t + MS)).unwrap();
+        assert_eq!(b2.receive(0, &hb(&mut a, t + 2 * MS), Nanos(t + 2 * MS)), Ok(Rx::Peer(0)));
         let evs: Vec<Event> = std::iter::from_fn(|| a.pop_event()).collect();
         assert!(evs.iter().any(|e| matches!(e, Event::NodeRestarted { generation: 21, .. })), "{evs:?}");
         // The old incarnation's packets are now refused.
-        assert_eq!(a.receive(0, &hb(&mut b1, t + 2 * MS), Nanos(t + 2 * MS)), Err(Reject::OldGeneration));
+        assert_eq!(a.receive(0, &hb(&mut b1, t + 3 * MS), Nanos(t + 3 * MS)), Err(Reject::OldGeneration));
     }
 
     #[test]
@@ -723,5 +780,64 @@ mod tests {
         let mut now = engine("b", "a", 101, keys);
         let n = now.build_heartbeat(0, Nanos(2_000 * MS + 4), &mut out);
         assert!(rx.receive(0, &out[..n], Nanos(2_000 * MS + 5)).is_ok());
+    }
+
+    /// The salt's test vector in docs/wire-format.md (computed independently, in Python).
+    #[test]
+    fn the_salt_matches_the_spec() {
+        let e = engine("alpha", "b", 1_700_000_000, K);
+        assert_eq!(format!("{:016x}", e.salt), "1b198c001860b57f");
+        let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/wire-format.md")).unwrap();
+        assert!(spec.contains("generation 1700000000 has salt `1b198c001860b57f`"));
+    }
+
+    /// Issue 14, freshness: only a packet that echoes a timestamp of ours from this life,
+    /// sent within deadtime, keeps the peer alive; one without an echo of ours is accepted
+    /// but proves nothing; one with an old echo is refused as stale.
+    #[test]
+    fn only_a_fresh_echo_of_ours_keeps_a_peer_alive() {
+        let mut a = engine("a", "b", 10, K);
+        let mut b = engine("b", "a", 20, K);
+        let t = 1_000 * MS;
+        // b has not heard a: accepted, counted, but a does not see b up.
+        assert_eq!(a.receive(0, &hb(&mut b, t), Nanos(t)), Ok(Rx::Peer(0)));
+        assert_eq!(a.node_state(0), NodeState::Init);
+        // One round trip later it has.
+        b.receive(0, &hb(&mut a, t + MS), Nanos(t + MS)).unwrap();
+        assert_eq!(a.receive(0, &hb(&mut b, t + 2 * MS), Nanos(t + 2 * MS)), Ok(Rx::Peer(0)));
+        assert_eq!(a.node_state(0), NodeState::Up);
+        // A packet of b's made now but arriving after deadtime (a's echo older than 50 ms).
+        let late = hb(&mut b, t + 3 * MS);
+        assert_eq!(a.receive(0, &late, Nanos(t + 52 * MS)), Err(Reject::Stale));
+        assert_eq!(a.link_counters(0).rejects[Reject::Stale as usize], 1);
+    }
+
+    /// Issue 14, finding 3: heartbeats of b captured while it talked to a, replayed after a
+    /// restarted (a new generation, so a new salt on its clock), prove nothing: they echo
+    /// timestamps of a's earlier life. The peer stays as unknown as it was.
+    #[test]
+    fn a_replay_after_this_node_restarts_is_stale() {
+        let mut a1 = engine("a", "b", 10, K);
+        let mut b = engine("b", "a", 20, K);
+        let t = 1_000 * MS;
+        let mut captured = Vec::new();
+        for i in 0..40 {
+            let now = t + i * 10 * MS;
+            b.receive(0, &hb(&mut a1, now), Nanos(now)).unwrap();
+            let p = hb(&mut b, now + MS);
+            a1.receive(0, &p, Nanos(now + MS)).unwrap();
+            captured.push(p);
+        }
+        assert_eq!(a1.node_state(0), NodeState::Up);
+        // b dies; a restarts on the same monotonic clock (and the worst case: the same start
+        // time, as after a reboot), then the capture is replayed at the old pace.
+        let mut a2 = engine("a", "b", 11, K);
+        a2.remember_generation(0, 20);
+        for (i, p) in captured.iter().enumerate() {
+            let now = Nanos(t + i as u64 * 10 * MS + MS);
+            assert_eq!(a2.receive(0, p, now), Err(Reject::Stale), "replayed packet {i}");
+        }
+        assert_eq!(a2.node_state(0), NodeState::Init);
+        assert_eq!(a2.link_counters(0).rejects[Reject::Stale as usize], 40);
     }
 }

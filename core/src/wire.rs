@@ -15,8 +15,12 @@ pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 40;
 /// The largest datagram accepted; anything longer is `Oversized`.
 pub const MAX_PACKET: usize = 512;
-/// A heartbeat never exceeds this on the wire (payload of the UDP datagram).
-pub const MAX_HEARTBEAT: usize = 128;
+/// Most echo fields in one heartbeat: one per peer heard on the link (`MAX_NODES` is 16).
+pub const MAX_ECHOES: usize = 15;
+/// A heartbeat never exceeds this on the wire (payload of the UDP datagram): header, timing,
+/// an echo for each of [`MAX_ECHOES`] peers, the longest MAC. With one peer and sha256 it is
+/// 100 bytes.
+pub const MAX_HEARTBEAT: usize = max_heartbeat_len(MAX_MAC);
 
 /// Packet type: a heartbeat.
 pub const TYPE_HEARTBEAT: u8 = 1;
@@ -61,11 +65,15 @@ pub enum Reject {
     /// A generation further ahead of this node's clock than any sender can have (generations
     /// are seconds since the epoch): a forged packet, or a clock more than a day wrong.
     FutureGeneration = 13,
+    /// An echo of ours that we did not send in this life of hbd, or sent longer than deadtime
+    /// ago: a packet that cannot prove it was made recently (a replay, perhaps across a
+    /// restart of this node). See "Freshness" in `docs/wire-format.md`.
+    Stale = 14,
 }
 
 impl Reject {
     /// Number of reasons (size of counter arrays).
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
     /// All reasons in counter order.
     pub const ALL: [Reject; Reject::COUNT] = [
         Reject::Truncated,
@@ -82,6 +90,7 @@ impl Reject {
         Reject::UnknownType,
         Reject::BadFrame,
         Reject::FutureGeneration,
+        Reject::Stale,
     ];
     /// A short name for counters and logs.
     pub const fn name(self) -> &'static str {
@@ -100,6 +109,7 @@ impl Reject {
             Reject::UnknownType => "unknown-type",
             Reject::BadFrame => "bad-frame",
             Reject::FutureGeneration => "future-generation",
+            Reject::Stale => "stale",
         }
     }
 }
@@ -147,8 +157,9 @@ pub struct Header {
     pub body_len: u16,
 }
 
-/// An echo of one of our timestamps, for RTT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An echo of one of our timestamps: the proof that the packet was made after the sender
+/// heard that packet of ours (freshness), and a round-trip time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Echo {
     /// Whose timestamp it echoes.
     pub peer: u32,
@@ -158,13 +169,45 @@ pub struct Echo {
     pub held: u32,
 }
 
+/// The echo fields of a heartbeat: one per peer the sender has heard on the link, in a fixed
+/// array (no allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Echoes {
+    list: [Echo; MAX_ECHOES],
+    len: u8,
+}
+
+impl Echoes {
+    /// Just `e`.
+    pub const fn one(e: Echo) -> Echoes {
+        let mut list = [Echo { peer: 0, timestamp: 0, held: 0 }; MAX_ECHOES];
+        list[0] = e;
+        Echoes { list, len: 1 }
+    }
+    /// Adds `e`; false when the list is full.
+    pub fn push(&mut self, e: Echo) -> bool {
+        let Some(slot) = self.list.get_mut(usize::from(self.len)) else { return false };
+        *slot = e;
+        self.len += 1;
+        true
+    }
+    /// The echoes, in field order.
+    pub fn as_slice(&self) -> &[Echo] {
+        &self.list[..usize::from(self.len)]
+    }
+    /// The echo addressed to node `id`, if any (the first, should a forger repeat it).
+    pub fn for_node(&self, id: u32) -> Option<Echo> {
+        self.as_slice().iter().copied().find(|e| e.peer == id)
+    }
+}
+
 /// The decoded fields of a heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Heartbeat {
     /// The sender's (keepalive, deadtime) in ms.
     pub timing: Option<(u32, u32)>,
-    /// An echo, if the sender had one for us.
-    pub echo: Option<Echo>,
+    /// Echoes of its peers' timestamps.
+    pub echoes: Echoes,
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
@@ -238,7 +281,11 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<Heartbeat, Reject> {
         let v = body.get(i + 2..i + 2 + l).ok_or(Reject::Malformed)?;
         match t {
             FIELD_TIMING if l == 8 => hb.timing = Some((u32_at(v, 0), u32_at(v, 4))),
-            FIELD_ECHO if l == 16 => hb.echo = Some(Echo { peer: u32_at(v, 0), timestamp: u64_at(v, 4), held: u32_at(v, 12) }),
+            FIELD_ECHO if l == 16 => {
+                let e = Echo { peer: u32_at(v, 0), timestamp: u64_at(v, 4), held: u32_at(v, 12) };
+                // More echoes than a cluster has peers.
+                hb.echoes.push(e).then_some(()).ok_or(Reject::Malformed)?;
+            }
             FIELD_TIMING | FIELD_ECHO => return Err(Reject::Malformed),
             _ => {}
         }
@@ -247,15 +294,20 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<Heartbeat, Reject> {
     Ok(hb)
 }
 
-/// The longest heartbeat signed with a MAC of `mac_len` bytes: header, timing and echo fields
-/// (100 bytes with sha256).
+/// The longest heartbeat signed with a MAC of `mac_len` bytes: header, timing and an echo for
+/// each of [`MAX_ECHOES`] peers.
 pub const fn max_heartbeat_len(mac_len: usize) -> usize {
-    HEADER_LEN + 10 + 18 + mac_len
+    heartbeat_len(mac_len, MAX_ECHOES)
+}
+
+/// The length of a heartbeat with `echoes` echo fields and a MAC of `mac_len` bytes.
+pub const fn heartbeat_len(mac_len: usize, echoes: usize) -> usize {
+    HEADER_LEN + 10 + 18 * echoes + mac_len
 }
 
 /// Writes a signed heartbeat into `out` and returns its length.
 pub fn encode_heartbeat(h: &Header, hb: &Heartbeat, keys: &Keyring, out: &mut [u8; MAX_HEARTBEAT]) -> usize {
-    let mut body = [0u8; 64];
+    let mut body = [0u8; 10 + 18 * MAX_ECHOES];
     let mut bl = 0;
     if let Some((k, d)) = hb.timing {
         body[bl] = FIELD_TIMING;
@@ -264,7 +316,7 @@ pub fn encode_heartbeat(h: &Header, hb: &Heartbeat, keys: &Keyring, out: &mut [u
         body[bl + 6..bl + 10].copy_from_slice(&d.to_be_bytes());
         bl += 10;
     }
-    if let Some(e) = hb.echo {
+    for e in hb.echoes.as_slice() {
         body[bl] = FIELD_ECHO;
         body[bl + 1] = 16;
         body[bl + 2..bl + 6].copy_from_slice(&e.peer.to_be_bytes());
@@ -319,7 +371,8 @@ mod tests {
         }
     }
 
-    const VECTOR_HB: Heartbeat = Heartbeat { timing: Some((10, 50)), echo: Some(Echo { peer: 0x0102_0304, timestamp: 99, held: 7 }) };
+    const VECTOR_HB: Heartbeat =
+        Heartbeat { timing: Some((10, 50)), echoes: Echoes::one(Echo { peer: 0x0102_0304, timestamp: 99, held: 7 }) };
 
     /// The test vectors printed in docs/wire-format.md.
     #[test]
@@ -384,5 +437,27 @@ mod tests {
         assert_eq!(parse_heartbeat(&[1, 9, 0]).unwrap_err(), Reject::Malformed);
         assert_eq!(parse_heartbeat(&[1, 2, 0, 0]).unwrap_err(), Reject::Malformed);
         assert_eq!(parse_heartbeat(&[77, 1, 0]).unwrap(), Heartbeat::default());
+    }
+
+    /// A heartbeat carries an echo for every peer (15 at most); a sixteenth is malformed.
+    #[test]
+    fn every_peer_gets_an_echo_and_the_list_is_bounded() {
+        let keys = ring("auth 1\n1 sha256 k\n");
+        let mut hb = Heartbeat { timing: Some((10, 50)), echoes: Echoes::default() };
+        for i in 0..MAX_ECHOES as u32 {
+            assert!(hb.echoes.push(Echo { peer: i + 1, timestamp: u64::from(i) * 1000, held: i }));
+        }
+        assert!(!hb.echoes.push(Echo::default()), "the list is full");
+        let mut out = [0u8; MAX_HEARTBEAT];
+        let n = encode_heartbeat(&vector_header(Method::Sha256), &hb, &keys, &mut out);
+        assert_eq!(n, MAX_HEARTBEAT, "15 echoes and the longest MAC fill the buffer exactly");
+        let (_, body, _) = split(&out[..n]).unwrap();
+        let got = parse_heartbeat(body).unwrap();
+        assert_eq!(got, hb);
+        assert_eq!(got.echoes.for_node(7), Some(Echo { peer: 7, timestamp: 6000, held: 6 }));
+        assert_eq!(got.echoes.for_node(99), None);
+        let mut sixteen = body.to_vec();
+        sixteen.extend_from_slice(&body[10..28]);
+        assert_eq!(parse_heartbeat(&sixteen).unwrap_err(), Reject::Malformed);
     }
 }

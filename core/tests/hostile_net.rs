@@ -126,6 +126,53 @@ fn an_older_generation_replayed_after_the_receiver_restarts_is_refused() {
     assert!(rejects(&a, Reject::OldGeneration) >= 40, "{:?}", a.snapshot().map(|s| s.links));
 }
 
+/// Finding 3 exactly as reproduced: forty sha256 heartbeats b really sent (captured on the
+/// segment), replayed after b was killed and a restarted, from b's own address and port. They
+/// are b's current generation and a's replay window is new, but they echo timestamps of a's
+/// earlier life: stale, counted, and b never comes back.
+#[test]
+fn a_captured_replay_of_the_current_generation_after_the_receiver_restarts_proves_nothing() {
+    use hb_hwtest::flood::{build_frame, capture_udp, send_frames, FloodPayload, FloodSpec};
+    if !require_root("a_captured_replay_of_the_current_generation_after_the_receiver_restarts_proves_nothing") {
+        return;
+    }
+    let pair = Pair::create();
+    let dir = TempDir::new("hb-replay-fresh");
+    let a = Node::start(&pair.a, &dir.path, "a", &hacf(&pair.a_if), "auto");
+    let mut b = Node::start(&pair.b, &dir.path, "b", &hacf(&pair.b_if), "auto");
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
+    let (a4, b4) = (A4.parse().unwrap(), B4.parse().unwrap());
+    let captured = capture_udp(&pair.a, &pair.a_if, b4, PORT, 40, Duration::from_secs(10)).expect("capture");
+    assert_eq!(captured.len(), 40, "captured only {}", captured.len());
+
+    // b dies; a restarts with the same state directory; the capture is replayed at b's pace.
+    b.proc.kill9();
+    a.wait_peer("b", NodeState::Dead, Duration::from_secs(5));
+    drop(a);
+    let a = Node::start(&pair.a, &dir.path, "a", &hacf(&pair.a_if), "auto");
+    wait_for(Duration::from_secs(10), || a.snapshot()).expect("a's page");
+    let dst_mac = Pair::mac(&pair.a, &pair.a_if);
+    let frames: Vec<Vec<u8>> = captured
+        .iter()
+        .map(|p| {
+            let what = FloodPayload::Udp { src: (b4, PORT), dst: (a4, PORT), data: p.clone() };
+            build_frame(&FloodSpec { dev: pair.b_if.clone(), dst_mac, src_mac: [2, 0xee, 0x77, 0, 0, 3], what, rate: 0 })
+        })
+        .collect();
+    std::thread::scope(|s| {
+        let replay = s.spawn(|| send_frames(&pair.b, &pair.b_if, &frames, Duration::from_millis(20)));
+        while !replay.is_finished() {
+            assert_ne!(a.peer_state("b"), Some(NodeState::Up), "a replay brought b up\n{}", a.log_text());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        replay.join().unwrap().expect("replay");
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert_ne!(a.peer_state("b"), Some(NodeState::Up));
+    assert!(rejects(&a, Reject::Stale) >= 35, "{:?}", a.snapshot().map(|s| s.links));
+    assert!(a.log_text().contains("(stale)"), "{}", a.log_text());
+}
+
 /// The Internet checksum (RFC 1071).
 fn checksum(b: &[u8]) -> u16 {
     let mut sum: u32 = b.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();

@@ -1,8 +1,11 @@
 //! The engine's whole receive path, past the MAC: the input is a *sequence* of steps — genuine
 //! heartbeats of a peer in chosen generations and sequence numbers, signed with the real key
 //! (or another method's), truncated or with a bit flipped, replays of earlier ones, garbage,
-//! and time passing — delivered in order to a receiver whose wall clock bounds generations.
+//! time passing, the peer hearing the receiver (so that its packets echo it), and restarts of
+//! the receiver — delivered in order to a receiver whose wall clock bounds generations.
 //! After every step the invariants hold:
+//! - liveness comes only from freshness: a packet that brings the peer or the link up echoes
+//!   a heartbeat this life of the receiver built within deadtime;
 //! - a rejected packet changes nothing: not the peer's generation, not its state, no event;
 //! - a packet already accepted, delivered again, is refused (a replay never counts twice);
 //! - no generation beyond the wall-clock bound is ever adopted;
@@ -12,7 +15,7 @@ use hb_core::auth::{parse_authkeys, Keyring};
 use hb_core::engine::{Engine, EngineConfig, Rx, GENERATION_AHEAD_S};
 use hb_core::liveness::{Event, Timing};
 use hb_core::time::Nanos;
-use hb_core::wire::MAX_HEARTBEAT;
+use hb_core::wire::{self, MAX_HEARTBEAT};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
@@ -32,6 +35,11 @@ enum Step {
     Garbage { bytes: Vec<u8> },
     /// Time passes; deadlines are judged.
     Advance { ms: u16 },
+    /// The receiver sends a heartbeat and the sender of `key`'s set (in its newest
+    /// generation) hears it.
+    Hear { key: u8 },
+    /// The receiver restarts: a new generation, the peer's generation remembered.
+    Restart,
 }
 
 fn timing() -> Timing {
@@ -50,8 +58,22 @@ fn engine(keys: &str, name: &str, peer: &str, generation: u64, now: Nanos) -> En
     Engine::new(cfg, now)
 }
 
-fn check_events(rx: &mut Engine) {
+/// Whether `pkt` echoes, for node a, a timestamp the receiver sent (in this life) within the
+/// last 50 ms (deadtime).
+fn proves_fresh(pkt: &[u8], sent: &[(u64, Nanos)], now: Nanos) -> bool {
+    let Ok((_, body, _)) = wire::split(pkt) else { return false };
+    let Ok(hb) = wire::parse_heartbeat(body) else { return false };
+    let Some(e) = hb.echoes.for_node(wire::node_id("a")) else { return false };
+    sent.iter().any(|&(ts, at)| ts == e.timestamp && now.sub(at) <= Nanos::from_millis(50))
+}
+
+/// Drains the receiver's events and checks them; `fresh`: whether the packet just delivered
+/// proved freshness (only such a packet may bring anything up).
+fn check_events(rx: &mut Engine, fresh: bool) {
     while let Some(e) = rx.pop_event() {
+        if matches!(e, Event::NodeUp { .. } | Event::LinkUp { .. }) {
+            assert!(fresh, "{e:?} from a packet that proves no freshness");
+        }
         match e {
             Event::NodeUp { node, .. } | Event::NodeDead { node, .. } | Event::NodeRestarted { node, .. } => assert_eq!(node, 0),
             Event::LinkUp { node, link, .. } | Event::LinkWarn { node, link, .. } | Event::LinkDead { node, link, .. } => {
@@ -72,6 +94,9 @@ fuzz_target!(|steps: Vec<Step>| {
     let mut accepted: Vec<Vec<u8>> = Vec::new();
     // Senders by (key set, generation), each keeping its own sequence numbers.
     let mut senders: Vec<(usize, u64, Engine)> = Vec::new();
+    // The timestamps this life of the receiver has sent, and when.
+    let mut sent: Vec<(u64, Nanos)> = Vec::new();
+    let mut life = 0;
     for step in steps.into_iter().take(256) {
         now = now.add(Nanos(MS / 10));
         let pkt = match step {
@@ -106,12 +131,34 @@ fuzz_target!(|steps: Vec<Step>| {
             Step::Advance { ms } => {
                 now = now.add(Nanos(u64::from(ms % 200) * MS));
                 rx.poll(now);
-                check_events(&mut rx);
+                check_events(&mut rx, false);
+                continue;
+            }
+            Step::Hear { key } => {
+                let k = usize::from(key) % KEYS.len();
+                let mut out = [0u8; MAX_HEARTBEAT];
+                let n = rx.build_heartbeat(0, now, &mut out);
+                let (h, _, _) = wire::split(&out[..n]).expect("our own heartbeat parses");
+                sent.push((h.timestamp, now));
+                if let Some((_, _, s)) = senders.iter_mut().filter(|(sk, _, _)| *sk == k).max_by_key(|(_, g, _)| *g) {
+                    let _ = s.receive(0, &out[..n], now);
+                }
+                continue;
+            }
+            Step::Restart => {
+                life += 1;
+                let remembered = rx.peer_generation(0);
+                rx = engine(KEYS[0], "a", "b", WALL + 100_000 + life, now);
+                rx.set_wall_clock(WALL, now);
+                rx.remember_generation(0, remembered);
+                sent.clear();
+                accepted.clear();
                 continue;
             }
         };
         let (generation, state) = (rx.peer_generation(0), rx.node_state(0));
         let was_accepted = accepted.contains(&pkt);
+        let fresh = proves_fresh(&pkt, &sent, now);
         match rx.receive(0, &pkt, now) {
             Ok(Rx::Peer(p)) => {
                 assert_eq!(p, 0);
@@ -125,7 +172,7 @@ fuzz_target!(|steps: Vec<Step>| {
             }
         }
         assert!(rx.peer_generation(0) <= bound, "generation {} adopted beyond the bound {bound}", rx.peer_generation(0));
-        check_events(&mut rx);
+        check_events(&mut rx, fresh);
         delivered.push(pkt);
     }
 });

@@ -2,6 +2,9 @@
 //! through a packet socket, so that the source address, port and MAC can be anyone's —
 //! including the peer's, the case no kernel filter on addresses can stop.
 //!
+//! [`capture_udp`] is the attacker's other half: it records the UDP datagrams that pass on the
+//! segment (a packet socket), for replaying later with [`send_frames`].
+//!
 //! One frame is built once (Ethernet, then IPv4 and UDP for the IP media, or the payload as is
 //! for hb's raw Ethernet medium) and sent again and again with `sendmmsg(2)` in batches,
 //! paced against CLOCK_MONOTONIC to the asked rate. [`Flood::stop`] returns how many went out
@@ -130,6 +133,42 @@ fn run(spec: &FloodSpec, stop: &AtomicBool) -> std::io::Result<FloodReport> {
         }
     }
     Ok(FloodReport { sent, elapsed: t0.elapsed(), errors })
+}
+
+/// Sends each of `frames` (whole Ethernet frames) once from `dev` in `ns`, `gap` apart.
+pub fn send_frames(ns: &Netns, dev: &str, frames: &[Vec<u8>], gap: Duration) -> std::io::Result<()> {
+    crate::in_netns(ns, || -> std::io::Result<()> {
+        let sock = sys::PacketSender::open(dev)?;
+        for f in frames {
+            sock.send_copies(f, 1)?;
+            std::thread::sleep(gap);
+        }
+        Ok(())
+    })?
+}
+
+/// Records the payloads of the next `count` UDP datagrams over IPv4 from `from` to port `port`
+/// seen on `dev` in `ns` (within `timeout`).
+pub fn capture_udp(ns: &Netns, dev: &str, from: Ipv4Addr, port: u16, count: usize, timeout: Duration) -> std::io::Result<Vec<Vec<u8>>> {
+    crate::in_netns(ns, || -> std::io::Result<Vec<Vec<u8>>> {
+        let cap = sys::PacketCapture::open(dev)?;
+        let end = Instant::now() + timeout;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while got.len() < count && Instant::now() < end {
+            let Some(n) = cap.next(&mut buf, 100) else { continue };
+            let f = &buf[..n];
+            // Ethernet, IPv4 without options, UDP.
+            if n < 42 || f[12..14] != [0x08, 0x00] || f[14] != 0x45 || f[23] != 17 || f[26..30] != from.octets() {
+                continue;
+            }
+            let end = 34 + usize::from(u16::from_be_bytes([f[38], f[39]]));
+            if u16::from_be_bytes([f[36], f[37]]) == port && end >= 42 && end <= n {
+                got.push(f[42..end].to_vec());
+            }
+        }
+        Ok(got)
+    })?
 }
 
 /// The whole Ethernet frame `spec` describes.

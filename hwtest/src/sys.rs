@@ -203,3 +203,54 @@ impl PacketSender {
         Ok(n as usize)
     }
 }
+
+/// A packet socket that receives every frame on one interface (`ETH_P_ALL`), for capturing
+/// what passes on a segment ([`crate::flood::capture_udp`]).
+pub(crate) struct PacketCapture {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl PacketCapture {
+    /// Opens it on `dev` (in the calling thread's namespace). Needs CAP_NET_RAW.
+    pub(crate) fn open(dev: &str) -> std::io::Result<PacketCapture> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let name = std::ffi::CString::new(dev).map_err(std::io::Error::other)?;
+        // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) } as i32;
+        if ifindex == 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let all = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, i32::from(all)) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a new descriptor nothing else owns.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        // SAFETY: all-zero is a valid sockaddr_ll; the fields used are set below.
+        let mut at: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        at.sll_family = libc::AF_PACKET as u16;
+        at.sll_protocol = all;
+        at.sll_ifindex = ifindex;
+        // SAFETY: `at` is a valid sockaddr_ll and its size is passed.
+        let rc = unsafe {
+            libc::bind(fd.as_raw_fd(), (&at as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(PacketCapture { fd })
+    }
+
+    /// The next frame, waiting at most `timeout_ms`; `None` on timeout.
+    pub(crate) fn next(&self, buf: &mut [u8], timeout_ms: u16) -> Option<usize> {
+        use std::os::fd::{AsFd, AsRawFd};
+        if !poll_readable(&[self.fd.as_fd()], timeout_ms)[0] {
+            return None;
+        }
+        // SAFETY: `buf` is valid for writes of its length.
+        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        (n > 0).then_some(n as usize)
+    }
+}
