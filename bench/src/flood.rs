@@ -85,6 +85,8 @@ pub struct Trial {
     pub real_lost: u64,
     /// Forged packets a refused (all reasons).
     pub rejected: u64,
+    /// Datagrams the kernel dropped on a's socket (its filter, or no room).
+    pub kernel_dropped: u64,
     /// hbd's CPU on a, percent of one core, over the flood.
     pub hbd_cpu_pct: f64,
     /// The RT thread's share of it.
@@ -106,7 +108,7 @@ impl Trial {
     /// One line for a person.
     pub fn line(&self) -> String {
         format!(
-            "{:<5} {:>9.0} pps for {:.1} s: false deaths {}, link deaths {}, real heartbeats lost {} of {}, refused {}, \
+            "{:<5} {:>9.0} pps for {:.1} s: false deaths {}, link deaths {}, real heartbeats lost {} of {}, refused {} (+{} in the kernel), \
              hbd CPU {:.1} % (RT thread {:.1} %), longest pet gap {:.1} ms{}, own stalls {}",
             self.target.name(),
             self.flood.pps(),
@@ -116,6 +118,7 @@ impl Trial {
             self.real_lost,
             self.real_sent,
             self.rejected,
+            self.kernel_dropped,
             self.hbd_cpu_pct,
             self.rt_cpu_pct,
             self.max_pet_gap_ms,
@@ -150,12 +153,26 @@ fn forged_heartbeat(generation: u64) -> Vec<u8> {
     out[..n].to_vec()
 }
 
-/// The flood's frame: from a third MAC on b's side, claiming b's address and port.
-fn spec(pair: &Pair, target: Target, data: Vec<u8>, rate: u64) -> FloodSpec {
+/// Where the forged packets claim to come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// b's own address and port: nothing but the MAC tells them apart.
+    Peer,
+    /// The attacker's own address (10.77.0.3) and a port of its own: a's socket filter
+    /// drops them in the kernel on unicast links.
+    Third,
+}
+
+/// The flood's frame: from a third MAC on b's side, claiming b's address and port (or not).
+fn spec(pair: &Pair, target: Target, source: Source, data: Vec<u8>, rate: u64) -> FloodSpec {
     let a_mac = Pair::mac(&pair.a, &pair.a_if);
     let (a4, b4): (Ipv4Addr, Ipv4Addr) = (A4.parse().expect("literal"), B4.parse().expect("literal"));
     let group: Ipv4Addr = MCAST_GROUP.parse().expect("literal");
-    let udp = |dst: Ipv4Addr| FloodPayload::Udp { src: (b4, PORT), dst: (dst, PORT), data: data.clone() };
+    let src = match source {
+        Source::Peer => (b4, PORT),
+        Source::Third => (Ipv4Addr::new(10, 77, 0, 3), 40_000),
+    };
+    let udp = |dst: Ipv4Addr| FloodPayload::Udp { src, dst: (dst, PORT), data: data.clone() };
     let (dst_mac, what) = match target {
         Target::Ucast => (a_mac, udp(a4)),
         Target::Bcast => ([0xff; 6], udp(Ipv4Addr::BROADCAST)),
@@ -212,6 +229,11 @@ fn counters(t: &TwoNodes) -> Result<(u64, u64, u64), String> {
     Ok((lb.tx, la.rx_ok, la.rejected()))
 }
 
+/// a's link 0 kernel drop count.
+fn kernel_dropped(t: &TwoNodes) -> u64 {
+    t.snapshot('a').map_or(0, |s| s.links[0].counters.kernel_dropped)
+}
+
 /// How far a's accepted count is behind b's sent count once a has read what reached it: the
 /// smallest difference over 30 ms of reads (a heartbeat waits in a's socket until a's next
 /// tick, up to a keepalive, so a single read can be one behind without any loss).
@@ -227,7 +249,7 @@ fn deficit(t: &TwoNodes) -> Result<u64, String> {
 
 /// One trial: the pair at `s`'s timing on `target` alone, flooded at `rate` packets a second
 /// (0: as fast as this machine can send) for `seconds`. Needs root.
-pub fn trial(s: &Settings, target: Target, rate: u64, seconds: u64, progress: &dyn Fn(usize)) -> Result<Trial, String> {
+pub fn trial(s: &Settings, target: Target, source: Source, rate: u64, seconds: u64, progress: &dyn Fn(usize)) -> Result<Trial, String> {
     let emu = WatchdogEmulator::start(Features::default()).map_err(|e| format!("the watchdog emulator (FUSE): {e}"))?;
     let settings = Settings { media: target.media(), loopback: false, watchdog_a: Some(emu.path()), ..s.clone() };
     let mut t = TwoNodes::create(&settings)?;
@@ -241,10 +263,11 @@ pub fn trial(s: &Settings, target: Target, rate: u64, seconds: u64, progress: &d
     }
     let generation = t.snapshot('a').and_then(|s| s.node("b").map(|n| n.generation)).ok_or("a does not know b")?;
     let pair = t.pair().ok_or("no namespaces")?;
-    let spec = spec(pair, target, forged_heartbeat(generation), rate);
+    let spec = spec(pair, target, source, forged_heartbeat(generation), rate);
     let pid = t.pid('a').ok_or("a is not running")?;
     let events = EventCounter::start(t.run_dir('a'))?;
     let deficit0 = deficit(&t)?;
+    let kd0 = kernel_dropped(&t);
     let (sent0, _, rej0) = counters(&t)?;
     let cpu0 = hb_hwtest::procstat::threads_cpu(pid).ok_or("a's /proc entry")?;
     let pets0 = emu.state().pets.len();
@@ -278,6 +301,7 @@ pub fn trial(s: &Settings, target: Target, rate: u64, seconds: u64, progress: &d
         real_sent: sent1 - sent0,
         real_lost: deficit1.saturating_sub(deficit0),
         rejected: rej1 - rej0,
+        kernel_dropped: kernel_dropped(&t) - kd0,
         hbd_cpu_pct: pct(false),
         rt_cpu_pct: pct(true),
         max_pet_gap_ms,

@@ -81,6 +81,9 @@ OPTIONS
     --baud N           the serial line's speed                 [default: 115200]
     --rate PPS         flood: forged packets per second, 0 = as fast as possible
                                                                [default: 200000]
+    --source S         flood: peer (b's own address and port: only the MAC gives them
+                       away) or third (the attacker's own: a's socket filter drops them
+                       on unicast links)                       [default: peer]
     --find-max         flood: 50k, 100k, 200k, ... pps, then the sender's maximum, until
                        a trial has a false death, a lost heartbeat or a late pet
     -h, --help         this text
@@ -115,6 +118,7 @@ struct Args {
     peer_settings: PeerSettings,
     rate: u64,
     find_max: bool,
+    source: hb_bench::flood::Source,
 }
 
 fn parse() -> Result<Option<Args>, String> {
@@ -136,6 +140,7 @@ fn parse() -> Result<Option<Args>, String> {
         peer_settings: PeerSettings::default(),
         rate: 200_000,
         find_max: false,
+        source: hb_bench::flood::Source::Peer,
     };
     let (mut media, mut baud) = ("ucast".to_string(), 115_200u32);
     let mut p = lexopt::Parser::from_env();
@@ -164,6 +169,13 @@ fn parse() -> Result<Option<Args>, String> {
             Long("load") => a.load = Some(val(&mut p)?),
             Long("rate") => a.rate = num(&mut p)?,
             Long("find-max") => a.find_max = true,
+            Long("source") => {
+                a.source = match val(&mut p)?.as_str() {
+                    "peer" => hb_bench::flood::Source::Peer,
+                    "third" => hb_bench::flood::Source::Third,
+                    other => return Err(format!("--source {other:?}: peer or third")),
+                }
+            }
             Long("loss") => {
                 let v = val(&mut p)?;
                 a.loss = Some(
@@ -616,7 +628,7 @@ fn flood(a: &Args, env: &Env, write: &dyn Fn(&str, &str) -> Result<(), String>) 
         json!({
             "media": t.target.name(), "pps": round3(t.flood.pps()), "sent": t.flood.sent, "seconds": round3(t.flood.elapsed.as_secs_f64()),
             "false_deaths": t.false_deaths, "link_deaths": t.link_deaths, "real_sent": t.real_sent, "real_lost": t.real_lost,
-            "rejected": t.rejected, "hbd_cpu_pct": round3(t.hbd_cpu_pct), "rt_cpu_pct": round3(t.rt_cpu_pct),
+            "rejected": t.rejected, "kernel_dropped": t.kernel_dropped, "source": format!("{:?}", a.source), "hbd_cpu_pct": round3(t.hbd_cpu_pct), "rt_cpu_pct": round3(t.rt_cpu_pct),
             "max_pet_gap_ms": round3(t.max_pet_gap_ms), "watchdog_expired": t.watchdog_expired, "stalls": t.stalls, "clean": t.clean(),
         })
     };
@@ -627,7 +639,7 @@ fn flood(a: &Args, env: &Env, write: &dyn Fn(&str, &str) -> Result<(), String>) 
         let mut last_clean = None;
         for rate in rates {
             let label = format!("{} at {} pps", target.name(), if rate == 0 { "max".into() } else { rate.to_string() });
-            let t = trial(s, target, rate, seconds, &|i| progress(i, seconds as usize, &label))?;
+            let t = trial(s, target, a.source, rate, seconds, &|i| progress(i, seconds as usize, &label))?;
             println!("{}", t.line());
             rows.push(json_of(&t));
             let (clean, pps) = (t.clean() && t.real_lost == 0, t.flood.pps());

@@ -15,7 +15,7 @@
 //! HB_BIN_DIR=target/release cargo nextest run -p hb-bench --test flood --ignore-default-filter -j 1
 //! ```
 
-use hb_bench::flood::{trial, Target};
+use hb_bench::flood::{trial, Source, Target};
 use hb_bench::twonode::Settings;
 
 /// Asked of the flooder; the test checks it sent at least [`FLOOR`].
@@ -33,7 +33,8 @@ fn flood(target: Target) {
         "HB_BIN_DIR={dir:?} names no hbd: the flood tests measure the shipped (release) build; run them as scripts/test.sh does"
     );
     let s = Settings { keepalive_ms: 10, deadtime_ms: 50, ..Settings::default() };
-    let t = trial(&s, target, RATE, SECONDS, &|_| {}).unwrap_or_else(|e| panic!("the {} flood trial failed: {e}", target.name()));
+    let t =
+        trial(&s, target, Source::Peer, RATE, SECONDS, &|_| {}).unwrap_or_else(|e| panic!("the {} flood trial failed: {e}", target.name()));
     eprintln!("{}", t.line());
     assert!(t.flood.pps() >= FLOOR, "the flooder reached only {:.0} packets/s: {}", t.flood.pps(), t.line());
     assert_eq!((t.false_deaths, t.link_deaths), (0, 0), "{}", t.line());

@@ -60,6 +60,11 @@ pub struct LinkCounters {
     pub tx: u64,
     /// Sends the kernel refused.
     pub tx_err: u64,
+    /// Datagrams the kernel dropped on this socket before hbd saw them: refused by the
+    /// socket filter as not this cluster's (`hb_core::filter`), or no room in the receive
+    /// buffer. As the kernel last reported it, with a datagram it delivered.
+    #[serde(default)]
+    pub kernel_dropped: u64,
     /// Dropped packets by [`Reject`] reason (serialized as an object keyed by reason name).
     #[serde(with = "rejects_by_name")]
     pub rejects: [u64; Reject::COUNT],
@@ -418,6 +423,12 @@ impl Engine {
     /// short by its budget): the next [`Self::poll`] judges that link as of `until`.
     pub fn known_until(&mut self, link: usize, until: Nanos) {
         self.live.known_until(link, until);
+    }
+
+    /// The kernel's count of datagrams dropped on `link`'s socket, as it came with the last
+    /// datagram delivered.
+    pub fn kernel_dropped(&mut self, link: usize, total: u32) {
+        self.links[link].kernel_dropped = u64::from(total);
     }
 
     /// Counts a packet dropped on `link` before it reached [`Self::receive`] (a serial frame

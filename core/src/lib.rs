@@ -5,6 +5,7 @@
 //!   [`auth::AuthKeys`];
 //! - [`wire`] encodes and decodes packets; [`engine::Engine`] — sans-I/O — turns received bytes
 //!   and `now` into [`liveness::Event`]s and heartbeats, using [`liveness::Liveness`];
+//! - [`filter`] builds the socket filters that drop in the kernel what is not this cluster's;
 //! - [`daemon`] sets everything up and runs the RT loop, which owns every socket and timer
 //!   through a [`backend`] (io_uring, or epoll as fall-back);
 //! - [`logging`] drains a lock-free ring the RT thread writes; [`status`] is the shared-memory
@@ -20,6 +21,7 @@ pub mod daemon;
 pub mod engine;
 pub mod error;
 pub mod files;
+pub mod filter;
 pub mod ipc;
 pub mod liveness;
 pub mod logging;

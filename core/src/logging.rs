@@ -67,6 +67,14 @@ pub enum LogMsg {
         /// All rejected on this link so far.
         total: u64,
     },
+    /// The kernel dropped datagrams on a link's socket before hbd saw them (rate-limited like
+    /// [`LogMsg::Rejected`]).
+    KernelDropped {
+        /// Link index.
+        link: u8,
+        /// The kernel's count so far.
+        total: u64,
+    },
     /// A send failed.
     TxError {
         /// Link index.
@@ -346,6 +354,13 @@ pub fn format_record(n: &Names, r: &Record) -> (Level, String) {
         LogMsg::Rejected { link, reason, total } => (
             Level::Warn,
             format!("link {}: dropped a packet ({}); {total} dropped on this link so far", name(&n.links, link), reason.name()),
+        ),
+        LogMsg::KernelDropped { link, total } => (
+            Level::Warn,
+            format!(
+                "link {}: the kernel dropped datagrams before hbd saw them (not this cluster's heartbeats, or no room); {total} on this link so far",
+                name(&n.links, link)
+            ),
         ),
         LogMsg::TxError { link, errno } => {
             (Level::Warn, format!("link {}: send failed: {}", name(&n.links, link), std::io::Error::from_raw_os_error(errno)))

@@ -14,6 +14,7 @@ use hb_core::ipc::proto::Event;
 use hb_core::liveness::{NodeState, Timing};
 use hb_core::time::{self, Nanos};
 use hb_core::wire::{Reject, MAX_HEARTBEAT};
+use hb_hwtest::flood::{send_frames, udp_frame};
 use hb_hwtest::{require_root, udp_socket_in, wait_for, Pair, TempDir, A4, B4};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
@@ -32,6 +33,19 @@ fn attacker(pair: &Pair) -> UdpSocket {
     pair.b.ip(&["addr", "add", &format!("{EVIL}/24"), "dev", &pair.b_if]);
     // The address needs its duplicate-address check on IPv6 only; IPv4 binds at once.
     udp_socket_in(&pair.b, format!("{EVIL}:0").parse().unwrap()).expect("attacker socket")
+}
+
+/// Sends `payload` to a as b: from b's address and port, through a packet socket on b's side
+/// of the segment — a third host that a's socket filter cannot tell from b.
+fn send_as_b(pair: &Pair, payload: &[u8]) {
+    let a_mac = Pair::mac(&pair.a, &pair.a_if);
+    let frame = udp_frame(a_mac, (B4.parse().unwrap(), PORT), (A4.parse().unwrap(), PORT), payload);
+    send_frames(&pair.b, &pair.b_if, &[frame], Duration::ZERO).expect("a packet socket on b's side");
+}
+
+/// The kernel's count of datagrams dropped on a's first link (its socket filter).
+fn kernel_dropped(n: &Node) -> u64 {
+    n.snapshot().map_or(0, |s| s.links[0].counters.kernel_dropped)
 }
 
 /// A heartbeat claiming to come from `from` (to `to`), signed with `keys`, as its sender
@@ -75,11 +89,18 @@ fn a_forged_crc_packet_with_a_huge_generation_neither_restarts_nor_locks_out_the
     assert!(a.snapshot().unwrap().auth.crc);
 
     let mut events = a.subscribe();
-    let evil = attacker(&pair);
     let forged = packet(crc, "b", "a", u64::MAX);
+    // From the attacker's own address, the socket filter drops them in the kernel.
+    let evil = attacker(&pair);
     let to: SocketAddr = format!("{A4}:{PORT}").parse().unwrap();
     for _ in 0..20 {
         evil.send_to(&forged, to).unwrap();
+    }
+    let filtered = wait_for(Duration::from_secs(5), || (kernel_dropped(&a) >= 20).then_some(()));
+    assert!(filtered.is_some(), "{:?}", a.snapshot().map(|s| s.links));
+    // Claiming b's address and port too, they reach hbd, which refuses them.
+    for _ in 0..20 {
+        send_as_b(&pair, &forged);
         std::thread::sleep(Duration::from_millis(10));
     }
     let counted = wait_for(Duration::from_secs(5), || (rejects(&a, Reject::FutureGeneration) >= 20).then_some(()));
@@ -115,11 +136,9 @@ fn an_older_generation_replayed_after_the_receiver_restarts_is_refused() {
     drop(a);
     let a = Node::start(&pair.a, &dir.path, "a", &hacf(&pair.a_if), "auto");
     wait_for(Duration::from_secs(10), || a.snapshot()).expect("a's page");
-    let evil = attacker(&pair);
     let old = packet(KEYS, "b", "a", generation - 1);
-    let to: SocketAddr = format!("{A4}:{PORT}").parse().unwrap();
     for _ in 0..50 {
-        evil.send_to(&old, to).unwrap();
+        send_as_b(&pair, &old);
         std::thread::sleep(Duration::from_millis(20));
         assert_ne!(a.peer_state("b"), Some(NodeState::Up), "a replay from an older generation brought b up\n{}", a.log_text());
     }

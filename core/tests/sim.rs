@@ -113,7 +113,7 @@ impl Backend for SimBackend {
                     return Drained { count, emptied: false };
                 }
                 let p = n.packets.swap_remove(k);
-                f(Datagram { data: &p.bytes, stamp: Some(p.due), from: None });
+                f(Datagram { data: &p.bytes, stamp: Some(p.due), from: None, drops: None });
                 count += 1;
             } else {
                 k += 1;

@@ -147,6 +147,13 @@ pub fn send_frames(ns: &Netns, dev: &str, frames: &[Vec<u8>], gap: Duration) -> 
     })?
 }
 
+/// An Ethernet frame carrying `payload` in UDP over IPv4 from `src` to `dst` (address and
+/// port), for `dst_mac`: what a third host on the segment sends when it claims to be `src`.
+pub fn udp_frame(dst_mac: [u8; 6], src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8> {
+    let what = FloodPayload::Udp { src, dst, data: payload.to_vec() };
+    build_frame(&FloodSpec { dev: String::new(), dst_mac, src_mac: [0x02, 0xee, 0x77, 0, 0, 3], what, rate: 0 })
+}
+
 /// Records the payloads of the next `count` UDP datagrams over IPv4 from `from` to port `port`
 /// seen on `dev` in `ns` (within `timeout`).
 pub fn capture_udp(ns: &Netns, dev: &str, from: Ipv4Addr, port: u16, count: usize, timeout: Duration) -> std::io::Result<Vec<Vec<u8>>> {

@@ -325,6 +325,9 @@ fn links_text(s: &Snapshot) -> String {
             c.tx_err,
             c.rejected()
         ));
+        if c.kernel_dropped > 0 {
+            o.push_str(&format!(", dropped by the kernel {} (not this cluster's, or no room)", c.kernel_dropped));
+        }
         let reasons: Vec<String> = Reject::ALL
             .iter()
             .filter(|r| c.rejects[**r as usize] > 0)
@@ -464,6 +467,7 @@ struct LinkView<'a> {
     send_errors: u64,
     dropped: u64,
     dropped_by_reason: std::collections::BTreeMap<&'static str, u64>,
+    kernel_dropped: u64,
     peers: Vec<PeerOnLinkView<'a>>,
 }
 
@@ -489,6 +493,7 @@ fn links_json(s: &Snapshot) -> String {
                 send_errors: c.tx_err,
                 dropped: c.rejected(),
                 dropped_by_reason: Reject::ALL.iter().map(|r| (r.name(), c.rejects[*r as usize])).collect(),
+                kernel_dropped: c.kernel_dropped,
                 peers: s
                     .nodes
                     .iter()

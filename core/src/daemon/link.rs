@@ -81,6 +81,9 @@ pub(super) struct Rx<'a> {
     pub engine: &'a mut Engine,
     pub rtlog: &'a mut RtLog,
     pub last_log: &'a mut [Nanos; MAX_LINKS],
+    /// When each link last logged the kernel's drops (a limiter of its own, so that a flood
+    /// of refused packets does not hide them).
+    pub last_kernel_log: &'a mut [Nanos; MAX_LINKS],
     /// When the loop woke.
     pub now: Nanos,
     /// CLOCK_REALTIME minus CLOCK_MONOTONIC, read at `now`.
@@ -108,6 +111,18 @@ impl Rx<'_> {
         self.latest = self.latest.max(at);
         if let Err(reason) = self.engine.receive(link, pkt, at) {
             self.log_reject(link, reason);
+        }
+    }
+
+    /// Takes the kernel's drop count on `link`'s socket, as it came with a datagram; a rise is
+    /// logged at a limited rate.
+    pub fn kernel_dropped(&mut self, link: usize, total: u32) {
+        if u64::from(total) > self.engine.link_counters(link).kernel_dropped {
+            self.engine.kernel_dropped(link, total);
+            if self.now >= self.last_kernel_log[link].add(LOG_INTERVAL) {
+                self.last_kernel_log[link] = self.now;
+                self.rtlog.push(self.now, LogMsg::KernelDropped { link: link as u8, total: u64::from(total) });
+            }
         }
     }
 

@@ -18,6 +18,9 @@ impl RawRt {
         let ethertype = self.0.ethertype;
         backend.drain(i, super::link::DRAIN_BUDGET, |d| match raw::parse_frame(d.data, ethertype) {
             Some(payload) => {
+                if let Some(n) = d.drops {
+                    rx.kernel_dropped(i, n);
+                }
                 let at = rx.arrival(d.stamp);
                 rx.deliver(i, payload, at);
             }

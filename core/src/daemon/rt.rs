@@ -168,6 +168,7 @@ struct LoopState {
     echo: [u8; hb_media::ping::ECHO_LEN],
     last_reject_log: [Nanos; MAX_LINKS],
     last_tx_log: [Nanos; MAX_LINKS],
+    last_kernel_log: [Nanos; MAX_LINKS],
     /// Per link, then for the ping sockets: when a drain last emptied its queue.
     emptied_at: [Nanos; MAX_LINKS + 1],
     /// This iteration read a flood's worth from some socket: tick again soon.
@@ -198,6 +199,7 @@ impl<B: Backend> Loop<B> {
             echo: [0; hb_media::ping::ECHO_LEN],
             last_reject_log: [Nanos::ZERO; MAX_LINKS],
             last_tx_log: [Nanos::ZERO; MAX_LINKS],
+            last_kernel_log: [Nanos::ZERO; MAX_LINKS],
             emptied_at: [now; MAX_LINKS + 1],
             pressure: false,
             cut_short: false,
@@ -278,6 +280,7 @@ fn drain<B: Backend>(backend: &mut B, ctx: &mut RtCtx, st: &mut LoopState, now: 
         engine: &mut ctx.engine,
         rtlog: &mut ctx.rtlog,
         last_log: &mut st.last_reject_log,
+        last_kernel_log: &mut st.last_kernel_log,
         now,
         offset,
         last_drain: now,

@@ -15,6 +15,7 @@ use crate::backend::MAX_DESTS;
 use crate::config::{facility_code, ConfigError, HaCf};
 use crate::engine::{Engine, EngineConfig};
 use crate::error::SourceText;
+use crate::filter::FilterSpec;
 use crate::ipc::{self, AllowList, AppShared, ServerCtx};
 use crate::liveness::{Event, Timing};
 use crate::logging::{self, LogConfig, Logger, Names};
@@ -24,11 +25,13 @@ use crate::status::{rt_flags, LoopStats, StatusWriter};
 use crate::sys::fd::EventFd;
 use crate::sys::seqpacket::SeqPacket;
 use crate::time::{self, Nanos};
+use crate::wire;
 use hb_media::open_udp;
 use hb_media::raw::open_raw;
 use hb_media::serial::{open_serial, SerialPort};
 use socket2::SockAddr;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
@@ -40,6 +43,27 @@ struct Media {
     links: Vec<RtLink>,
     names: Vec<String>,
     keeper: Option<Keeper>,
+}
+
+/// Every node's wire id, ours included.
+fn node_ids(cfg: &HaCf) -> Vec<u32> {
+    cfg.nodes.iter().map(|n| wire::node_id(n)).collect()
+}
+
+/// Attaches the socket filter for `spec` to link `name`'s socket and asks for the kernel's
+/// drop counts. Either failing is a warning: the engine still refuses what the filter would
+/// have dropped, at its own cost.
+fn guard_socket(fd: std::os::fd::RawFd, spec: &FilterSpec, name: &str, logger: &Logger) {
+    let attached = match crate::filter::program(spec) {
+        Ok(prog) => crate::sys::fd::attach_filter(fd, &prog).map_err(|e| e.to_string()),
+        Err(_) => Err("the program is too long for classic BPF".into()),
+    };
+    if let Err(e) = attached {
+        logger.warn(&format!("{name}: no socket filter ({e}): packets of other clusters and hosts reach hbd and are refused there"));
+    }
+    if let Err(e) = crate::sys::fd::enable_drop_counts(fd) {
+        logger.warn(&format!("{name}: SO_RXQ_OVFL refused ({e}): the kernel's drops on this socket are not counted"));
+    }
 }
 
 /// Opens every medium `ha.cf` names, in link order: UDP, raw Ethernet, serial.
@@ -60,6 +84,12 @@ fn open_media(cfg: &HaCf, logger: &Logger) -> Result<Media, StartError> {
         for w in &l.warnings {
             logger.warn(w);
         }
+        let sources = match &s.kind {
+            hb_media::UdpKind::Ucast { peers } => peers.clone(),
+            _ => Vec::new(),
+        };
+        let filter = FilterSpec { base: 8, cluster: wire::cluster_id(&cfg.cluster), nodes: node_ids(cfg), port: Some(s.port), sources };
+        guard_socket(l.socket.as_raw_fd(), &filter, &s.name(), logger);
         links.push(RtLink::Udp(UdpRt { socket: Some(l.socket), dests: l.dests }));
     }
     for r in &cfg.raw {
@@ -67,6 +97,14 @@ fn open_media(cfg: &HaCf, logger: &Logger) -> Result<Media, StartError> {
         for w in &l.warnings {
             logger.warn(w);
         }
+        let filter = FilterSpec {
+            base: hb_media::raw::HEADER_LEN as u32,
+            cluster: wire::cluster_id(&cfg.cluster),
+            nodes: node_ids(cfg),
+            port: None,
+            sources: Vec::new(),
+        };
+        guard_socket(l.socket.as_raw_fd(), &filter, &r.spec.name(), logger);
         links.push(RtLink::Raw(RawRt(l)));
         names.push(r.spec.name());
     }

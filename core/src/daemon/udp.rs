@@ -23,6 +23,9 @@ impl UdpRt {
 
     pub(super) fn drain<B: Backend>(&mut self, i: usize, rx: &mut Rx<'_>, backend: &mut B) -> Drained {
         backend.drain(i, super::link::DRAIN_BUDGET, |d| {
+            if let Some(n) = d.drops {
+                rx.kernel_dropped(i, n);
+            }
             let at = rx.arrival(d.stamp);
             rx.deliver(i, d.data, at);
         })

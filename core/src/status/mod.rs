@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering::*};
 /// "hbstatus".
 pub const MAGIC: u64 = u64::from_be_bytes(*b"hbstatus");
 /// Layout version; bumped on any change to [`Page`].
-pub const VERSION: u64 = 5;
+pub const VERSION: u64 = 6;
 const NAME_WORDS: usize = 8;
 
 /// The status file's name inside the run directory.
@@ -58,6 +58,7 @@ pub struct LinkSlot {
     own: AtomicU64,
     tx: AtomicU64,
     tx_err: AtomicU64,
+    kernel_dropped: AtomicU64,
     rejects: [AtomicU64; Reject::COUNT],
 }
 

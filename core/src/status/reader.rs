@@ -365,6 +365,7 @@ impl StatusReader {
                         own: d.own.load(Relaxed),
                         tx: d.tx.load(Relaxed),
                         tx_err: d.tx_err.load(Relaxed),
+                        kernel_dropped: d.kernel_dropped.load(Relaxed),
                         rejects,
                     },
                 }

@@ -150,6 +150,7 @@ impl StatusWriter {
             d.own.store(c.own, Relaxed);
             d.tx.store(c.tx, Relaxed);
             d.tx_err.store(c.tx_err, Relaxed);
+            d.kernel_dropped.store(c.kernel_dropped, Relaxed);
             for (r, v) in d.rejects.iter().zip(c.rejects.iter()) {
                 r.store(*v, Relaxed);
             }

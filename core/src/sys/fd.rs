@@ -201,7 +201,8 @@ pub fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>
     Ok((n as usize, stamp_of(&msg)))
 }
 
-/// Room for one cmsg carrying a timespec, 8-byte aligned, in u64 words.
+/// Room for the cmsgs asked for (a timespec and a u32 drop count), 8-byte aligned, in u64
+/// words.
 const CMSG_WORDS: usize = 8;
 
 /// Points `msg` at a sender address, one iovec and a control buffer (lengths reset to full).
@@ -217,7 +218,13 @@ fn point_msghdr(msg: &mut libc::msghdr, from: &mut libc::sockaddr_storage, iov: 
 
 /// The `SO_TIMESTAMPNS` stamp (CLOCK_REALTIME ns) among a received message's cmsgs.
 fn stamp_of(msg: &libc::msghdr) -> Option<u64> {
-    let mut stamp = None;
+    cmsgs_of(msg).0
+}
+
+/// The arrival stamp (`SO_TIMESTAMPNS`, CLOCK_REALTIME ns) and the socket's drop count
+/// (`SO_RXQ_OVFL`) among a received message's cmsgs.
+fn cmsgs_of(msg: &libc::msghdr) -> (Option<u64>, Option<u32>) {
+    let (mut stamp, mut drops) = (None, None);
     // SAFETY: the kernel filled msg_control/msg_controllen; CMSG_FIRSTHDR/NXTHDR stay inside it.
     let mut c = unsafe { libc::CMSG_FIRSTHDR(msg) };
     while !c.is_null() {
@@ -231,11 +238,60 @@ fn stamp_of(msg: &libc::msghdr) -> Option<u64> {
             // read_unaligned because cmsg data alignment is not guaranteed for timespec.
             let ts: libc::timespec = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
             stamp = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+        } else if h.cmsg_level == libc::SOL_SOCKET
+            && h.cmsg_type == libc::SO_RXQ_OVFL
+            && h.cmsg_len as usize >= std::mem::size_of::<libc::cmsghdr>() + std::mem::size_of::<u32>()
+        {
+            // SAFETY: the kernel wrote a u32 as this cmsg's data (length checked above).
+            drops = Some(unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u32>()) });
         }
         // SAFETY: as for CMSG_FIRSTHDR.
         c = unsafe { libc::CMSG_NXTHDR(msg, c) };
     }
-    stamp
+    (stamp, drops)
+}
+
+/// Attaches the classic BPF program `prog` to socket `fd` (`SO_ATTACH_FILTER`): the kernel
+/// drops what it refuses before queueing it, and counts the drop in the socket's `sk_drops`.
+pub fn attach_filter(fd: RawFd, prog: &[crate::filter::Insn]) -> io::Result<()> {
+    let insns: Vec<libc::sock_filter> = prog.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect();
+    let len = u16::try_from(insns.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let fprog = libc::sock_fprog { len, filter: insns.as_ptr().cast_mut() };
+    // SAFETY: `fprog` points at `insns`, which outlives the call (the kernel copies it); its
+    // size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Asks the kernel to attach the socket's drop count (`sk_drops`: filtered out, or no room in
+/// the buffer) to every datagram it delivers (`SO_RXQ_OVFL`).
+pub fn enable_drop_counts(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a valid c_int and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RXQ_OVFL,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The IP address in a sender address the kernel filled in, if it is IPv4 or IPv6.
@@ -281,6 +337,8 @@ pub struct Datagram<'a> {
     pub stamp: Option<u64>,
     /// The sender's IP address (none on a packet socket).
     pub from: Option<std::net::IpAddr>,
+    /// The socket's drops so far (filtered out or no room), if it reports them.
+    pub drops: Option<u32>,
 }
 
 /// Buffers for receiving up to [`BATCH`] datagrams with one `recvmmsg(2)` — the RT loop's
@@ -368,7 +426,8 @@ impl RecvBatch {
         let mut m = h.msg_hdr;
         m.msg_control = self.cmsgs[i].as_ptr().cast_mut().cast();
         m.msg_controllen = m.msg_controllen.min(std::mem::size_of::<[u64; CMSG_WORDS]>());
-        Datagram { data: &self.bufs[i][..len], stamp: stamp_of(&m), from: addr_of(&self.names[i]) }
+        let (stamp, drops) = cmsgs_of(&m);
+        Datagram { data: &self.bufs[i][..len], stamp, from: addr_of(&self.names[i]), drops }
     }
 }
 
