@@ -21,6 +21,9 @@
 //! - [`flood::Flood`]: forged frames at a paced rate from a third host on a segment, any
 //!   source address included (a packet socket), for the flood tests and `hb-bench flood`.
 //!
+//! - [`relay::LcusBoard`]: an LCUS-style USB relay board on a pty, recording every relay
+//!   command (for the STONITH drivers).
+//!
 //! - [`procstat`]: CPU time and wake-ups per thread, and RSS, of a running process.
 //!
 //! Only addresses inside namespaces created here are ever used (10.77.0.0/24, fd77::/64).
@@ -29,6 +32,7 @@
 pub mod flood;
 pub mod nullmodem;
 pub mod procstat;
+pub mod relay;
 mod sys;
 pub mod watchdog;
 

@@ -51,6 +51,12 @@ pub struct SerialPort {
     pub spec: SerialSpec,
 }
 
+impl std::os::fd::AsFd for SerialPort {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl SerialPort {
     /// The fd the loop reads and writes.
     pub fn fd(&self) -> RawFd {

@@ -1,4 +1,28 @@
-//! STONITH drivers (power switches, serial relays, IPMI) — **not implemented yet**.
+//! STONITH drivers for hb: what powers a node off, on, or resets it.
 //!
-//! The driver trait, the preloaded registry and the fencing topology land with the fencing
-//! issue; until then `hbd` refuses `stonith` and `stonith_host` by name.
+//! The model is cluster-glue's, kept for the hot path: every driver is compiled in
+//! ([`registry`]), configured once at start-up with cluster-glue's parameter names
+//! ([`Params`]), and then needs no fork, no exec and no disk to act. Each operation takes a
+//! deadline and reports a cluster-glue result code ([`Code`], `S_OK` … `S_OOPS`).
+//!
+//! - [`Code`], [`StonithError`]: results, named as cluster-glue names them;
+//! - [`Params`]: `name=value` pairs, or a positional `-p` string read against a driver's
+//!   parameter names;
+//! - [`Driver`], [`Action`], [`Info`]: what every driver does and says about itself;
+//! - [`registry`]: the drivers compiled in, by type name, and [`registry::open`];
+//! - [`lcus`]: LCUS-style USB relay boards (CH340, `A0 ch state sum` frames at 9600 baud).
+//!
+//! Not yet (issue 15, in progress): IPMI over LAN, APC SNMP, the telnet-menu switches, the
+//! other serial devices, `rcd_serial`, meatware and external, the fencing thread and topology
+//! in `hbd`, `hb-stonith` and `fence_hb`. `hbd` still refuses `stonith` and `stonith_host` by
+//! name.
+
+mod code;
+mod driver;
+pub mod lcus;
+mod params;
+pub mod registry;
+
+pub use code::{Code, StonithError};
+pub use driver::{Action, Driver, Info};
+pub use params::Params;

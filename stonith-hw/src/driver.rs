@@ -1,0 +1,66 @@
+//! What every STONITH driver does ([`Driver`]) and says about itself ([`Info`]).
+
+use crate::StonithError;
+use std::time::Instant;
+
+/// What to do to a host (cluster-glue's `ST_GENERIC_RESET`, `ST_POWERON`, `ST_POWEROFF`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Power-cycle (or reset) the host: off, then on.
+    Reset,
+    /// Power it on.
+    On,
+    /// Power it off.
+    Off,
+}
+
+impl Action {
+    /// The name `stonith -T` and fence agents use: `reset`, `on`, `off`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Reset => "reset",
+            Action::On => "on",
+            Action::Off => "off",
+        }
+    }
+
+    /// Parses [`Action::name`] (and `reboot`, the fence agents' word for a reset).
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "reset" | "reboot" => Some(Action::Reset),
+            "on" => Some(Action::On),
+            "off" => Some(Action::Off),
+            _ => None,
+        }
+    }
+}
+
+/// A driver type's description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Info {
+    /// The type name (`stonith -t NAME`).
+    pub name: &'static str,
+    /// One line about the device.
+    pub description: &'static str,
+    /// Its parameter names, in `-p` order (`stonith -t NAME -n`).
+    pub params: &'static [&'static str],
+    /// Whether it runs other programs (only `external` and `meatware`-style drivers may).
+    pub forks: bool,
+    /// Whether it can confirm a host's power state by reading it back; a driver that cannot
+    /// reports success once the command is on the wire.
+    pub confirms: bool,
+}
+
+/// A configured device. Configuration happens when it is opened (`registry::open`); after
+/// that, no operation allocates more than its reply, forks, or touches a disk (unless
+/// [`Info::forks`]).
+pub trait Driver: Send {
+    /// What kind of device this is.
+    fn info(&self) -> &'static Info;
+    /// The hosts this device can fence, in configuration order.
+    fn hosts(&self) -> Vec<String>;
+    /// Whether the device answers (`stonith -S`).
+    fn status(&mut self, deadline: Instant) -> Result<(), StonithError>;
+    /// Does `action` to `host` before `deadline`, retrying within it where that makes sense.
+    fn act(&mut self, action: Action, host: &str, deadline: Instant) -> Result<(), StonithError>;
+}
