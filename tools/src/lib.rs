@@ -1,8 +1,10 @@
 //! hb-tools: the command-line tools that ship with hbd, as libraries behind thin binaries.
 //!
-//! - [`hbctl`]: status, nodes, links, events, check-config, keygen, apphb (`hbctl` binary).
+//! - [`hbctl`]: status, nodes, links, events, check-config, keygen, apphb (`hbctl` binary);
+//! - [`stonith_cli`]: cluster-glue's `stonith` command line over hb's drivers (`hb-stonith`).
 //!
 //! Shipped code only: nothing here depends on the test bench (`hb-hwtest`); the demo and
 //! the two-node topology live in `hb-bench`.
 
 pub mod hbctl;
+pub mod stonith_cli;

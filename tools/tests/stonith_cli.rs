@@ -1,0 +1,63 @@
+//! `hb-stonith` as cluster-glue's `stonith` is used: the same options, output and exit codes,
+//! run as a process against hb-hwtest's emulated LCUS relay board.
+
+use hb_hwtest::relay::LcusBoard;
+use std::process::Command;
+
+fn stonith(args: &[&str], env: &[(&str, &str)]) -> (String, String, i32) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hb-stonith")).args(args).envs(env.iter().copied()).output().unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn types_names_and_metadata() {
+    assert_eq!(stonith(&["-L"], &[]).0, "lcus\n");
+    assert_eq!(stonith(&["-t", "lcus", "-n"], &[]), ("ttydev  hostmap  \n".into(), String::new(), 0));
+    let (xml, _, rc) = stonith(&["-t", "lcus", "-m"], &[]);
+    assert_eq!(rc, 0);
+    assert!(
+        xml.starts_with("<?xml version=\"1.0\"?>") && xml.contains("<parameter name=\"hostmap\"") && xml.ends_with("</resource-agent>\n"),
+        "{xml}"
+    );
+    // As cluster-glue: an unknown type is S_OOPS (8), a command line without an action is 1.
+    let (_, err, rc) = stonith(&["-t", "apcmaster", "-n"], &[]);
+    assert_eq!(rc, 8, "{err}");
+    assert!(err.contains("no STONITH driver \"apcmaster\""), "{err}");
+    assert_eq!(stonith(&["-t", "lcus"], &[]).2, 1);
+    assert_eq!(stonith(&["-q"], &[]).2, 1);
+    let (help, _, rc) = stonith(&["-h"], &[]);
+    assert!(rc == 0 && help.contains("STONITH Device: lcus - LCUS-style USB relay board"), "{help}");
+}
+
+#[test]
+fn hosts_status_and_power_through_every_way_of_giving_parameters() {
+    let board = LcusBoard::start().unwrap();
+    let tty = board.path().display().to_string();
+    let p = format!("{tty} node1:1 node2:2");
+    assert_eq!(stonith(&["-t", "lcus", "-p", &p, "-l"], &[]), ("node1\nnode2\n".into(), String::new(), 0));
+    let pairs = [format!("ttydev={tty}"), "hostmap=node1:1,node2:2".to_string()];
+    let (out, err, rc) = stonith(&["-v", "-t", "lcus", &pairs[0], &pairs[1], "-S"], &[]);
+    assert_eq!((out.as_str(), rc), ("lcus device OK.\n", 0), "{err}");
+    // -T lower-cases the node; -c repeats.
+    let (_, err, rc) = stonith(&["-t", "lcus", "-p", &p, "-c", "2", "-T", "off", "NODE2"], &[]);
+    assert_eq!(rc, 0, "{err}");
+    let file = std::env::temp_dir().join(format!("hb-stonith-{}.cfg", std::process::id()));
+    std::fs::write(&file, format!("# the relay board\n{tty}\nnode1:1 node2:2\n")).unwrap();
+    assert_eq!(stonith(&["-t", "lcus", "-F", file.to_str().unwrap(), "-T", "on", "node1"], &[]).2, 0);
+    std::fs::remove_file(&file).unwrap();
+    let env = [("ttydev", tty.as_str()), ("hostmap", "node1:1 node2:2")];
+    assert_eq!(stonith(&["-t", "lcus", "-E", "-T", "reset", "node2"], &env).2, 0);
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while board.log().commands.len() < 5 && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let got: Vec<(u8, bool)> = board.log().commands.iter().map(|c| (c.1, c.2)).collect();
+    assert_eq!(got, vec![(2, false), (2, false), (1, true), (2, false), (2, true)]);
+    // Unknown host: S_BADHOST (4), silent with -s.
+    let (_, err, rc) = stonith(&["-t", "lcus", "-p", &p, "-T", "off", "node3"], &[]);
+    assert_eq!((rc, err.as_str()), (4, "hb-stonith: S_BADHOST: no relay powers node3\n"));
+    assert_eq!(stonith(&["-s", "-t", "lcus", "-p", &p, "-T", "off", "node3"], &[]), (String::new(), String::new(), 4));
+    // A missing parameter: S_BADCONFIG (1).
+    let (_, err, rc) = stonith(&["-t", "lcus", "-p", &tty, "-l"], &[]);
+    assert!(rc == 1 && err.contains("hostmap is missing"), "{rc} {err}");
+}
