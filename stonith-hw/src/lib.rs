@@ -10,10 +10,11 @@
 //!   parameter names;
 //! - [`Driver`], [`Action`], [`Info`]: what every driver does and says about itself;
 //! - [`registry`]: the drivers compiled in, by type name, and [`registry::open`];
-//! - [`lcus`]: LCUS-style USB relay boards (CH340, `A0 ch state sum` frames at 9600 baud).
+//! - [`lcus`]: LCUS-style USB relay boards (CH340, `A0 ch state sum` frames at 9600 baud);
+//! - [`rcd_serial`]: a reset circuit on a serial port's DTR or RTS line.
 //!
 //! Not yet (issue 15, in progress): IPMI over LAN, APC SNMP, the telnet-menu switches, the
-//! other serial devices, `rcd_serial`, meatware and external, the fencing thread and topology
+//! other serial devices, meatware and external, the fencing thread and topology
 //! in `hbd`, `hb-stonith` and `fence_hb`. `hbd` still refuses `stonith` and `stonith_host` by
 //! name.
 
@@ -21,7 +22,9 @@ mod code;
 mod driver;
 pub mod lcus;
 mod params;
+pub mod rcd_serial;
 pub mod registry;
+mod sys;
 
 pub use code::{Code, StonithError};
 pub use driver::{Action, Driver, Info};

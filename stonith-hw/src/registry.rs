@@ -1,10 +1,10 @@
 //! The drivers compiled in, by type name (`stonith -L`), and [`open`], which configures one.
 
-use crate::{lcus, Code, Driver, Info, Params, StonithError};
+use crate::{lcus, rcd_serial, Code, Driver, Info, Params, StonithError};
 
 /// Every driver type this build has.
 pub fn types() -> &'static [&'static Info] {
-    &[&lcus::INFO]
+    &[&lcus::INFO, &rcd_serial::INFO]
 }
 
 /// The description of type `name`.
@@ -18,6 +18,7 @@ pub fn info(name: &str) -> Option<&'static Info> {
 pub fn open(name: &str, params: &Params) -> Result<Box<dyn Driver>, StonithError> {
     match name {
         "lcus" => Ok(Box::new(lcus::Lcus::open(params)?)),
+        "rcd_serial" => Ok(Box::new(rcd_serial::RcdSerial::open(params)?)),
         _ => {
             let known: Vec<&str> = types().iter().map(|i| i.name).collect();
             Err(StonithError::new(Code::BadConfig, format!("no STONITH driver {name:?} (this build has: {})", known.join(", "))))
@@ -33,7 +34,7 @@ mod tests {
     fn unknown_types_are_named() {
         let e = open("apcmaster", &Params::default()).err().expect("not built yet");
         assert_eq!(e.code, Code::BadConfig);
-        assert!(e.what.contains("no STONITH driver \"apcmaster\" (this build has: lcus)"), "{e}");
+        assert!(e.what.contains("no STONITH driver \"apcmaster\" (this build has: lcus, rcd_serial)"), "{e}");
         assert_eq!(info("lcus").map(|i| i.params), Some(&["ttydev", "hostmap"][..]));
     }
 }
