@@ -8,7 +8,10 @@
 //!
 //! The lines are behind [`ModemLines`]: a pseudo-terminal has none (its ioctls fail with
 //! `ENOTTY`), so tests drive the driver through a recording implementation, and the real one
-//! ([`TtyLines`]) is checked for its clean error on a pty.
+//! ([`TtyLines`]) is checked for its clean error on a pty. Unlike cluster-glue's plugin, which
+//! opens the tty only when it resets, the tty is opened and its lines cleared when the device
+//! is configured, as every hb driver is set up before it is needed: a wrong `ttydev` is found
+//! at start-up, not at fence time.
 
 use crate::{sys, Action, Code, Driver, Info, Params, StonithError};
 use std::os::fd::{AsFd, OwnedFd};
@@ -51,6 +54,16 @@ impl TtyLines {
         use std::os::unix::fs::OpenOptionsExt;
         let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
         Ok(TtyLines { fd: f.into() })
+    }
+}
+
+impl Line {
+    /// `DTR` or `RTS`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Line::Dtr => "DTR",
+            Line::Rts => "RTS",
+        }
     }
 }
 
@@ -100,8 +113,12 @@ impl RcdSerial {
         let path = PathBuf::from(p.opt("ttydev").unwrap_or("(given lines)"));
         for l in [Line::Dtr, Line::Rts] {
             lines.set(l, false).map_err(|e| {
-                let why = if e.raw_os_error() == Some(libc::ENOTTY) { " (this tty has no modem-control lines: a pty?)" } else { "" };
-                StonithError::new(Code::BadConfig, format!("{}: clearing {l:?}: {e}{why}", path.display()))
+                let why = if e.raw_os_error() == Some(libc::ENOTTY) {
+                    " (it has no modem-control lines: not a serial port, or a pty)"
+                } else {
+                    ""
+                };
+                StonithError::new(Code::BadConfig, format!("{}: clearing {}: {e}{why}", path.display(), l.name()))
             })?;
         }
         Ok(RcdSerial { lines, path, hosts, line, pulse: Duration::from_millis(ms) })

@@ -58,5 +58,5 @@ fn a_pty_has_no_control_lines_and_says_so() {
     ]);
     let e = registry::open("rcd_serial", &p).err().expect("ENOTTY on a pty");
     assert_eq!(e.code, Code::BadConfig);
-    assert!(e.what.contains("this tty has no modem-control lines"), "{e}");
+    assert!(e.what.contains("it has no modem-control lines"), "{e}");
 }

@@ -1,10 +1,12 @@
 //! hb-tools: the command-line tools that ship with hbd, as libraries behind thin binaries.
 //!
 //! - [`hbctl`]: status, nodes, links, events, check-config, keygen, apphb (`hbctl` binary);
-//! - [`stonith_cli`]: cluster-glue's `stonith` command line over hb's drivers (`hb-stonith`).
+//! - [`stonith_cli`]: cluster-glue's `stonith` command line over hb's drivers (`hb-stonith`);
+//! - [`fence_cli`]: the same drivers as a Pacemaker fence agent (`fence_hb`).
 //!
 //! Shipped code only: nothing here depends on the test bench (`hb-hwtest`); the demo and
 //! the two-node topology live in `hb-bench`.
 
+pub mod fence_cli;
 pub mod hbctl;
 pub mod stonith_cli;

@@ -61,3 +61,12 @@ fn hosts_status_and_power_through_every_way_of_giving_parameters() {
     let (_, err, rc) = stonith(&["-t", "lcus", "-p", &tty, "-l"], &[]);
     assert!(rc == 1 && err.contains("hostmap is missing"), "{rc} {err}");
 }
+
+/// The parameter names of a type both have, byte for byte as cluster-glue's `stonith` prints
+/// them (scripts parse this output). `scripts/test.sh` installs cluster-glue.
+#[test]
+fn parameter_names_match_cluster_glues_stonith() {
+    let theirs = Command::new("stonith").args(["-t", "rcd_serial", "-n"]).output().expect("cluster-glue's stonith (Debian cluster-glue)");
+    let (ours, _, rc) = stonith(&["-t", "rcd_serial", "-n"], &[]);
+    assert_eq!((ours.as_str(), rc), (String::from_utf8_lossy(&theirs.stdout).as_ref(), theirs.status.code().unwrap()));
+}
