@@ -11,15 +11,18 @@
 //! - [`Driver`], [`Action`], [`Info`]: what every driver does and says about itself;
 //! - [`registry`]: the drivers compiled in, by type name, and [`registry::open`];
 //! - [`lcus`]: LCUS-style USB relay boards (CH340, `A0 ch state sum` frames at 9600 baud);
-//! - [`rcd_serial`]: a reset circuit on a serial port's DTR or RTS line.
+//! - [`rcd_serial`]: a reset circuit on a serial port's DTR or RTS line;
+//! - [`fence_agent`]: any Pacemaker fence agent, through its stdin protocol (it forks).
 //!
 //! Not yet (issue 15, in progress): IPMI over LAN, APC SNMP, the telnet-menu switches, the
-//! other serial devices, meatware and external, the fencing thread and topology
-//! in `hbd`, `hb-stonith` and `fence_hb`. `hbd` still refuses `stonith` and `stonith_host` by
+//! other serial devices, meatware and cluster-glue's `external/*` scripts, the fencing thread and topology
+//! in `hbd`. `hbd` still refuses `stonith` and `stonith_host` by
 //! name.
 
+mod child;
 mod code;
 mod driver;
+pub mod fence_agent;
 pub mod lcus;
 mod params;
 pub mod rcd_serial;

@@ -64,6 +64,11 @@ impl Params {
         self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
+    /// Every parameter, in the order given.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     /// Every parameter not among `known`: a misspelt name must not pass silently.
     pub fn unknown<'a>(&'a self, known: &[&str]) -> Vec<&'a str> {
         self.0.iter().map(|(k, _)| k.as_str()).filter(|k| !known.contains(k)).collect()

@@ -11,7 +11,7 @@ fn stonith(args: &[&str], env: &[(&str, &str)]) -> (String, String, i32) {
 
 #[test]
 fn types_names_and_metadata() {
-    assert_eq!(stonith(&["-L"], &[]).0, "lcus\nrcd_serial\n");
+    assert_eq!(stonith(&["-L"], &[]).0, "fence_agent\nlcus\nrcd_serial\n");
     assert_eq!(stonith(&["-t", "lcus", "-n"], &[]), ("ttydev  hostmap  \n".into(), String::new(), 0));
     let (xml, _, rc) = stonith(&["-t", "lcus", "-m"], &[]);
     assert_eq!(rc, 0);
