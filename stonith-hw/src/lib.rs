@@ -12,16 +12,18 @@
 //! - [`registry`]: the drivers compiled in, by type name, and [`registry::open`];
 //! - [`lcus`]: LCUS-style USB relay boards (CH340, `A0 ch state sum` frames at 9600 baud);
 //! - [`rcd_serial`]: a reset circuit on a serial port's DTR or RTS line;
-//! - [`fence_agent`]: any Pacemaker fence agent, through its stdin protocol (it forks).
+//! - [`fence_agent`]: any Pacemaker fence agent, through its stdin protocol (it forks);
+//! - [`external`]: cluster-glue's `external/*` plugin scripts (they fork).
 //!
 //! Not yet (issue 15, in progress): IPMI over LAN, APC SNMP, the telnet-menu switches, the
-//! other serial devices, meatware and cluster-glue's `external/*` scripts, the fencing thread and topology
+//! other serial devices, meatware, the fencing thread and topology
 //! in `hbd`. `hbd` still refuses `stonith` and `stonith_host` by
 //! name.
 
 mod child;
 mod code;
 mod driver;
+pub mod external;
 pub mod fence_agent;
 pub mod lcus;
 mod params;

@@ -1,15 +1,40 @@
 //! The drivers compiled in, by type name (`stonith -L`), and [`open`], which configures one.
 
-use crate::{fence_agent, lcus, rcd_serial, Code, Driver, Info, Params, StonithError};
+use crate::{external, fence_agent, lcus, rcd_serial, Code, Driver, Info, Params, StonithError};
 
 /// Every driver type this build has.
 pub fn types() -> &'static [&'static Info] {
     &[&fence_agent::INFO, &lcus::INFO, &rcd_serial::INFO]
 }
 
-/// The description of type `name`.
+/// Every type name `stonith -L` lists: the compiled-in drivers, then each installed
+/// cluster-glue external plugin as `external/NAME`.
+pub fn names() -> Vec<String> {
+    let mut v: Vec<String> = types().iter().map(|i| i.name.to_string()).collect();
+    v.extend(external::plugins());
+    v
+}
+
+/// The description of type `name` (`external/NAME` for any installed external plugin).
 pub fn info(name: &str) -> Option<&'static Info> {
+    if name.starts_with("external/") {
+        return external::plugins().iter().any(|p| p == name).then_some(&external::INFO);
+    }
     types().iter().copied().find(|i| i.name == name)
+}
+
+/// Type `name`'s parameter names, in `-p` order: the driver's own, or what an external
+/// plugin says (`getconfignames`).
+pub fn param_names(name: &str) -> Result<Vec<String>, StonithError> {
+    match info(name) {
+        Some(i) if i.name == external::INFO.name => external::param_names(name),
+        Some(i) => Ok(i.params.iter().map(|p| p.to_string()).collect()),
+        None => Err(unknown(name)),
+    }
+}
+
+fn unknown(name: &str) -> StonithError {
+    StonithError::new(Code::BadConfig, format!("no STONITH driver {name:?} (this build has: {})", names().join(", ")))
 }
 
 /// Configures a device of type `name` with `params`: everything that can fail before an
@@ -20,10 +45,8 @@ pub fn open(name: &str, params: &Params) -> Result<Box<dyn Driver>, StonithError
         "fence_agent" => Ok(Box::new(fence_agent::FenceAgent::open(params)?)),
         "lcus" => Ok(Box::new(lcus::Lcus::open(params)?)),
         "rcd_serial" => Ok(Box::new(rcd_serial::RcdSerial::open(params)?)),
-        _ => {
-            let known: Vec<&str> = types().iter().map(|i| i.name).collect();
-            Err(StonithError::new(Code::BadConfig, format!("no STONITH driver {name:?} (this build has: {})", known.join(", "))))
-        }
+        n if n.starts_with("external/") && info(n).is_some() => Ok(Box::new(external::External::open(n, params)?)),
+        _ => Err(unknown(name)),
     }
 }
 
@@ -35,7 +58,7 @@ mod tests {
     fn unknown_types_are_named() {
         let e = open("apcmaster", &Params::default()).err().expect("not built yet");
         assert_eq!(e.code, Code::BadConfig);
-        assert!(e.what.contains("no STONITH driver \"apcmaster\" (this build has: fence_agent, lcus, rcd_serial)"), "{e}");
+        assert!(e.what.contains("no STONITH driver \"apcmaster\" (this build has: fence_agent, lcus, rcd_serial"), "{e}");
         assert_eq!(info("lcus").map(|i| i.params), Some(&["ttydev", "hostmap"][..]));
     }
 }

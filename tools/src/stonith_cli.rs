@@ -109,23 +109,27 @@ pub fn run(args: Vec<String>, env: &dyn Fn(&str) -> Option<String>) -> (String, 
         return (help_text(), String::new(), 0);
     }
     if c.list_types {
-        return (registry::types().iter().map(|i| format!("{}\n", i.name)).collect(), String::new(), 0);
+        return (registry::names().iter().map(|n| format!("{n}\n")).collect(), String::new(), 0);
     }
     let Some(kind) = c.kind.as_deref() else { return (String::new(), USAGE.into(), 1) };
     let Some(info) = registry::info(kind) else {
         let e = registry::open(kind, &Params::default()).err().map(|e| e.to_string()).unwrap_or_default();
         return (String::new(), format!("hb-stonith: {e}\n"), Code::Oops as u8);
     };
+    let names = match registry::param_names(kind) {
+        Ok(n) => n,
+        Err(e) => return (String::new(), format!("hb-stonith: {e}\n"), e.code as u8),
+    };
     if c.names {
-        return (info.params.iter().map(|n| format!("{n}  ")).collect::<String>() + "\n", String::new(), 0);
+        return (names.iter().map(|n| format!("{n}  ")).collect::<String>() + "\n", String::new(), 0);
     }
     if c.meta {
-        return (metadata(info), String::new(), 0);
+        return (metadata(kind, info, &names), String::new(), 0);
     }
     if !c.list_hosts && !c.status && c.action.is_none() {
         return (String::new(), USAGE.into(), 1);
     }
-    match act(&c, info, env) {
+    match act(&c, kind, info, &names, env) {
         Ok(out) => (out, String::new(), 0),
         Err(e) if c.silent => (String::new(), String::new(), e.code as u8),
         Err(e) => (String::new(), format!("hb-stonith: {e}\n"), e.code as u8),
@@ -133,18 +137,19 @@ pub fn run(args: Vec<String>, env: &dyn Fn(&str) -> Option<String>) -> (String, 
 }
 
 /// Configures the device and does what was asked, `count` times.
-fn act(c: &Cli, info: &Info, env: &dyn Fn(&str) -> Option<String>) -> Result<String, StonithError> {
+fn act(c: &Cli, kind: &str, info: &Info, names: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<String, StonithError> {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let params = match &c.source {
         Source::Pairs => Params::parse_pairs(&c.pairs.iter().map(String::as_str).collect::<Vec<_>>())?,
-        Source::Positional(text) => Params::parse_positional(text, info.params)?,
+        Source::Positional(text) => Params::parse_positional(text, &names)?,
         Source::File(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| StonithError::new(Code::BadConfig, format!("{path}: {e}")))?;
             let lines: Vec<&str> = text.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
-            Params::parse_positional(&lines.join(" "), info.params)?
+            Params::parse_positional(&lines.join(" "), &names)?
         }
-        Source::Env => Params::from_pairs(info.params.iter().filter_map(|n| env(n).map(|v| (*n, v)))),
+        Source::Env => Params::from_pairs(names.iter().filter_map(|n| env(n).map(|v| (*n, v)))),
     };
-    let mut d = registry::open(info.name, &params)?;
+    let mut d = registry::open(kind, &params)?;
     let mut out = String::new();
     for _ in 0..c.count.max(1) {
         let deadline = Instant::now() + c.timeout;
@@ -157,7 +162,7 @@ fn act(c: &Cli, info: &Info, env: &dyn Fn(&str) -> Option<String>) -> Result<Str
         if c.status {
             d.status(deadline)?;
             if c.verbose {
-                out.push_str(&format!("{} device OK.\n", info.name));
+                out.push_str(&format!("{kind} device OK.\n"));
             }
         }
         if let Some((action, node)) = &c.action {
@@ -194,14 +199,14 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// The device type's metadata in the resource-agent format cluster-glue's `stonith -m` prints.
-fn metadata(i: &Info) -> String {
+fn metadata(kind: &str, i: &Info, names: &[String]) -> String {
     let mut o = format!(
         "<?xml version=\"1.0\"?>\n<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">\n<resource-agent name=\"{}\">\n<version>1.0</version>\n<longdesc lang=\"en\">\n{}\n</longdesc>\n<shortdesc lang=\"en\">{}</shortdesc>\n<parameters>",
-        xml_escape(i.name),
+        xml_escape(kind),
         xml_escape(i.description),
         xml_escape(i.description)
     );
-    for p in i.params {
+    for p in names {
         o.push_str(&format!(
             "<parameter name=\"{0}\" unique=\"0\" required=\"1\"><content type=\"string\" />\n<shortdesc lang=\"en\">{0}</shortdesc>\n<longdesc lang=\"en\">{0}</longdesc>\n</parameter>\n",
             xml_escape(p)

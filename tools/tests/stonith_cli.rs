@@ -11,7 +11,9 @@ fn stonith(args: &[&str], env: &[(&str, &str)]) -> (String, String, i32) {
 
 #[test]
 fn types_names_and_metadata() {
-    assert_eq!(stonith(&["-L"], &[]).0, "fence_agent\nlcus\nrcd_serial\n");
+    // The compiled-in drivers, then every installed cluster-glue external plugin.
+    let (types, _, _) = stonith(&["-L"], &[]);
+    assert!(types.starts_with("fence_agent\nlcus\nrcd_serial\n"), "{types}");
     assert_eq!(stonith(&["-t", "lcus", "-n"], &[]), ("ttydev  hostmap  \n".into(), String::new(), 0));
     let (xml, _, rc) = stonith(&["-t", "lcus", "-m"], &[]);
     assert_eq!(rc, 0);
@@ -69,4 +71,51 @@ fn parameter_names_match_cluster_glues_stonith() {
     let theirs = Command::new("stonith").args(["-t", "rcd_serial", "-n"]).output().expect("cluster-glue's stonith (Debian cluster-glue)");
     let (ours, _, rc) = stonith(&["-t", "rcd_serial", "-n"], &[]);
     assert_eq!((ours.as_str(), rc), (String::from_utf8_lossy(&theirs.stdout).as_ref(), theirs.status.code().unwrap()));
+}
+
+/// An external plugin driven by both cluster-glue's `stonith` and `hb-stonith` gives the same
+/// output and exit status for every command. The plugin is installed in cluster-glue's plugin
+/// directory under a unique name for the test (root; removed afterwards).
+#[test]
+fn external_plugins_behave_as_under_cluster_glues_stonith() {
+    if !hb_hwtest::require_root("external_plugins_behave_as_under_cluster_glues_stonith") {
+        return;
+    }
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let name = format!("hb_probe_{}", std::process::id());
+    let plugin = Remove(std::path::Path::new("/usr/lib/stonith/plugins/external").join(&name));
+    std::fs::write(
+        &plugin.0,
+        "#!/bin/sh\ncase \"$1\" in\n  getconfignames) echo hostlist; echo mode ;;\n  gethosts) for h in $hostlist; do echo $h; done ;;\n  status) [ \"$mode\" = broken ] && exit 1; exit 0 ;;\n  reset|on|off) [ \"$mode\" = broken ] && { echo \"it broke\" >&2; exit 1; }; exit 0 ;;\n  *) exit 1 ;;\nesac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let kind = format!("external/{name}");
+    let ok: Vec<String> = vec!["-t".into(), kind.clone(), "hostlist=a b".into(), "mode=ok".into()];
+    let broken: Vec<String> = vec!["-t".into(), kind.clone(), "hostlist=a b".into(), "mode=broken".into()];
+    let cases: Vec<Vec<String>> = vec![
+        vec!["-t".into(), kind.clone(), "-n".into()],
+        [ok.clone(), vec!["-l".into()]].concat(),
+        [ok.clone(), vec!["-S".into()]].concat(),
+        [broken.clone(), vec!["-S".into()]].concat(),
+        [ok.clone(), vec!["-T".into(), "off".into(), "a".into()]].concat(),
+        [ok.clone(), vec!["-T".into(), "reset".into(), "A".into()]].concat(),
+        [broken.clone(), vec!["-T".into(), "off".into(), "b".into()]].concat(),
+    ];
+    for args in cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let theirs = Command::new("stonith").args(&a).output().expect("cluster-glue's stonith");
+        let (ours, err, rc) = stonith(&a, &[]);
+        assert_eq!(
+            (ours.as_str(), rc),
+            (String::from_utf8_lossy(&theirs.stdout).as_ref(), theirs.status.code().unwrap()),
+            "stonith {a:?}: ours said {err:?}"
+        );
+    }
 }
