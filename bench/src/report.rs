@@ -90,15 +90,27 @@ pub fn png_from_svg(svg: &Path) -> Option<PathBuf> {
     ok.then_some(png)
 }
 
-/// A one-line progress bar on standard error (`[#####.....] 5/10 label`).
+/// A progress bar on standard error (`[#####.....] 5/10 label`), drawn by `indicatif`: only
+/// on a terminal, so a run whose standard error goes to a file or a pipe gets no progress
+/// lines at all. A new label or total starts a new bar; reaching the total finishes it.
 pub fn progress(done: usize, total: usize, label: &str) {
-    use std::io::Write;
-    let width = 30;
-    let filled = (done * width).checked_div(total).unwrap_or(width).min(width);
-    let mut e = std::io::stderr();
-    let _ = write!(e, "\r[{}{}] {done}/{total} {label}   ", "#".repeat(filled), ".".repeat(width - filled));
-    if done >= total {
-        let _ = writeln!(e);
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    use std::sync::Mutex;
+    static BAR: Mutex<Option<(String, usize, ProgressBar)>> = Mutex::new(None);
+    let mut slot = BAR.lock().unwrap_or_else(|p| p.into_inner());
+    let fresh = !matches!(&*slot, Some((l, t, _)) if l == label && *t == total);
+    if fresh {
+        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg}") {
+            bar.set_style(style.progress_chars("#>."));
+        }
+        bar.set_message(label.to_string());
+        *slot = Some((label.to_string(), total, bar));
     }
-    let _ = e.flush();
+    if let Some((_, _, bar)) = slot.as_ref() {
+        bar.set_position(done as u64);
+        if done >= total {
+            bar.finish();
+        }
+    }
 }

@@ -22,6 +22,8 @@ fn quick_runs_write_reports() {
     let (code, out) = bench(&["floor", "--quick", "--seconds", "1", "--out", d]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("p99.99") && out.contains("CPU of waking alone"), "{out}");
+    // Standard error is a pipe here: no progress bar is drawn into it (issue 17).
+    assert!(!out.contains("#") && !out.contains(" 1/"), "progress drawn into a pipe: {out}");
     let hgrm = std::fs::read_to_string(dir.join("floor.hgrm")).unwrap();
     assert!(hgrm.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)") && hgrm.contains("#[Max     ="), "{hgrm}");
     let json = report(dir.join("floor.json"));
