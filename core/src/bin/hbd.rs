@@ -109,6 +109,22 @@ SERIAL LINKS
                            uses the kernel's arrival stamp, so detection is unchanged) and
                            idle CPU halves. auto: off when keepalive <= 20ms  [default: auto]
 
+HOSTILE NETWORKS
+    Every UDP and raw socket carries a kernel filter (classic BPF) that drops what cannot be
+    this cluster's heartbeat: the wrong length, magic, version, cluster or sender, and on ucast
+    links any source but a peer's address and udpport. The kernel counts those drops; `hbctl
+    links` shows them as `dropped by the kernel`. A forgery that passes (it copies a peer's
+    address) costs a MAC check and is counted by reason (`bad-mac`, ...).
+    A heartbeat keeps its sender alive only if it echoes a timestamp this hbd sent in this
+    life within deadtime (timestamps are salted per generation), so a replayed packet proves
+    nothing, even after a restart of this node: it is counted as `stale`. After a partition or
+    a restart, a few `stale` packets are normal until both sides hear each other again; a link
+    that works one way only is dead for both nodes.
+    Under a flood the loop reads at most 1024 datagrams per socket before it judges, sends and
+    pets the watchdog, ticks every millisecond while the flood lasts, and judges a flooded link
+    only as far as it has read it. Receive buffers are 4 MiB (SO_RCVBUFFORCE: needs
+    CAP_NET_ADMIN; otherwise net.core.rmem_max caps them and hbd warns).
+
 EXIT STATUS
     0   stopped cleanly; or, with --check-config, the configuration is valid
     64  bad command line
