@@ -2,11 +2,13 @@
 //!
 //! - [`hbctl`]: status, nodes, links, events, check-config, keygen, apphb (`hbctl` binary);
 //! - [`stonith_cli`]: cluster-glue's `stonith` command line over hb's drivers (`hb-stonith`);
-//! - [`fence_cli`]: the same drivers as a Pacemaker fence agent (`fence_hb`).
+//! - [`fence_cli`]: the same drivers as a Pacemaker fence agent (`fence_hb`);
+//! - [`manpage`]: man pages rendered from the programs' `--help` texts (`docs/man/`).
 //!
 //! Shipped code only: nothing here depends on the test bench (`hb-hwtest`); the demo and
 //! the two-node topology live in `hb-bench`.
 
 pub mod fence_cli;
 pub mod hbctl;
+pub mod manpage;
 pub mod stonith_cli;

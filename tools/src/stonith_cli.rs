@@ -5,29 +5,45 @@
 use hb_stonith_hw::{registry, Action, Code, Info, Params, StonithError};
 use std::time::{Duration, Instant};
 
-/// The help text (`-h` adds every driver's description).
+/// The help text (`--help`; `-h` adds every driver's description, as cluster-glue's does).
 pub const USAGE: &str = "\
-usage:
-\t hb-stonith [-svh] -L
-\t hb-stonith [-svh] -t stonith-device-type -n
-\t hb-stonith [-svh] -t stonith-device-type -m
-\t hb-stonith [-svh] -t stonith-device-type {-p stonith-device-parameters | -F stonith-device-parameters-file | -E | name=value...} [-c count] -lS
-\t hb-stonith [-svh] -t stonith-device-type {-p stonith-device-parameters | -F stonith-device-parameters-file | -E | name=value...} [-c count] -T {reset|on|off} nodename
+hb-stonith - cluster-glue's stonith command line over hb's STONITH drivers
 
-where:
-\t-L\tlist supported stonith device types
-\t-l\tlist hosts controlled by this stonith device
-\t-S\treport stonith device status
-\t-s\tsilent
-\t-v\tverbose
-\t-n\toutput the config names of stonith-device-parameters
-\t-m\tdisplay meta-data of the stonith device type
-\t-h\tdisplay detailed help message with stonith device description(s)
-\t--timeout S\t(hb) the deadline of each operation, seconds [default: 60]
+USAGE
+    hb-stonith [-svh] -L
+    hb-stonith [-svh] -t TYPE -n
+    hb-stonith [-svh] -t TYPE -m
+    hb-stonith [-svh] -t TYPE {-p PARAMETERS | -F FILE | -E | name=value...} [-c COUNT] -lS
+    hb-stonith [-svh] -t TYPE {-p PARAMETERS | -F FILE | -E | name=value...} [-c COUNT]
+               -T {reset|on|off} NODE
 
-Exit status: cluster-glue's codes: 0 S_OK, 1 S_BADCONFIG (and a bad command line),
-2 S_ACCESS, 3 S_INVAL, 4 S_BADHOST, 5 S_RESETFAIL, 6 S_TIMEOUT, 7 S_ISOFF, 8 S_OOPS
-(also an unknown device type, as cluster-glue's stonith).
+OPTIONS
+    -L             list the device types: hb's compiled-in drivers, then every installed
+                   cluster-glue external plugin as external/NAME
+    -t TYPE        the device type
+    -n             its parameter names, in -p order
+    -m             its metadata (resource-agent XML)
+    -p PARAMETERS  the parameters' values in -n order, separated by white space; the last
+                   takes the rest of the string
+    -F FILE        the same, from a file (lines starting with # are comments)
+    -E             the parameters from environment variables of the same names
+    name=value     the parameters by name
+    -l             list the hosts the device controls
+    -S             report the device's status
+    -T ACTION NODE reset, on or off NODE (lower-cased)
+    -c COUNT       do it COUNT times
+    -s             silent: no error message
+    -v             verbose
+    -h             this text and every device type's description; --help: this text
+    --timeout S    (hb's) the deadline of each operation, seconds        [default: 60]
+
+EXIT STATUS
+    cluster-glue's codes: 0 S_OK, 1 S_BADCONFIG (and a bad command line), 2 S_ACCESS,
+    3 S_INVAL, 4 S_BADHOST, 5 S_RESETFAIL, 6 S_TIMEOUT, 7 S_ISOFF, 8 S_OOPS (also an unknown
+    device type, as cluster-glue's stonith).
+
+SEE ALSO
+    stonith(8), fence_hb(8), hbd(8)
 ";
 
 /// Where the parameters come from.
@@ -51,6 +67,7 @@ struct Cli {
     silent: bool,
     verbose: bool,
     help: bool,
+    long_help: bool,
     count: u32,
     source: Source,
     pairs: Vec<String>,
@@ -77,6 +94,7 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
             Short('v') => c.verbose = true,
             Short('d') => {}
             Short('h') => c.help = true,
+            Long("help") => c.long_help = true,
             Short('c') => c.count = text(&mut p)?.parse().map_err(|_| "-c needs a count")?,
             Short('p') => c.source = Source::Positional(text(&mut p)?),
             Short('F') => c.source = Source::File(text(&mut p)?),
@@ -105,6 +123,9 @@ pub fn run(args: Vec<String>, env: &dyn Fn(&str) -> Option<String>) -> (String, 
         Ok(c) => c,
         Err(e) => return (String::new(), format!("hb-stonith: {e}\n{USAGE}"), 1),
     };
+    if c.long_help {
+        return (USAGE.into(), String::new(), 0);
+    }
     if c.help {
         return (help_text(), String::new(), 0);
     }
