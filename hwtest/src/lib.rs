@@ -432,6 +432,17 @@ pub struct TempDir {
     pub path: std::path::PathBuf,
 }
 
+/// A file removed on drop: something a test had to put in a system directory (a plugin, an
+/// agent), gone again however the test ends.
+#[derive(Debug)]
+pub struct RemoveOnDrop(pub std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 impl TempDir {
     /// Creates `/tmp/<prefix>-<unique>`.
     pub fn new(prefix: &str) -> TempDir {

@@ -65,14 +65,8 @@ fn pacemakers_stonith_admin_accepts_the_metadata() {
     if !hb_hwtest::require_root("pacemakers_stonith_admin_accepts_the_metadata") {
         return;
     }
-    struct Remove(std::path::PathBuf);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
     let name = format!("fence_hb_test_{}", std::process::id());
-    let installed = Remove(std::path::Path::new("/usr/sbin").join(&name));
+    let installed = hb_hwtest::RemoveOnDrop(std::path::Path::new("/usr/sbin").join(&name));
     std::fs::copy(env!("CARGO_BIN_EXE_fence_hb"), &installed.0).unwrap();
     let out =
         Command::new("stonith_admin").args(["--metadata", "--agent", &name]).output().expect("stonith_admin (Debian pacemaker-cli-utils)");

@@ -81,15 +81,9 @@ fn external_plugins_behave_as_under_cluster_glues_stonith() {
     if !hb_hwtest::require_root("external_plugins_behave_as_under_cluster_glues_stonith") {
         return;
     }
-    struct Remove(std::path::PathBuf);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
     use std::os::unix::fs::PermissionsExt;
     let name = format!("hb_probe_{}", std::process::id());
-    let plugin = Remove(std::path::Path::new("/usr/lib/stonith/plugins/external").join(&name));
+    let plugin = hb_hwtest::RemoveOnDrop(std::path::Path::new("/usr/lib/stonith/plugins/external").join(&name));
     std::fs::write(
         &plugin.0,
         "#!/bin/sh\ncase \"$1\" in\n  getconfignames) echo hostlist; echo mode ;;\n  gethosts) for h in $hostlist; do echo $h; done ;;\n  status) [ \"$mode\" = broken ] && exit 1; exit 0 ;;\n  reset|on|off) [ \"$mode\" = broken ] && { echo \"it broke\" >&2; exit 1; }; exit 0 ;;\n  *) exit 1 ;;\nesac\n",
