@@ -147,6 +147,17 @@ pub(crate) fn become_user_on_this_thread(uid: u32, gid: u32) -> std::io::Result<
     Ok(())
 }
 
+/// The index of interface `dev` in the calling thread's namespace.
+fn ifindex(dev: &str) -> std::io::Result<i32> {
+    let name = std::ffi::CString::new(dev).map_err(std::io::Error::other)?;
+    // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+    let i = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if i == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(i as i32)
+}
+
 /// A send-only packet socket (`AF_PACKET`, `SOCK_RAW`, protocol 0: it receives nothing) bound
 /// to one interface, for [`crate::flood`].
 pub(crate) struct PacketSender {
@@ -158,12 +169,7 @@ impl PacketSender {
     /// Opens it on `dev` (in the calling thread's namespace). Needs CAP_NET_RAW.
     pub(crate) fn open(dev: &str) -> std::io::Result<PacketSender> {
         use std::os::fd::FromRawFd;
-        let name = std::ffi::CString::new(dev).map_err(std::io::Error::other)?;
-        // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) } as i32;
-        if ifindex == 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        let ifindex = ifindex(dev)?;
         // SAFETY: plain socket(2) call; the result is checked before use.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
@@ -214,12 +220,7 @@ impl PacketCapture {
     /// Opens it on `dev` (in the calling thread's namespace). Needs CAP_NET_RAW.
     pub(crate) fn open(dev: &str) -> std::io::Result<PacketCapture> {
         use std::os::fd::{AsRawFd, FromRawFd};
-        let name = std::ffi::CString::new(dev).map_err(std::io::Error::other)?;
-        // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) } as i32;
-        if ifindex == 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        let ifindex = ifindex(dev)?;
         let all = (libc::ETH_P_ALL as u16).to_be();
         // SAFETY: plain socket(2) call; the result is checked before use.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, i32::from(all)) };

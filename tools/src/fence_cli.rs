@@ -8,6 +8,7 @@
 //! Which driver: `devtype=TYPE` (e.g. `devtype=lcus`); its own parameters are keys of the same
 //! names (`ttydev=…`, `hostmap=…`). The target is `plug=` (or `port=`, or `nodename=`).
 
+use crate::stonith_cli::xml_escape;
 use hb_stonith_hw::{registry, Action, Code, Info, Params, StonithError};
 use std::time::{Duration, Instant};
 
@@ -112,11 +113,6 @@ fn past(action: &str) -> &'static str {
     }
 }
 
-/// XML text with `&`, `<`, `>` and `"` escaped.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// The agent's metadata in the fence-agent format `stonith_admin --metadata` reads.
 fn metadata() -> String {
     let types: Vec<&str> = registry::types().iter().map(|i| i.name).collect();
@@ -125,15 +121,15 @@ fn metadata() -> String {
     );
     o.push_str(&format!(
         "<longdesc>fence_hb runs one of hb's STONITH drivers ({}) as a Pacemaker fence agent. devtype names the driver; its parameters are passed under their own names.</longdesc>\n<vendor-url>https://github.com/ClusterLabs/cluster-glue</vendor-url>\n<parameters>\n",
-        esc(&types.join(", "))
+        xml_escape(&types.join(", "))
     ));
     let param = |o: &mut String, name: &str, required: bool, getopt: &str, desc: &str| {
         o.push_str(&format!(
             "\t<parameter name=\"{}\" unique=\"0\" required=\"{}\">\n\t\t<getopt mixed=\"{}\" />\n\t\t<content type=\"string\" />\n\t\t<shortdesc lang=\"en\">{}</shortdesc>\n\t</parameter>\n",
-            esc(name),
+            xml_escape(name),
             u8::from(required),
-            esc(getopt),
-            esc(desc)
+            xml_escape(getopt),
+            xml_escape(desc)
         ));
     };
     param(

@@ -214,8 +214,8 @@ fn help_text() -> String {
     o
 }
 
-/// XML text with `&`, `<`, `>` and `"` escaped.
-fn xml_escape(s: &str) -> String {
+/// XML text with `&`, `<`, `>` and `"` escaped (also for `fence_hb`'s metadata).
+pub(crate) fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
