@@ -22,7 +22,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The medium a flood is aimed at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,13 +235,20 @@ fn kernel_dropped(t: &TwoNodes) -> u64 {
 }
 
 /// How far a's accepted count is behind b's sent count once a has read what reached it: the
-/// smallest difference over 30 ms of reads (a heartbeat waits in a's socket until a's next
-/// tick, up to a keepalive, so a single read can be one behind without any loss).
-fn deficit(t: &TwoNodes) -> Result<u64, String> {
+/// smallest difference over a window of reads. A heartbeat waits in a's socket until a's next
+/// tick (up to a keepalive, longer when a loaded machine stalls the loop), and the two counts
+/// are read from two pages one after the other, so a single read can be one behind without
+/// any loss. A lost heartbeat stays lost, so reading on until the difference falls to
+/// `enough` (or `window` ends) hides no loss; it only waits out the races.
+fn deficit(t: &TwoNodes, enough: u64, window: Duration) -> Result<u64, String> {
     let mut least = u64::MAX;
-    for _ in 0..30 {
+    let start = Instant::now();
+    while start.elapsed() < window || least == u64::MAX {
         let (sent, ok, _) = counters(t)?;
         least = least.min(sent.saturating_sub(ok));
+        if least <= enough {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(1));
     }
     Ok(least)
@@ -266,7 +273,7 @@ pub fn trial(s: &Settings, target: Target, source: Source, rate: u64, seconds: u
     let spec = spec(pair, target, source, forged_heartbeat(generation), rate);
     let pid = t.pid('a').ok_or("a is not running")?;
     let events = EventCounter::start(t.run_dir('a'))?;
-    let deficit0 = deficit(&t)?;
+    let deficit0 = deficit(&t, 0, Duration::from_millis(100))?;
     let kd0 = kernel_dropped(&t);
     let (sent0, _, rej0) = counters(&t)?;
     let cpu0 = hb_hwtest::procstat::threads_cpu(pid).ok_or("a's /proc entry")?;
@@ -283,7 +290,7 @@ pub fn trial(s: &Settings, target: Target, source: Source, rate: u64, seconds: u
     // Lost heartbeats: how much further a's count fell behind b's over the flood, once a
     // has read what was still queued.
     std::thread::sleep(Duration::from_millis(100));
-    let deficit1 = deficit(&t)?;
+    let deficit1 = deficit(&t, deficit0, Duration::from_secs(2))?;
     let (false_deaths, link_deaths, stalls) = events.stop();
     let st = emu.state();
     let pets = &st.pets[pets0.max(2)..];
