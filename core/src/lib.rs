@@ -9,7 +9,8 @@
 //! - [`daemon`] sets everything up and runs the RT loop, which owns every socket and timer
 //!   through a [`backend`] (io_uring, or epoll as fall-back);
 //! - [`logging`] drains a lock-free ring the RT thread writes; [`status`] is the shared-memory
-//!   page `hbctl` reads; [`ipc`] serves the unix seqpacket socket (commands, event stream).
+//!   page `hbctl` reads; [`ipc`] serves the unix seqpacket socket (commands, event stream);
+//! - [`fence`] holds the STONITH devices this node runs and fences peers on its own thread.
 //!
 //! Unsafe code lives only in `sys` (STYLE habit 7).
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod error;
+pub mod fence;
 pub mod files;
 pub mod filter;
 pub mod ipc;

@@ -453,9 +453,65 @@ pub fn utc_at(t: SystemTime) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_millis())
 }
 
+/// A log line class limited to [`RateLimit::PER_WINDOW`] lines per window; what is held back
+/// is counted and reported when the next window opens.
+#[derive(Debug)]
+pub struct RateLimit {
+    what: &'static str,
+    window_start: Nanos,
+    lines: u32,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    /// Lines let through per window.
+    pub const PER_WINDOW: u32 = 20;
+    /// The window.
+    pub const WINDOW: Duration = Duration::from_secs(10);
+
+    /// A limiter for lines about `what` (named in the suppression notice).
+    pub fn new(what: &'static str) -> RateLimit {
+        RateLimit { what, window_start: crate::time::now(), lines: 0, suppressed: 0 }
+    }
+
+    /// Logs `text` if this window has room; counts it otherwise.
+    pub fn log(&mut self, logger: &Logger, level: Level, text: &str) {
+        let now = crate::time::now();
+        if now.sub(self.window_start) >= Nanos(Self::WINDOW.as_nanos() as u64) {
+            if self.suppressed > 0 {
+                logger.warn(&format!(
+                    "{} more messages about {} were suppressed in {} s",
+                    self.suppressed,
+                    self.what,
+                    Self::WINDOW.as_secs()
+                ));
+            }
+            self.window_start = now;
+            self.lines = 0;
+            self.suppressed = 0;
+        }
+        if self.lines < Self::PER_WINDOW {
+            self.lines += 1;
+            logger.log(level, text);
+        } else {
+            self.suppressed += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limit_counts_what_it_holds_back() {
+        let logger = Logger::new(&Default::default());
+        let mut r = RateLimit::new("tests");
+        for _ in 0..100 {
+            r.log(&logger, Level::Info, "x");
+        }
+        assert_eq!((r.lines, r.suppressed), (RateLimit::PER_WINDOW, 100 - u64::from(RateLimit::PER_WINDOW)));
+    }
 
     #[test]
     fn full_ring_drops_and_counts() {

@@ -45,6 +45,12 @@ impl Nanos {
     }
 }
 
+impl From<Nanos> for std::time::Duration {
+    fn from(n: Nanos) -> Self {
+        std::time::Duration::from_nanos(n.0)
+    }
+}
+
 impl fmt::Display for Nanos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.is_multiple_of(1_000_000) {

@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         apps: Default::default(),
         status: None,
         state_dir: None,
+        fence: None,
     });
     // Several requests per input, split on newlines, at advancing times.
     for (i, line) in data.split(|&b| b == b'\n').enumerate() {

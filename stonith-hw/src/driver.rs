@@ -1,6 +1,6 @@
 //! What every STONITH driver does ([`Driver`]) and says about itself ([`Info`]).
 
-use crate::StonithError;
+use crate::{Code, StonithError};
 use std::time::Instant;
 
 /// What to do to a host (cluster-glue's `ST_GENERIC_RESET`, `ST_POWERON`, `ST_POWEROFF`).
@@ -46,9 +46,20 @@ pub struct Info {
     pub params: &'static [&'static str],
     /// Whether it runs other programs (only `external` and `meatware`-style drivers may).
     pub forks: bool,
-    /// Whether it can confirm a host's power state by reading it back; a driver that cannot
-    /// reports success once the command is on the wire.
+    /// Whether it can confirm a host's power state by reading it back ([`Driver::power`]); a
+    /// driver that cannot reports success once the command is on the wire.
     pub confirms: bool,
+    /// Whether a person carries out its actions (`meatware`): hbd announces what it waits for.
+    pub operator: bool,
+}
+
+/// A host's power as a device reads it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Power {
+    /// Powered.
+    On,
+    /// Not powered.
+    Off,
 }
 
 /// A configured device. Configuration happens when it is opened (`registry::open`); after
@@ -63,4 +74,10 @@ pub trait Driver: Send {
     fn status(&mut self, deadline: Instant) -> Result<(), StonithError>;
     /// Does `action` to `host` before `deadline`, retrying within it where that makes sense.
     fn act(&mut self, action: Action, host: &str, deadline: Instant) -> Result<(), StonithError>;
+    /// Reads `host`'s power back, for drivers whose [`Info::confirms`] is true: after an `off`
+    /// that reported success, hbd counts the host as fenced only once this says [`Power::Off`].
+    fn power(&mut self, host: &str, deadline: Instant) -> Result<Power, StonithError> {
+        let _ = (host, deadline);
+        Err(StonithError::new(Code::Inval, format!("{} cannot read a host's power back", self.info().name)))
+    }
 }

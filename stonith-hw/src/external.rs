@@ -16,8 +16,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// This driver family's description (the parameter names are each plugin's own).
-pub const INFO: Info =
-    Info { name: "external", description: "cluster-glue external/* plugin scripts (forks)", params: &[], forks: true, confirms: false };
+pub const INFO: Info = Info {
+    name: "external",
+    description: "cluster-glue external/* plugin scripts (forks)",
+    params: &[],
+    forks: true,
+    confirms: false,
+    operator: false,
+};
 
 /// Where cluster-glue installs external plugins.
 pub const DEFAULT_DIR: &str = "/usr/lib/stonith/plugins/external";

@@ -8,11 +8,12 @@
 //! of the agent's own (`ip=`, `username=`, `password=`, `lanplus=`, …), passed through.
 //!
 //! Results: exit 0 is `S_OK` (a `fencing.py` agent checks the power state after `off` and
-//! `on`); `fencing.py`'s codes map to cluster-glue's: 2 bad arguments → `S_BADCONFIG`,
+//! `on`, and hbd asks the agent's `status` after every `off` too: exit 0 is on, 2 off);
+//! `fencing.py`'s codes map to cluster-glue's: 2 bad arguments → `S_BADCONFIG`,
 //! 3 login denied → `S_ACCESS`, 5 timed out → `S_TIMEOUT`, anything else → `S_RESETFAIL`.
 
 use crate::child::{self, Finished};
-use crate::{Action, Code, Driver, Info, Params, StonithError};
+use crate::{Action, Code, Driver, Info, Params, Power, StonithError};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ pub const INFO: Info = Info {
     params: &["agent", "hostlist"],
     forks: true,
     confirms: true,
+    operator: false,
 };
 
 /// Where fence agents live (Pacemaker's fence agent directory on Debian).
@@ -67,6 +69,15 @@ impl FenceAgent {
 
     /// Runs the agent for `action` (on `plug`), mapping a failed exit to a code.
     fn request(&self, action: &str, plug: Option<&str>, deadline: Instant) -> Result<Finished, StonithError> {
+        let f = self.run(action, plug, deadline)?;
+        if f.status == Some(0) {
+            return Ok(f);
+        }
+        Err(self.failed(action, &f))
+    }
+
+    /// Runs the agent for `action` (on `plug`), whatever its exit status.
+    fn run(&self, action: &str, plug: Option<&str>, deadline: Instant) -> Result<Finished, StonithError> {
         let mut input = format!("{}action={action}\n", self.base);
         if let Some(p) = plug {
             input.push_str(&format!("plug={p}\n"));
@@ -74,9 +85,12 @@ impl FenceAgent {
         let mut cmd = Command::new(&self.path);
         // The agent's environment: a known PATH and nothing else of ours.
         cmd.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-        let f = child::run(cmd, &input, deadline)?;
+        child::run(cmd, &input, deadline)
+    }
+
+    /// The error a failed run of `action` means.
+    fn failed(&self, action: &str, f: &Finished) -> StonithError {
         let code = match f.status {
-            Some(0) => return Ok(f),
             Some(2) => Code::BadConfig,
             Some(3) => Code::Access,
             Some(5) => Code::Timeout,
@@ -84,7 +98,7 @@ impl FenceAgent {
         };
         let said = f.stderr.lines().chain(f.stdout.lines()).map(str::trim).find(|l| !l.is_empty()).unwrap_or("no message");
         let status = f.status.map_or("killed by a signal".to_string(), |s| format!("exit {s}"));
-        Err(StonithError::new(code, format!("{} {action}: {status}: {said}", self.path.display())))
+        StonithError::new(code, format!("{} {action}: {status}: {said}", self.path.display()))
     }
 }
 
@@ -111,5 +125,15 @@ impl Driver for FenceAgent {
             Action::Off => "off",
         };
         self.request(word, Some(host), deadline).map(drop)
+    }
+
+    /// The agent's `status` action: exit 0 is on, 2 is off (the fence-agent protocol).
+    fn power(&mut self, host: &str, deadline: Instant) -> Result<Power, StonithError> {
+        let f = self.run("status", Some(host), deadline)?;
+        match f.status {
+            Some(0) => Ok(Power::On),
+            Some(2) => Ok(Power::Off),
+            _ => Err(self.failed("status", &f)),
+        }
     }
 }

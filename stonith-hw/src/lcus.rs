@@ -24,6 +24,7 @@ pub const INFO: Info = Info {
     params: &["ttydev", "hostmap"],
     forks: false,
     confirms: false,
+    operator: false,
 };
 
 /// Optional parameters besides [`Info::params`].

@@ -12,13 +12,12 @@
 //! - [`registry`]: the drivers compiled in, by type name, and [`registry::open`];
 //! - [`lcus`]: LCUS-style USB relay boards (CH340, `A0 ch state sum` frames at 9600 baud);
 //! - [`rcd_serial`]: a reset circuit on a serial port's DTR or RTS line;
+//! - [`meatware`]: an operator powers the host off by hand and confirms;
 //! - [`fence_agent`]: any Pacemaker fence agent, through its stdin protocol (it forks);
 //! - [`external`]: cluster-glue's `external/*` plugin scripts (they fork).
 //!
 //! Not yet (issue 15, in progress): IPMI over LAN, APC SNMP, the telnet-menu switches, the
-//! other serial devices, meatware, the fencing thread and topology
-//! in `hbd`. `hbd` still refuses `stonith` and `stonith_host` by
-//! name.
+//! other serial devices.
 
 mod child;
 mod code;
@@ -26,11 +25,12 @@ mod driver;
 pub mod external;
 pub mod fence_agent;
 pub mod lcus;
+pub mod meatware;
 mod params;
 pub mod rcd_serial;
 pub mod registry;
 mod sys;
 
 pub use code::{Code, StonithError};
-pub use driver::{Action, Driver, Info};
+pub use driver::{Action, Driver, Info, Power};
 pub use params::Params;

@@ -25,6 +25,7 @@ pub const INFO: Info = Info {
     params: &["hostlist", "ttydev", "dtr_rts", "msduration"],
     forks: false,
     confirms: false,
+    operator: false,
 };
 
 /// A modem-control line.

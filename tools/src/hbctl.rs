@@ -2,8 +2,9 @@
 //! configuration checks and key generation. Queries read hbd's status page (no syscall into
 //! hbd); `events` uses the IPC socket. Every query takes `--json` for scripts.
 
+use crate::hbctl_fence;
 use hb_core::daemon::{host_name, load_config, StartError};
-use hb_core::ipc::proto::{EventMsg, Reply, Request};
+use hb_core::ipc::proto::{EventMsg, FenceOp, Reply, Request};
 use hb_core::ipc::{Client, ClientError};
 use hb_core::liveness::{LinkState, NodeState};
 use hb_core::status::{NodeKind, RtGranted, Snapshot, StatusReader, WatchdogState};
@@ -22,6 +23,8 @@ pub enum Exit {
     NotRunning = 1,
     /// `status`: some peer is dead.
     PeerDead = 2,
+    /// `fence`: the fencing failed, or hbctl stopped waiting for it.
+    FenceFailed = 3,
     /// Bad command line.
     Usage = 64,
     /// A configuration file is missing or unreadable.
@@ -68,6 +71,15 @@ COMMANDS
                    belongs to the user who made it: only that user checks in or
                    unregisters it (root may unregister a stale persistent one); names
                    starting hb- are for root and hbd's user
+    fence NODE     fence NODE now through its STONITH topology (no race delay) and follow it
+                   to the end: exit 0 once NODE is confirmed off (or its reset confirmed)
+                     --action reboot|off|on   [default: reboot]
+                     --timeout S              stop waiting after S seconds (hbd goes on)
+    fence-confirm NODE
+                   say that NODE has been powered off by hand: completes a meatware
+                   device's fencing, which waits for exactly this
+    stonith        this node's STONITH devices (type, hosts, whether each forks or reads
+                   power back), each peer's levels, and what waits for an operator
     keygen         write a fresh random authkeys (HMAC-SHA256), mode 0600
                      -o, --output FILE      [default: standard output]
                      --force                replace an existing FILE
@@ -82,6 +94,7 @@ EXIT STATUS
     0   success
     1   hbd is not running (no status page, or its process is gone)
     2   status: at least one peer is dead (ping nodes do not count)
+    3   fence: the fencing failed, or --timeout passed before its result
     64  bad command line
     66  configuration file missing or unreadable
     73  keygen could not write its file
@@ -99,6 +112,7 @@ struct Args {
     output: Option<PathBuf>,
     force: bool,
     interval: Option<String>,
+    action: FenceOp,
     rest: Vec<String>,
 }
 
@@ -115,6 +129,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         output: None,
         force: false,
         interval: None,
+        action: FenceOp::Reboot,
         rest: Vec::new(),
     };
     let mut p = lexopt::Parser::from_args(args);
@@ -134,8 +149,18 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             Short('h') | Long("help") => a.cmd = "help".into(),
             Short('V') | Long("version") => a.cmd = "version".into(),
             Long("interval") => a.interval = Some(val(&mut p)?),
+            Long("action") => {
+                a.action = match val(&mut p)?.as_str() {
+                    "reboot" | "reset" => FenceOp::Reboot,
+                    "off" => FenceOp::Off,
+                    "on" => FenceOp::On,
+                    other => return Err(format!("--action {other:?}: reboot, off or on")),
+                }
+            }
             Value(v) if a.cmd.is_empty() => a.cmd = v.into_string().map_err(|_| "not UTF-8")?,
-            Value(v) if a.cmd == "apphb" => a.rest.push(v.into_string().map_err(|_| "not UTF-8")?),
+            Value(v) if ["apphb", "fence", "fence-confirm"].contains(&a.cmd.as_str()) => {
+                a.rest.push(v.into_string().map_err(|_| "not UTF-8")?)
+            }
             other => return Err(other.unexpected().to_string()),
         }
     }
@@ -165,6 +190,7 @@ pub fn run(args: Vec<String>, out: &mut dyn Write) -> Exit {
         "check-config" => check_config(&a, out),
         "keygen" => keygen(&a, out),
         "apphb" => apphb(&a, out),
+        "fence" | "fence-confirm" | "stonith" => fencing(&a, out),
         "" => Err((Exit::Usage, "no command given; try 'hbctl --help'".to_string())),
         other => Err((Exit::Usage, format!("unknown command {other:?}; try 'hbctl --help'"))),
     };
@@ -203,13 +229,13 @@ fn query(a: &Args, out: &mut dyn Write) -> CmdResult {
         match a.cmd.as_str() {
             "nodes" => nodes_json(&s),
             "links" => links_json(&s),
-            _ => status_json(&s),
+            _ => status_json(&s, hbctl_fence::stonith_status(&a.run_dir).ok()),
         }
     } else {
         match a.cmd.as_str() {
             "nodes" => nodes_text(&s),
             "links" => links_text(&s),
-            _ => status_text(&s),
+            _ => status_text(&s) + &hbctl_fence::status_text(&hbctl_fence::stonith_status(&a.run_dir).unwrap_or(Reply::Unknown)),
         }
     };
     let _ = out.write_all(text.as_bytes());
@@ -561,9 +587,12 @@ struct StatusView<'a> {
     weak_auth: hb_core::auth::Weakness,
     watchdog: Option<WatchdogView>,
     peers: Vec<NodeView<'a>>,
+    /// The `stonith-status` reply (absent when hbd's socket could not be asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stonith: Option<Reply>,
 }
 
-fn status_json(s: &Snapshot) -> String {
+fn status_json(s: &Snapshot, stonith: Option<Reply>) -> String {
     let w = &s.watchdog;
     to_json(&StatusView {
         node: &s.self_name,
@@ -593,6 +622,7 @@ fn status_json(s: &Snapshot) -> String {
             timeout_s: w.timeout_s,
         }),
         peers: node_views(s),
+        stonith,
     })
 }
 
@@ -660,6 +690,9 @@ fn event_text(m: &EventMsg) -> String {
         E::Missed { first_seq, count } => {
             return format!("missed {count} events (#{first_seq}-#{}): hbctl was too slow; state: hbctl status", first_seq + count - 1)
         }
+        E::FenceStarted { at_ns, .. } | E::FenceOperator { at_ns, .. } | E::FenceResult { at_ns, .. } => {
+            (*at_ns, hbctl_fence::fence_line(&m.event).unwrap_or_default())
+        }
         E::Unknown => return format!("#{} (an event this hbctl does not know; --json shows it)", m.seq),
     };
     format!("[{:.3}] {what}", at.0 as f64 / 1e9)
@@ -701,6 +734,33 @@ fn apphb(a: &Args, out: &mut dyn Write) -> CmdResult {
         }
     }
     Ok(Exit::Ok)
+}
+
+fn fencing(a: &Args, out: &mut dyn Write) -> CmdResult {
+    let node = || match a.rest.as_slice() {
+        [n] => Ok(n.clone()),
+        _ => Err((Exit::Usage, format!("usage: hbctl {} NODE", a.cmd))),
+    };
+    match a.cmd.as_str() {
+        "fence" => {
+            let timeout = a.timeout.map(std::time::Duration::from_secs_f64);
+            match hbctl_fence::fence(&a.run_dir, &node()?, a.action, timeout, a.json, out).map_err(|e| client_error(a, e))? {
+                hbctl_fence::Ended::Done => Ok(Exit::Ok),
+                _ => Ok(Exit::FenceFailed),
+            }
+        }
+        "fence-confirm" => {
+            let said = hbctl_fence::confirm(&a.run_dir, &node()?).map_err(|e| client_error(a, e))?;
+            let _ = writeln!(out, "{said}");
+            Ok(Exit::Ok)
+        }
+        _ => {
+            let r = hbctl_fence::stonith_status(&a.run_dir).map_err(|e| client_error(a, e))?;
+            let text = if a.json { serde_json::to_string(&r).unwrap_or_default() + "\n" } else { hbctl_fence::status_text(&r) };
+            let _ = out.write_all(text.as_bytes());
+            Ok(Exit::Ok)
+        }
+    }
 }
 
 fn check_config(a: &Args, out: &mut dyn Write) -> CmdResult {

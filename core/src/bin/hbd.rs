@@ -59,8 +59,33 @@ HA.CF
     crm off, watchdog DEVICE (hbd pets it from its real-time loop; a clean stop disarms it with
     the magic close, a crash, kill -9 or hang leaves it armed and the node is reset).
     Times are heartbeat's: `2` and `1.5` are seconds, `250ms` milliseconds.
-    heartbeat directives not implemented yet (stonith, respawn, hopfudge, hbaping, ...) are
+    heartbeat directives not implemented yet (respawn, hopfudge, hbaping, ...) are
     refused by name; hb never ignores a line silently.
+
+STONITH
+    Devices are opened at start-up (a bad one stops hbd, naming its line) and driven by a
+    fencing thread one SCHED_FIFO priority below the real-time thread. Driver types:
+    `hb-stonith -L`; their parameters: `hb-stonith -t TYPE -n`.
+    stonith TYPE FILE          heartbeat's: a device every node runs; FILE (root's, mode 0600)
+                               holds its parameters in `-n` order, or as name=value words
+    stonith_host FROM TYPE PARAMS...
+                               heartbeat's: a device node FROM runs (`*`: every node)
+    stonith_device NAME TYPE name=value...
+                               a named device every node runs, for levels
+    stonith_level NODE N DEV[,DEV...]
+                               level N (1-9) of NODE's topology: levels are tried in order,
+                               and one succeeds only if all its devices do (a reboot across
+                               several devices is all off, then all on). Without levels, each
+                               device listing NODE is tried in file order (heartbeat's rule)
+    stonith_action reboot|off  what fencing a dead peer does            [default: reboot]
+    stonith_timeout TIME       one device operation's deadline          [default: 60s]
+    stonith_delay TIME         the race delay: node names sorted, the first fences a dead peer
+                               at once, the k-th waits k x TIME, so exactly one node of a
+                               split fences the other                   [default: 2s]
+    A peer declared dead is fenced; it counts as fenced only once it is confirmed off (a
+    device that reads power back must read off, polled until the deadline) or the device
+    confirmed the reset. `hbctl fence NODE` fences at once; `hbctl stonith` shows devices and
+    levels; a `meatware` device waits for `hbctl fence-confirm NODE`.
 
 PING NODES
     `ping ADDR...` (IPv4) and `ping6 ADDR...` make each address a pseudo-member, named by the
@@ -148,6 +173,7 @@ fn exit_for(e: &StartError) -> Exit {
     match e {
         StartError::Config(_) => Exit::Config,
         StartError::ConfigUnreadable { .. } => Exit::NoInput,
+        StartError::Stonith(d) if d.source.code == hb_stonith_hw::Code::BadConfig => Exit::Config,
         _ => Exit::OsErr,
     }
 }

@@ -13,6 +13,7 @@ pub(super) fn finish(p: Parser) -> Result<HaCf, ConfigError> {
     timing(&mut cfg, &seen)?;
     pings(&mut cfg, &seen)?;
     watchdog(&mut cfg, &seen)?;
+    super::stonith::finish(&cfg)?;
     Ok(cfg)
 }
 

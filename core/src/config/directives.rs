@@ -171,13 +171,18 @@ pub(super) const DIRECTIVES: &[(&str, Parse)] = &[
     ("apiauth", apiauth),
     ("crm", crm),
     ("pacemaker", crm),
+    ("stonith", super::stonith::stonith),
+    ("stonith_host", super::stonith::stonith_host),
+    ("stonith_device", super::stonith::stonith_device),
+    ("stonith_level", super::stonith::stonith_level),
+    ("stonith_action", super::stonith::stonith_action),
+    ("stonith_timeout", super::stonith::stonith_time),
+    ("stonith_delay", super::stonith::stonith_time),
 ];
 
 /// Directives heartbeat 3.0 knows that hb does not implement, with the reason shown.
 pub(super) const NOT_YET: &[(&str, &str)] = &[
     ("hbaping", "HBA pings (fibre-channel adapters) are not implemented; use ping or ping_group"),
-    ("stonith", "STONITH is not implemented yet"),
-    ("stonith_host", "STONITH is not implemented yet"),
     ("respawn", "process respawning is not implemented yet"),
     ("autojoin", "automatic node joining is not implemented; list every node with `node`"),
     ("use_logd", "hb logs without a separate logd (its log ring never blocks); remove the line"),

@@ -28,9 +28,11 @@
 
 mod checks;
 mod directives;
+pub mod stonith;
 
 pub use crate::error::ConfigError;
 pub use directives::facility_code;
+pub use stonith::{DeviceLine, FenceAction, LevelLine, ParamSource, StonithCfg};
 
 use crate::time::Nanos;
 use directives::{strip_comment, Line, Parser, DIRECTIVES, NOT_YET};
@@ -175,6 +177,8 @@ pub struct HaCf {
     pub watchdog_require_crm: bool,
     /// hb: `rx_wakeup`, resolved (`auto` → keepalive > [`RX_WAKEUP_AUTO_MAX`]).
     pub rx_wakeup: bool,
+    /// `stonith`, `stonith_host` and hb's `stonith_*` directives.
+    pub stonith: StonithCfg,
 }
 
 /// With `rx_wakeup auto`, received packets wake the loop only when keepalive exceeds this.
@@ -237,6 +241,7 @@ impl HaCf {
             watchdog_interval: Nanos::ZERO,
             apphb_watchdog: false,
             watchdog_require_crm: false,
+            stonith: StonithCfg::default(),
         }
     }
 }
@@ -413,8 +418,8 @@ mod tests {
                 "ha.cf:2: watchdog_interval 1500ms must be at most half of watchdog_timeout 2s",
             ),
             (
-                "stonith_host * baytech 10.0.0.3 mylogin mysecretpassword\n",
-                "ha.cf:1: `stonith_host` is a heartbeat directive hb does not support: STONITH is not implemented yet",
+                "stonith_host * meatware\n",
+                "ha.cf:1: `stonith_host` needs the node that runs it (or *), a type and its parameters",
             ),
             ("frobnicate yes\n", "ha.cf:1: unknown directive `frobnicate`"),
             ("mcast eth0 10.0.0.1 694 1 0\n", "ha.cf:1: 10.0.0.1 is not an IPv4 multicast group"),

@@ -127,6 +127,9 @@ pub enum StartError {
         #[source]
         source: io::Error,
     },
+    /// A STONITH device could not be configured.
+    #[error(transparent)]
+    Stonith(#[from] crate::fence::DeviceError),
     /// A thread could not be spawned, or the RT thread died during set-up.
     #[error("starting the {what} thread failed")]
     Thread {
@@ -145,6 +148,13 @@ pub fn load_config(config_dir: &Path, node: &str) -> Result<(HaCf, AuthKeys), St
         crate::files::read_config(&hacf_path, false).map_err(|source| StartError::ConfigUnreadable { path: hacf_path.clone(), source })?;
     let cfg = parse_ha_cf(&text, &hacf_path)?;
     cfg.validate_for(node)?;
+    for d in cfg.stonith_devices_for(node) {
+        d.resolve().map_err(|what| ConfigError {
+            file: hacf_path.clone(),
+            line: d.line,
+            what: format!("STONITH device {}: {what}", d.name),
+        })?;
+    }
     let keys_path = config_dir.join("authkeys");
     if !keys_path.exists() {
         return Err(StartError::ConfigUnreadable { path: keys_path, source: io::Error::from(io::ErrorKind::NotFound) });

@@ -15,6 +15,7 @@ use crate::backend::MAX_DESTS;
 use crate::config::{facility_code, ConfigError, HaCf};
 use crate::engine::{Engine, EngineConfig};
 use crate::error::SourceText;
+use crate::fence::Fencer;
 use crate::filter::FilterSpec;
 use crate::ipc::{self, AllowList, AppShared, ServerCtx};
 use crate::liveness::{Event, Timing};
@@ -29,6 +30,7 @@ use crate::wire;
 use hb_media::open_udp;
 use hb_media::raw::open_raw;
 use hb_media::serial::{open_serial, SerialPort};
+use hb_realtime::Limits;
 use socket2::SockAddr;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -164,7 +166,13 @@ struct Ipc {
 
 /// Listens on the IPC socket (its mode and group from the allow list) and starts the IPC
 /// thread.
-fn start_ipc(cfg: &HaCf, opts: &Options, names: Names, logger: &Logger) -> Result<Ipc, StartError> {
+fn start_ipc(
+    cfg: &HaCf,
+    opts: &Options,
+    names: Names,
+    logger: &Logger,
+    fencer: Option<(Fencer, Option<u8>, Limits)>,
+) -> Result<Ipc, StartError> {
     let sock_path = opts.run_dir.join(ipc::SOCKET_NAME);
     let allow = AllowList::new(&cfg.apiauth);
     // The socket file lets exactly the allowed users reach it; each connection's credentials
@@ -179,6 +187,14 @@ fn start_ipc(cfg: &HaCf, opts: &Options, names: Names, logger: &Logger) -> Resul
     let wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "ipc", source })?);
     let stop = Arc::new(AtomicBool::new(false));
     let apps = Arc::new(AppShared::default());
+    let fence = match fencer {
+        None => None,
+        Some((f, prio, limits)) => {
+            let (link, _thread) = crate::fence::thread::spawn(f, wake.clone(), apps.clone(), logger.clone(), prio.map(|p| (p, limits)))
+                .map_err(|source| StartError::Thread { what: "fence", source })?;
+            Some(link)
+        }
+    };
     let ctx = ServerCtx {
         names,
         allow,
@@ -187,6 +203,7 @@ fn start_ipc(cfg: &HaCf, opts: &Options, names: Names, logger: &Logger) -> Resul
         apps: apps.clone(),
         status: crate::status::StatusReader::open(&opts.run_dir).ok(),
         state_dir: Some(opts.state_dir.clone()),
+        fence,
     };
     let thread = ipc::spawn_server(listener, ev_cons, wake.clone(), stop.clone(), ctx)
         .map_err(|source| StartError::Thread { what: "ipc", source })?;
@@ -370,7 +387,7 @@ impl Daemon {
         let log_stop = Arc::new(AtomicBool::new(false));
         let (rtlog, log) = logging::spawn_log_thread(logger.clone(), names.clone(), log_stop.clone())
             .map_err(|source| StartError::Thread { what: "log", source })?;
-        let ipc = start_ipc(&cfg, opts, names, &logger)?;
+        let ipc = start_ipc(&cfg, opts, names, &logger, open_fencer(&cfg, opts, &logger, realtime, limits)?)?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "rt", source })?);
@@ -426,6 +443,34 @@ impl Daemon {
             backend: ready.backend,
             rt_flags: ready.rt_flags,
         })
+    }
+}
+
+/// Opens every STONITH device this node runs (a bad one stops start-up, naming its line),
+/// logs them, and says at what priority the fencing thread will run: one SCHED_FIFO
+/// priority below the RT thread.
+fn open_fencer(
+    cfg: &HaCf,
+    opts: &Options,
+    logger: &Logger,
+    realtime: bool,
+    limits: Limits,
+) -> Result<Option<(Fencer, Option<u8>, Limits)>, StartError> {
+    Ok(Fencer::open(cfg, &opts.node_name)?.map(|f| {
+        log_fencing(logger, &f);
+        (f, realtime.then(|| cfg.rtprio.saturating_sub(1).max(1)), limits)
+    }))
+}
+
+/// One line per device, and a warning for each peer no device can fence.
+fn log_fencing(logger: &Logger, f: &Fencer) {
+    for d in f.device_status() {
+        let forks = if d.forks { ", forks" } else { "" };
+        let confirms = if d.confirms { "reads power back" } else { "cannot read power back" };
+        logger.info(&format!("STONITH device {} ({}{forks}, {confirms}) fences: {}", d.name, d.kind, d.hosts.join(", ")));
+    }
+    for t in f.target_status().iter().filter(|t| t.levels.is_empty()) {
+        logger.warn(&format!("STONITH: no device of this node can fence {}: its death will not be fenced", t.node));
     }
 }
 

@@ -6,8 +6,10 @@
 //!   `SO_PEERGROUPS`) are checked against an allow list (root, hbd's user, `apiauth`);
 //!   connections are limited per user, and root always has room of its own.
 //! - [`client`]: [`Client`] (hbctl, the tests, the CRM) and [`AppHeartbeat`].
+//! - `fencing`: the fence requests, and the jobs a dead peer causes, for the fencing thread.
 
 pub mod client;
+mod fencing;
 pub mod proto;
 pub mod server;
 

@@ -8,10 +8,12 @@
 //! for), and its log lines (rate-limited, with a count of what was suppressed).
 
 use super::proto::{self, AppState, AppStatus, ErrorCode, EventMsg, Reply, Request};
-use super::{AppShared, CRM_NAME};
+use super::{fencing, AppShared, CRM_NAME};
 use crate::apphb::{self, AppError, AppEvent, Caller};
 use crate::config::ApiAuth;
+use crate::fence::thread::FenceLink;
 use crate::liveness::Event;
+pub use crate::logging::RateLimit;
 use crate::logging::{Level, Logger, Names};
 use crate::status::StatusReader;
 use crate::sys::fd::EventFd;
@@ -79,52 +81,6 @@ impl AllowList {
             (true, []) => (None, 0o600),
             (true, [g]) => (Some(*g), 0o660),
             _ => (None, 0o666),
-        }
-    }
-}
-
-/// A log line class limited to [`RateLimit::PER_WINDOW`] lines per window; what is held back
-/// is counted and reported when the next window opens.
-#[derive(Debug)]
-pub struct RateLimit {
-    what: &'static str,
-    window_start: Nanos,
-    lines: u32,
-    suppressed: u64,
-}
-
-impl RateLimit {
-    /// Lines let through per window.
-    pub const PER_WINDOW: u32 = 20;
-    /// The window.
-    pub const WINDOW: Duration = Duration::from_secs(10);
-
-    /// A limiter for lines about `what` (named in the suppression notice).
-    pub fn new(what: &'static str) -> RateLimit {
-        RateLimit { what, window_start: crate::time::now(), lines: 0, suppressed: 0 }
-    }
-
-    /// Logs `text` if this window has room; counts it otherwise.
-    pub fn log(&mut self, logger: &Logger, level: Level, text: &str) {
-        let now = crate::time::now();
-        if now.sub(self.window_start) >= Nanos(Self::WINDOW.as_nanos() as u64) {
-            if self.suppressed > 0 {
-                logger.warn(&format!(
-                    "IPC: {} more messages about {} were suppressed in {} s",
-                    self.suppressed,
-                    self.what,
-                    Self::WINDOW.as_secs()
-                ));
-            }
-            self.window_start = now;
-            self.lines = 0;
-            self.suppressed = 0;
-        }
-        if self.lines < Self::PER_WINDOW {
-            self.lines += 1;
-            logger.log(level, text);
-        } else {
-            self.suppressed += 1;
         }
     }
 }
@@ -207,6 +163,8 @@ pub struct ServerCtx {
     /// Where peers' generations are remembered across restarts ([`crate::state`]); `None`:
     /// nowhere.
     pub state_dir: Option<std::path::PathBuf>,
+    /// The fencing thread's queue (`None`: this node runs no STONITH device).
+    pub fence: Option<FenceLink>,
 }
 
 /// The server's state: connections, application heartbeats, the event sequence.
@@ -221,6 +179,7 @@ pub struct Server {
     apphb_log: RateLimit,
     conn_log: RateLimit,
     state_log: RateLimit,
+    fence_ids: fencing::Ids,
 }
 
 /// A liveness event as the stream carries it.
@@ -293,6 +252,7 @@ impl Server {
             apphb_log: RateLimit::new("application heartbeats"),
             conn_log: RateLimit::new("IPC clients"),
             state_log: RateLimit::new("lost events and the peers file"),
+            fence_ids: fencing::Ids::default(),
         }
     }
 
@@ -403,6 +363,11 @@ impl Server {
                 Err(e) => app_error(e),
             },
             Request::ApphbStatus => Reply::ApphbStatus { apps: self.apps_status(now) },
+            Request::Fence { node, action } => {
+                fencing::fence(self.ctx.fence.as_ref(), &self.ctx.node, &caller, node, action, &mut self.fence_ids, now)
+            }
+            Request::FenceConfirm { node } => fencing::confirm(&caller, node),
+            Request::StonithStatus => fencing::status(self.ctx.fence.as_ref()),
         };
         (reply, events, subscribe)
     }
@@ -515,6 +480,13 @@ impl Server {
         while let Ok(ev) = events.pop() {
             generations_changed |= matches!(ev, Event::NodeUp { .. } | Event::NodeRestarted { .. });
             let e = event_of(&self.ctx.names, &ev);
+            if let Some(refused) = fencing::on_event(self.ctx.fence.as_ref(), &e, &mut self.fence_ids) {
+                self.ctx.logger.error(&refused);
+            }
+            self.emit(e);
+        }
+        // Then what the fencing thread reports.
+        while let Some(e) = self.ctx.fence.as_ref().and_then(|f| f.events.try_recv().ok()) {
             self.emit(e);
         }
         if generations_changed {
@@ -612,6 +584,7 @@ mod tests {
             apps: Arc::default(),
             status: None,
             state_dir: None,
+            fence: None,
         })
     }
 
@@ -673,15 +646,5 @@ mod tests {
         assert_eq!(a.socket_access(), (None, 0o666));
         assert_eq!(AllowList::new(&[]).socket_access(), (None, 0o600));
         assert_eq!(AllowList::new(&[ApiAuth { client: "x".into(), uids: vec![], gids: vec![50] }]).socket_access(), (Some(50), 0o660));
-    }
-
-    #[test]
-    fn rate_limit_counts_what_it_holds_back() {
-        let logger = Logger::new(&Default::default());
-        let mut r = RateLimit::new("tests");
-        for _ in 0..100 {
-            r.log(&logger, Level::Info, "x");
-        }
-        assert_eq!((r.lines, r.suppressed), (RateLimit::PER_WINDOW, 100 - u64::from(RateLimit::PER_WINDOW)));
     }
 }

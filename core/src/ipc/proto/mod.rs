@@ -9,6 +9,10 @@
 //! [`Event::Unknown`] and [`ErrorCode::Other`]. The `hello` exchange says which version each
 //! side speaks.
 
+mod fence;
+
+pub use fence::{DeviceStatus, FenceOp, FenceReason, TargetStatus};
+
 use crate::status::Snapshot;
 use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
@@ -67,6 +71,24 @@ pub enum Request {
     },
     /// Every application heartbeat.
     ApphbStatus,
+    /// Fences a node now, through its topology and without the race delay (root and hbd's
+    /// user only). The reply says it was accepted; the outcome is a `fence-result` event with
+    /// the same `id` (subscribe first to be sure to see it).
+    Fence {
+        /// The node.
+        node: String,
+        /// What to do (default `reboot`).
+        #[serde(default)]
+        action: FenceOp,
+    },
+    /// The operator has powered `node` off by hand: completes a `meatware` action waiting for
+    /// it (root and hbd's user only).
+    FenceConfirm {
+        /// The node.
+        node: String,
+    },
+    /// The fencing devices, the topology, and what waits for an operator.
+    StonithStatus,
 }
 
 /// hbd's answer to one request: one message.
@@ -132,6 +154,33 @@ pub enum Reply {
         /// Every registration.
         apps: Vec<AppStatus>,
     },
+    /// Answers `fence`: the request is queued; its events carry `id`.
+    FenceAccepted {
+        /// The request's number.
+        id: u64,
+        /// The node.
+        node: String,
+        /// What will be done.
+        action: FenceOp,
+    },
+    /// Answers `fence-confirm`: the waiting action completes.
+    FenceConfirmed {
+        /// The node.
+        node: String,
+    },
+    /// Answers `stonith-status`.
+    StonithStatus {
+        /// This node's devices, in configuration order.
+        devices: Vec<DeviceStatus>,
+        /// Each peer's topology (a peer without levels cannot be fenced).
+        targets: Vec<TargetStatus>,
+        /// What fencing a dead peer does.
+        action: FenceOp,
+        /// How long this node waits before fencing a dead peer (its place in the race).
+        delay_ns: Nanos,
+        /// Nodes a meatware action is waiting on an operator for.
+        waiting_for_operator: Vec<String>,
+    },
     /// The request was refused; the connection stays open unless `code` says otherwise.
     Error {
         /// What kind of refusal.
@@ -170,6 +219,16 @@ pub enum ErrorCode {
     TooMany,
     /// A value out of range (interval, name).
     Invalid,
+    /// A request only root and hbd's user may make.
+    NotPrivileged,
+    /// No device can fence that node (or none is configured).
+    NoFencing,
+    /// Not a node of this cluster (or this node itself).
+    NoSuchNode,
+    /// The fencing queue is full.
+    Busy,
+    /// `fence-confirm` for a node no action waits for.
+    NothingWaiting,
     /// A code this client's version does not know.
     #[serde(other)]
     Other,
@@ -370,6 +429,56 @@ pub enum Event {
         /// How many.
         count: u64,
     },
+    /// Fencing of a node begins (after `delay_ns`, this node's place in a split's race).
+    FenceStarted {
+        /// The request's number (the `fence` reply's, or hbd's own for a dead node).
+        id: u64,
+        /// The node.
+        node: String,
+        /// What is done.
+        action: FenceOp,
+        /// Why.
+        reason: FenceReason,
+        /// When the request was taken.
+        at_ns: Nanos,
+        /// How long hbd waits before the first device acts.
+        delay_ns: Nanos,
+    },
+    /// A meatware device waits for an operator: power `node` off by hand, then
+    /// `hbctl fence-confirm NODE`.
+    FenceOperator {
+        /// The request.
+        id: u64,
+        /// The node.
+        node: String,
+        /// The device.
+        device: String,
+        /// When.
+        at_ns: Nanos,
+    },
+    /// A fencing ended. `ok` only once the node is confirmed off (or the reset confirmed).
+    FenceResult {
+        /// The request.
+        id: u64,
+        /// The node.
+        node: String,
+        /// What was done.
+        action: FenceOp,
+        /// It worked.
+        ok: bool,
+        /// cluster-glue's code (`S_OK`, `S_TIMEOUT`, …), or `cancelled`.
+        code: String,
+        /// For people: what each level did.
+        message: String,
+        /// The level that succeeded (0: none).
+        level: u32,
+        /// That level's devices.
+        devices: Vec<String>,
+        /// When it ended.
+        at_ns: Nanos,
+        /// From the request to the end, delay included.
+        duration_ns: Nanos,
+    },
     /// An event this client's version does not know (from a newer hbd).
     #[serde(other)]
     Unknown,
@@ -412,8 +521,19 @@ pub fn encode<T: Serialize>(m: &T) -> Vec<u8> {
 
 impl Request {
     /// Every `op` of this version.
-    pub const OPS: [&'static str; 8] =
-        ["hello", "ping", "subscribe", "snapshot", "apphb-register", "apphb-checkin", "apphb-unregister", "apphb-status"];
+    pub const OPS: [&'static str; 11] = [
+        "hello",
+        "ping",
+        "subscribe",
+        "snapshot",
+        "apphb-register",
+        "apphb-checkin",
+        "apphb-unregister",
+        "apphb-status",
+        "fence",
+        "fence-confirm",
+        "stonith-status",
+    ];
 }
 
 /// Decodes a client's request.
@@ -485,6 +605,9 @@ mod tests {
             Request::ApphbCheckin { name: "n".into() },
             Request::ApphbUnregister { name: "n".into() },
             Request::ApphbStatus,
+            Request::Fence { node: "b".into(), action: FenceOp::Off },
+            Request::FenceConfirm { node: "b".into() },
+            Request::StonithStatus,
         ];
         assert_eq!(all.len(), Request::OPS.len());
         for r in all {
@@ -499,6 +622,12 @@ mod tests {
         let text = String::from_utf8(encode(&m)).unwrap();
         assert_eq!(text, r#"{"seq":7,"event":"node-dead","node":"b","at_ns":5,"silent_ns":9}"#);
         assert_eq!(decode_server(text.as_bytes()).unwrap(), ServerMessage::Event(m));
+    }
+
+    #[test]
+    fn fence_requests_default_to_reboot() {
+        assert_eq!(decode_request(br#"{"op":"fence","node":"b"}"#).unwrap(), Request::Fence { node: "b".into(), action: FenceOp::Reboot });
+        assert!(decode_request(br#"{"op":"fence","node":"b","action":"explode"}"#).is_err());
     }
 
     #[test]
