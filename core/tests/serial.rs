@@ -199,9 +199,13 @@ fn noise_on_the_line_is_counted_and_harmless() {
     };
     // 1 % of bytes hit loses about 66 % of 106-byte frames (0.99^106 = 0.34 get through).
     // deadtime is 40 heartbeats, so a false death would need 40 lost in a row: 0.66^40 ≈ 6e-8.
+    // keepalive 20 ms, not 10: a framed heartbeat takes 9.4 ms of line time at 115200 baud,
+    // so at 10 ms the line (plus the injected garbage) ran at about 98 % of its capacity, and
+    // on a loaded machine the emulated line's queue grew until heartbeats arrived more than
+    // deadtime late: their echoes were stale, and b was declared dead while frames still flowed.
     let dir = TempDir::new("hb-serial-noise");
-    let mut a = Node::start_on_host(&dir.path, "a", &serial_hacf(&cable.end_a(), 10, 400, ""), "io_uring");
-    let mut b = Node::start_on_host(&dir.path, "b", &serial_hacf(&cable.end_b(), 10, 400, ""), "epoll");
+    let mut a = Node::start_on_host(&dir.path, "a", &serial_hacf(&cable.end_a(), 20, 800, ""), "io_uring");
+    let mut b = Node::start_on_host(&dir.path, "b", &serial_hacf(&cable.end_b(), 20, 800, ""), "epoll");
     a.wait_peer("b", NodeState::Up, Duration::from_secs(10));
     b.wait_peer("a", NodeState::Up, Duration::from_secs(10));
     let mut events = a.subscribe();
@@ -215,8 +219,9 @@ fn noise_on_the_line_is_counted_and_harmless() {
     emu.set_noise(0.0, 0.0);
     assert!(
         wait_event(&mut events, Duration::from_millis(200), |e| matches!(e, Event::NodeDead { .. })).is_none(),
-        "a false death\n{}",
-        a.log_text()
+        "a false death\n{}\nlink counters: {:?}",
+        a.log_text(),
+        a.snapshot().map(|s| s.links[0].counters.clone())
     );
     for n in [&a, &b] {
         let s = n.snapshot().unwrap();
