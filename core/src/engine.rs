@@ -20,34 +20,7 @@ pub enum Rx {
     Own,
 }
 
-/// Anti-replay: the highest sequence seen and a bitmap of the 128 below it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReplayWindow {
-    top: u64,
-    bits: u128,
-}
-
-impl ReplayWindow {
-    /// Width of the window: packets reordered by more than this are refused as replays.
-    pub const WIDTH: u64 = 128;
-
-    /// Accepts `seq` once; refuses repeats and anything older than the window.
-    pub fn accept(&mut self, seq: u64) -> bool {
-        if seq > self.top {
-            let shift = seq - self.top;
-            self.bits = if shift >= Self::WIDTH { 0 } else { self.bits << shift };
-            self.bits |= 1;
-            self.top = seq;
-            return true;
-        }
-        let back = self.top - seq;
-        if back >= Self::WIDTH || self.bits & (1u128 << back) != 0 {
-            return false;
-        }
-        self.bits |= 1u128 << back;
-        true
-    }
-}
+pub use crate::replay::ReplayWindow;
 
 /// Per-link counters (a link is one socket; it may reach several peers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -153,6 +126,9 @@ struct Peer {
     window: ReplayWindow,
     /// The keepalive the peer announces (its timing field), for loss; zero until heard.
     keepalive: Nanos,
+    /// It announced a clean stop in its current generation: nothing more of that life
+    /// (a packet still on its way on another link) brings it back.
+    left: bool,
 }
 
 const EVENT_QUEUE: usize = 128;
@@ -199,6 +175,8 @@ pub struct Engine {
     /// When this engine started: no echo of ours is older.
     started: Nanos,
     events: EventQueue<EVENT_QUEUE>,
+    /// Our heartbeats carry the leaving mark: this node is stopping cleanly.
+    leaving: bool,
     /// The wall clock (unix seconds) at a monotonic instant, when it can be trusted: bounds
     /// the generations peers may announce.
     wall: Option<(u64, Nanos)>,
@@ -233,7 +211,7 @@ impl Engine {
             peers: c
                 .peers
                 .iter()
-                .map(|p| Peer { id: wire::node_id(p), generation: 0, window: ReplayWindow::default(), keepalive: Nanos::ZERO })
+                .map(|p| Peer { id: wire::node_id(p), generation: 0, window: ReplayWindow::default(), keepalive: Nanos::ZERO, left: false })
                 .collect(),
             live: Liveness::new(c.timing, n, c.links, now),
             links: vec![LinkCounters::default(); c.links],
@@ -246,6 +224,7 @@ impl Engine {
             salt: splitmix64(c.generation ^ u64::from(wire::node_id(&c.self_name)) << 32),
             started: now,
             events: EventQueue::default(),
+            leaving: false,
             wall: None,
         }
     }
@@ -338,6 +317,7 @@ impl Engine {
             let restarted = peer.generation != 0 && self.live.node_state(idx) == NodeState::Up;
             peer.generation = h.generation;
             peer.window = ReplayWindow::default();
+            peer.left = false;
             // Loss restarts with the new generation, on every link.
             for p in &mut self.pairs[idx * self.nlinks..(idx + 1) * self.nlinks] {
                 p.since = Nanos::ZERO;
@@ -360,11 +340,16 @@ impl Engine {
         p.rx += 1;
         p.peer_ts = h.timestamp;
         p.peer_ts_at = now;
-        // Only a proven-fresh packet keeps the peer alive.
+        // Only a proven-fresh packet keeps the peer alive, or says it left.
         if let (Some(e), Some(sent)) = (proof, sent) {
             self.record_rtt(idx * self.nlinks + link, now.sub(sent).0.saturating_sub(u64::from(e.held)), now);
             let (events, pairs, nl) = (&mut self.events, &mut self.pairs, self.nlinks);
-            self.live.heard(idx, link, now, &mut |e| push_event(events, pairs, nl, e));
+            if hb.leaving {
+                self.peers[idx].left = true;
+                self.live.left(idx, now, &mut |e| push_event(events, pairs, nl, e));
+            } else if !self.peers[idx].left {
+                self.live.heard(idx, link, now, &mut |e| push_event(events, pairs, nl, e));
+            }
         }
         Ok(Rx::Peer(idx))
     }
@@ -450,6 +435,12 @@ impl Engine {
         now >= self.next_tx
     }
 
+    /// From now on, heartbeats carry the leaving mark: this node is stopping cleanly, and peers
+    /// report it as having left rather than as dead (so nobody fences it).
+    pub fn set_leaving(&mut self) {
+        self.leaving = true;
+    }
+
     /// Writes the next heartbeat for `link` into `out`; returns its length.
     pub fn build_heartbeat(&mut self, link: usize, now: Nanos, out: &mut [u8; MAX_HEARTBEAT]) -> usize {
         self.seq += 1;
@@ -473,7 +464,8 @@ impl Engine {
                 echoes.push(Echo { peer: peer.id, timestamp: p.peer_ts, held: now.sub(p.peer_ts_at).0.min(u64::from(u32::MAX)) as u32 });
             }
         }
-        let hb = Heartbeat { timing: Some((self.timing.keepalive.as_millis() as u32, self.timing.deadtime.as_millis() as u32)), echoes };
+        let timing = Some((self.timing.keepalive.as_millis() as u32, self.timing.deadtime.as_millis() as u32));
+        let hb = Heartbeat { timing, echoes, leaving: self.leaving };
         self.links[link].tx += 1;
         wire::encode_heartbeat(&h, &hb, &self.keys, out)
     }
@@ -626,20 +618,6 @@ mod tests {
     }
 
     #[test]
-    fn replay_window() {
-        let mut w = ReplayWindow::default();
-        assert!(w.accept(1));
-        assert!(!w.accept(1));
-        assert!(w.accept(5));
-        assert!(w.accept(3));
-        assert!(!w.accept(3));
-        assert!(w.accept(200));
-        assert!(!w.accept(72));
-        assert!(w.accept(73));
-        assert!(w.accept(1000));
-    }
-
-    #[test]
     fn two_engines_exchange_and_measure_rtt() {
         let mut a = engine("a", "b", 10, K);
         let mut b = engine("b", "a", 20, K);
@@ -656,6 +634,33 @@ mod tests {
         assert!(matches!(a.pop_event(), Some(Event::LinkUp { .. })));
         assert!(matches!(a.pop_event(), Some(Event::NodeUp { returning: false, .. })));
         assert_eq!(a.pop_event(), None);
+    }
+
+    #[test]
+    fn a_peer_that_leaves_is_reported_as_left_and_only_a_new_life_brings_it_back() {
+        let mut a = engine("a", "b", 10, K);
+        let mut b = engine("b", "a", 20, K);
+        let t = 1_000 * MS;
+        b.receive(0, &hb(&mut a, t), Nanos(t)).unwrap();
+        a.receive(0, &hb(&mut b, t + MS), Nanos(t + MS)).unwrap();
+        let late = hb(&mut b, t + 2 * MS);
+        while a.pop_event().is_some() {}
+        b.set_leaving();
+        a.receive(0, &hb(&mut b, t + 3 * MS), Nanos(t + 3 * MS)).unwrap();
+        assert!(matches!(a.pop_event(), Some(Event::NodeLeft { node: 0, .. })));
+        assert_eq!(a.node_state(0), NodeState::Dead);
+        // A packet of that life still on its way (sent before it left) revives nothing.
+        assert_eq!(a.receive(0, &late, Nanos(t + 4 * MS)), Ok(Rx::Peer(0)));
+        a.poll(Nanos(t + 200 * MS));
+        assert_eq!(a.pop_event(), None, "no node-up, and no node-dead later either");
+        // Its next life comes back up.
+        let mut b2 = engine("b", "a", 21, K);
+        // (a still echoes b's previous life: stale to b2, which learns a's timestamp from it.)
+        assert_eq!(b2.receive(0, &hb(&mut a, t + 300 * MS), Nanos(t + 300 * MS)), Err(Reject::Stale));
+        a.receive(0, &hb(&mut b2, t + 301 * MS), Nanos(t + 301 * MS)).unwrap();
+        b2.receive(0, &hb(&mut a, t + 302 * MS), Nanos(t + 302 * MS)).unwrap();
+        a.receive(0, &hb(&mut b2, t + 303 * MS), Nanos(t + 303 * MS)).unwrap();
+        assert_eq!(a.node_state(0), NodeState::Up);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod liveness;
 pub mod logging;
 pub mod ping;
 pub mod ports;
+pub mod replay;
 pub mod state;
 pub mod status;
 pub mod time;

@@ -89,6 +89,13 @@ pub enum Event {
         /// Silence on its freshest link (or time since start if never heard).
         silent: Nanos,
     },
+    /// A peer stopped cleanly (its last heartbeat said so): it is down, but nothing failed.
+    NodeLeft {
+        /// Peer index.
+        node: u8,
+        /// When.
+        at: Nanos,
+    },
     /// A peer restarted: a newer generation arrived while it was considered alive.
     NodeRestarted {
         /// Peer index.
@@ -279,6 +286,19 @@ impl Liveness {
             let returning = n.state == NodeState::Dead;
             n.state = NodeState::Up;
             emit(Event::NodeUp { node: node as u8, at: now, returning });
+        }
+    }
+
+    /// `node` announced a clean stop at `now`: it and its links are down from now on, reported
+    /// as [`Event::NodeLeft`] (never as a death). A packet of a later life brings it back up.
+    pub fn left(&mut self, node: usize, now: Nanos, emit: &mut impl FnMut(Event)) {
+        for p in &mut self.pairs[node * self.nlinks..(node + 1) * self.nlinks] {
+            p.state = LinkState::Dead;
+        }
+        let n = &mut self.nodes[node];
+        if n.state != NodeState::Dead {
+            n.state = NodeState::Dead;
+            emit(Event::NodeLeft { node: node as u8, at: now });
         }
     }
 

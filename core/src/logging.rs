@@ -401,6 +401,7 @@ pub fn format_event(n: &Names, e: &Event) -> (Level, String) {
         Event::NodeRestarted { node, generation, .. } => {
             (Level::Warn, format!("node {} restarted (generation {generation})", name(&n.peers, node)))
         }
+        Event::NodeLeft { node, .. } => (Level::Info, format!("node {} stopped cleanly (it left; not a failure)", name(&n.peers, node))),
         Event::LinkUp { node, link, .. } => (Level::Info, format!("link {} to {} is up", name(&n.links, link), name(&n.peers, node))),
         Event::LinkWarn { node, link, silent, .. } => (
             Level::Warn,

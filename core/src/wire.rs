@@ -29,6 +29,8 @@ pub const TYPE_HEARTBEAT: u8 = 1;
 pub const FIELD_TIMING: u8 = 1;
 /// Field: an echo of a peer's timestamp (peer id u32, timestamp u64, held ns u32).
 pub const FIELD_ECHO: u8 = 2;
+/// Field: the sender is stopping cleanly; this is its last heartbeat (no value).
+pub const FIELD_LEAVING: u8 = 3;
 
 /// Why a received packet was dropped. The discriminant indexes the per-link counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -208,6 +210,8 @@ pub struct Heartbeat {
     pub timing: Option<(u32, u32)>,
     /// Echoes of its peers' timestamps.
     pub echoes: Echoes,
+    /// The sender is stopping cleanly: it has left, not failed.
+    pub leaving: bool,
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
@@ -286,7 +290,8 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<Heartbeat, Reject> {
                 // More echoes than a cluster has peers.
                 hb.echoes.push(e).then_some(()).ok_or(Reject::Malformed)?;
             }
-            FIELD_TIMING | FIELD_ECHO => return Err(Reject::Malformed),
+            FIELD_LEAVING if l == 0 => hb.leaving = true,
+            FIELD_TIMING | FIELD_ECHO | FIELD_LEAVING => return Err(Reject::Malformed),
             _ => {}
         }
         i += 2 + l;
@@ -294,10 +299,10 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<Heartbeat, Reject> {
     Ok(hb)
 }
 
-/// The longest heartbeat signed with a MAC of `mac_len` bytes: header, timing and an echo for
-/// each of [`MAX_ECHOES`] peers.
+/// The longest heartbeat signed with a MAC of `mac_len` bytes: header, timing, an echo for
+/// each of [`MAX_ECHOES`] peers and the leaving mark.
 pub const fn max_heartbeat_len(mac_len: usize) -> usize {
-    heartbeat_len(mac_len, MAX_ECHOES)
+    heartbeat_len(mac_len, MAX_ECHOES) + 2
 }
 
 /// The length of a heartbeat with `echoes` echo fields and a MAC of `mac_len` bytes.
@@ -307,7 +312,7 @@ pub const fn heartbeat_len(mac_len: usize, echoes: usize) -> usize {
 
 /// Writes a signed heartbeat into `out` and returns its length.
 pub fn encode_heartbeat(h: &Header, hb: &Heartbeat, keys: &Keyring, out: &mut [u8; MAX_HEARTBEAT]) -> usize {
-    let mut body = [0u8; 10 + 18 * MAX_ECHOES];
+    let mut body = [0u8; 10 + 18 * MAX_ECHOES + 2];
     let mut bl = 0;
     if let Some((k, d)) = hb.timing {
         body[bl] = FIELD_TIMING;
@@ -323,6 +328,11 @@ pub fn encode_heartbeat(h: &Header, hb: &Heartbeat, keys: &Keyring, out: &mut [u
         body[bl + 6..bl + 14].copy_from_slice(&e.timestamp.to_be_bytes());
         body[bl + 14..bl + 18].copy_from_slice(&e.held.to_be_bytes());
         bl += 18;
+    }
+    if hb.leaving {
+        body[bl] = FIELD_LEAVING;
+        body[bl + 1] = 0;
+        bl += 2;
     }
     out[0..2].copy_from_slice(&MAGIC);
     out[2] = VERSION;
@@ -372,7 +382,7 @@ mod tests {
     }
 
     const VECTOR_HB: Heartbeat =
-        Heartbeat { timing: Some((10, 50)), echoes: Echoes::one(Echo { peer: 0x0102_0304, timestamp: 99, held: 7 }) };
+        Heartbeat { timing: Some((10, 50)), echoes: Echoes::one(Echo { peer: 0x0102_0304, timestamp: 99, held: 7 }), leaving: false };
 
     /// The test vectors printed in docs/wire-format.md.
     #[test]
@@ -439,18 +449,27 @@ mod tests {
         assert_eq!(parse_heartbeat(&[77, 1, 0]).unwrap(), Heartbeat::default());
     }
 
+    /// The leaving mark has no value; one with a value is malformed, and an unknown field is
+    /// skipped.
+    #[test]
+    fn the_leaving_mark_is_an_empty_field() {
+        assert!(parse_heartbeat(&[FIELD_LEAVING, 0]).unwrap().leaving);
+        assert!(!parse_heartbeat(&[9, 1, 0xff]).unwrap().leaving, "unknown fields are skipped");
+        assert_eq!(parse_heartbeat(&[FIELD_LEAVING, 1, 0]), Err(Reject::Malformed));
+    }
+
     /// A heartbeat carries an echo for every peer (15 at most); a sixteenth is malformed.
     #[test]
     fn every_peer_gets_an_echo_and_the_list_is_bounded() {
         let keys = ring("auth 1\n1 sha256 k\n");
-        let mut hb = Heartbeat { timing: Some((10, 50)), echoes: Echoes::default() };
+        let mut hb = Heartbeat { timing: Some((10, 50)), echoes: Echoes::default(), leaving: true };
         for i in 0..MAX_ECHOES as u32 {
             assert!(hb.echoes.push(Echo { peer: i + 1, timestamp: u64::from(i) * 1000, held: i }));
         }
         assert!(!hb.echoes.push(Echo::default()), "the list is full");
         let mut out = [0u8; MAX_HEARTBEAT];
         let n = encode_heartbeat(&vector_header(Method::Sha256), &hb, &keys, &mut out);
-        assert_eq!(n, MAX_HEARTBEAT, "15 echoes and the longest MAC fill the buffer exactly");
+        assert_eq!(n, MAX_HEARTBEAT, "15 echoes, the leaving mark and the longest MAC fill the buffer exactly");
         let (_, body, _) = split(&out[..n]).unwrap();
         let got = parse_heartbeat(body).unwrap();
         assert_eq!(got, hb);

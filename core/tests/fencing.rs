@@ -191,3 +191,20 @@ fn meatware_waits_for_the_operator_and_requests_are_checked() {
         _ => unreachable!(),
     }
 }
+
+#[test]
+fn a_peer_stopped_cleanly_has_left_and_is_not_fenced() {
+    if !require_root("a_peer_stopped_cleanly_has_left_and_is_not_fenced") {
+        return;
+    }
+    let (_pair, dir, a, mut b) = cluster("stonith_level a 1 good\nstonith_level b 1 good\n");
+    let mut c = a.subscribe();
+    assert!(b.proc.terminate(Duration::from_secs(10)).is_some(), "b did not stop on SIGTERM");
+    let first = wait_event(&mut c, Duration::from_secs(5), |e| matches!(e, Event::NodeLeft { .. } | Event::NodeDead { .. }));
+    assert!(matches!(&first, Some(Event::NodeLeft { node, .. }) if node == "b"), "{first:?}\n{}", a.log_text());
+    // Well past deadtime: no death follows, and nobody is fenced.
+    let later = wait_event(&mut c, Duration::from_secs(1), |e| matches!(e, Event::NodeDead { .. } | Event::FenceStarted { .. }));
+    assert!(later.is_none(), "{later:?}");
+    assert!(record(&dir).is_empty(), "{:?}", record(&dir));
+    assert!(a.log_text().contains("node b stopped cleanly"), "{}", a.log_text());
+}

@@ -221,7 +221,7 @@ fn noise_on_the_line_is_counted_and_harmless() {
         wait_event(&mut events, Duration::from_millis(200), |e| matches!(e, Event::NodeDead { .. })).is_none(),
         "a false death\n{}\nlink counters: {:?}",
         a.log_text(),
-        a.snapshot().map(|s| s.links[0].counters.clone())
+        a.snapshot().map(|s| s.links[0].counters)
     );
     for n in [&a, &b] {
         let s = n.snapshot().unwrap();

@@ -20,7 +20,12 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
-const KEYS: [&str; 4] = ["auth 1\n1 sha256 fuzzing-secret-0123456789\n", "auth 1\n1 crc\n", "auth 1\n1 md5 fuzzing-secret-0123456789\n", "auth 1\n1 sha1 fuzzing-secret-0123456789\n"];
+const KEYS: [&str; 4] = [
+    "auth 1\n1 sha256 fuzzing-secret-0123456789\n",
+    "auth 1\n1 crc\n",
+    "auth 1\n1 md5 fuzzing-secret-0123456789\n",
+    "auth 1\n1 sha1 fuzzing-secret-0123456789\n",
+];
 const WALL: u64 = 1_800_000_000;
 const MS: u64 = 1_000_000;
 
@@ -38,6 +43,8 @@ enum Step {
     /// The receiver sends a heartbeat and the sender of `key`'s set (in its newest
     /// generation) hears it.
     Hear { key: u8 },
+    /// The newest sender of `key`'s set stops cleanly: its heartbeats carry the leaving mark.
+    Leave { key: u8 },
     /// The receiver restarts: a new generation, the peer's generation remembered.
     Restart,
 }
@@ -54,7 +61,15 @@ fn timing() -> Timing {
 
 fn engine(keys: &str, name: &str, peer: &str, generation: u64, now: Nanos) -> Engine {
     let keys = Keyring::new(&parse_authkeys(keys, Path::new("authkeys")).unwrap());
-    let cfg = EngineConfig { cluster: "c".into(), self_name: name.into(), peers: vec![peer.into()], links: 1, timing: timing(), keys, generation };
+    let cfg = EngineConfig {
+        cluster: "c".into(),
+        self_name: name.into(),
+        peers: vec![peer.into()],
+        links: 1,
+        timing: timing(),
+        keys,
+        generation,
+    };
     Engine::new(cfg, now)
 }
 
@@ -71,11 +86,16 @@ fn proves_fresh(pkt: &[u8], sent: &[(u64, Nanos)], now: Nanos) -> bool {
 /// proved freshness (only such a packet may bring anything up).
 fn check_events(rx: &mut Engine, fresh: bool) {
     while let Some(e) = rx.pop_event() {
-        if matches!(e, Event::NodeUp { .. } | Event::LinkUp { .. }) {
+        if matches!(e, Event::NodeUp { .. } | Event::LinkUp { .. } | Event::NodeLeft { .. }) {
             assert!(fresh, "{e:?} from a packet that proves no freshness");
         }
         match e {
-            Event::NodeUp { node, .. } | Event::NodeDead { node, .. } | Event::NodeRestarted { node, .. } => assert_eq!(node, 0),
+            Event::NodeUp { node, .. }
+            | Event::NodeDead { node, .. }
+            | Event::NodeRestarted { node, .. }
+            | Event::NodeLeft { node, .. } => {
+                assert_eq!(node, 0)
+            }
             Event::LinkUp { node, link, .. } | Event::LinkWarn { node, link, .. } | Event::LinkDead { node, link, .. } => {
                 assert_eq!((node, link), (0, 0))
             }
@@ -132,6 +152,13 @@ fuzz_target!(|steps: Vec<Step>| {
                 now = now.add(Nanos(u64::from(ms % 200) * MS));
                 rx.poll(now);
                 check_events(&mut rx, false);
+                continue;
+            }
+            Step::Leave { key } => {
+                let k = usize::from(key) % KEYS.len();
+                if let Some((_, _, e)) = senders.iter_mut().rev().find(|(sk, _, _)| *sk == k) {
+                    e.set_leaving();
+                }
                 continue;
             }
             Step::Hear { key } => {

@@ -86,9 +86,9 @@ STONITH
     device that reads power back must read off, polled until the deadline) or the device
     confirmed the reset. `hbctl fence NODE` fences at once; `hbctl stonith` shows devices and
     levels; a `meatware` device waits for `hbctl fence-confirm NODE`.
-    Not yet: hb has no leave message, so a peer whose hbd is stopped cleanly is declared dead
-    and fenced like a failed one; stop the survivor's fencing first (or both nodes) when
-    taking a node down on purpose.
+    A clean stop (SIGTERM, SIGINT) sends a last heartbeat marked leaving on every link: peers
+    report the node as `node-left`, not dead, and do not fence it. A peer running an hb
+    release older than the leaving mark still declares it dead after deadtime.
 
 PING NODES
     `ping ADDR...` (IPv4) and `ping6 ADDR...` make each address a pseudo-member, named by the

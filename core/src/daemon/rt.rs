@@ -156,6 +156,7 @@ fn run<B: Backend>(
     }
     let mut l = Loop::new(b, ctx);
     l.run();
+    l.leave();
     l.ctx.disarm_watchdog("clean stop");
 }
 
@@ -240,6 +241,18 @@ impl<B: Backend> Loop<B> {
         forward_events(ctx, now);
         st.deadline = next_deadline(ctx, st, now);
         stopping
+    }
+
+    /// A clean stop's last word: one heartbeat on every link carrying the leaving mark, so
+    /// peers report this node as having left (and fence nobody) instead of declaring it dead.
+    /// The wait after it, with a deadline already past, hands queued sends to the kernel.
+    pub(super) fn leave(&mut self) {
+        let (backend, ctx, st) = (&mut self.backend, &mut self.ctx, &mut self.st);
+        let now = backend.now();
+        ctx.engine.set_leaving();
+        send(backend, ctx, st, now);
+        st.deadline = now;
+        self.wait();
     }
 
     /// When the loop wants to tick next.

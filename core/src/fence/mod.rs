@@ -226,15 +226,20 @@ impl Fencer {
         if !dev.info.confirms {
             return Ok(());
         }
+        // What the device last read: a definite "on" outranks a read cut short by the deadline.
+        let mut read_on = false;
         loop {
             let read = dev.driver.power(node, deadline);
-            if let Ok(Power::Off) = read {
-                return Ok(());
+            match read {
+                Ok(Power::Off) => return Ok(()),
+                Ok(Power::On) => read_on = true,
+                Err(_) => {}
             }
             if too_close(deadline, CONFIRM_POLL) {
                 let why = match read {
-                    Ok(_) => "the device reported the off done, but the host still reads on".to_string(),
+                    _ if read_on => "the device reported the off done, but the host still reads on".to_string(),
                     Err(e) => format!("the off cannot be confirmed: {e}"),
+                    Ok(_) => "the off cannot be confirmed".to_string(),
                 };
                 return Err(named(dev, StonithError::new(Code::ResetFail, why)));
             }

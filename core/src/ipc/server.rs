@@ -191,6 +191,7 @@ pub fn event_of(n: &Names, e: &Event) -> proto::Event {
         Event::NodeUp { node, at, returning } => proto::Event::NodeUp { node: peer(node), at_ns: at, returning },
         Event::NodeDead { node, at, silent } => proto::Event::NodeDead { node: peer(node), at_ns: at, silent_ns: silent },
         Event::NodeRestarted { node, at, generation } => proto::Event::NodeRestarted { node: peer(node), at_ns: at, generation },
+        Event::NodeLeft { node, at } => proto::Event::NodeLeft { node: peer(node), at_ns: at },
         Event::LinkUp { node, link: l, at } => proto::Event::LinkUp { node: peer(node), link: link(l), at_ns: at },
         Event::LinkWarn { node, link: l, at, silent } => {
             proto::Event::LinkWarn { node: peer(node), link: link(l), at_ns: at, silent_ns: silent }

@@ -309,6 +309,14 @@ pub enum Event {
         /// How long it had been silent.
         silent_ns: Nanos,
     },
+    /// A peer stopped cleanly: its last heartbeat said it was leaving. It is down, but nothing
+    /// failed, and it is not fenced.
+    NodeLeft {
+        /// The peer.
+        node: String,
+        /// When.
+        at_ns: Nanos,
+    },
     /// A peer restarted (a new generation).
     NodeRestarted {
         /// The peer.
