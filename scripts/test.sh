@@ -11,8 +11,9 @@ FUZZ_SECONDS="${HB_FUZZ_SECONDS:-20}"
 #    test input, and it is a peer `hb-bench compare` runs), corosync (the other peer), gzip,
 #    stress-ng (hb-bench soak), nftables (impaired links where the kernel has no tc netem),
 #    cluster-glue (its stonith, the reference for hb-stonith) and pacemaker-cli-utils
-#    (stonith_admin reads fence_hb's metadata).
-PKGS="iproute2 heartbeat corosync gzip stress-ng nftables cluster-glue pacemaker-cli-utils"
+#    (stonith_admin reads fence_hb's metadata), openipmi (ipmi_sim, the BMC the ipmilan
+#    driver is tested against) and ipmitool (the third-party client that cross-checks it).
+PKGS="iproute2 heartbeat corosync gzip stress-ng nftables cluster-glue pacemaker-cli-utils openipmi ipmitool"
 if [ "$(id -u)" = 0 ]; then
     missing=""
     for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

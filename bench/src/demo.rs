@@ -77,6 +77,7 @@ pub fn run(a: &DemoArgs) -> u8 {
         loopback: a.loopback,
         media: a.media,
         watchdog_a: None,
+        extra_a: String::new(),
     };
     let mut t = match TwoNodes::create(&settings) {
         Ok(t) => t,

@@ -14,6 +14,8 @@
 //! - [`reject`]: the engine's cost per refused packet, by reason (what a flood costs);
 //! - [`flood`]: a forged-heartbeat flood from a third host on every medium, with its false
 //!   deaths, lost heartbeats, watchdog pets and hbd's CPU;
+//! - [`fence`]: `hbctl fence` through hbd's fencing thread and the native `ipmilan` driver,
+//!   against OpenIPMI's `ipmi_sim`;
 //! - [`compare`]: the `detect` scenario on Debian's heartbeat 3.0.6 and corosync 3.1.7, each
 //!   node in its own network, UTS, mount and PID namespaces.
 //!
@@ -22,6 +24,7 @@
 pub mod cluster;
 pub mod compare;
 pub mod demo;
+pub mod fence;
 pub mod flood;
 pub mod floor;
 pub mod hist;

@@ -48,6 +48,10 @@ COMMANDS
               --seconds, while a pets a watchdog emulator: false deaths, real heartbeats
               lost, longest pet gap, hbd's CPU. --rate 0 sends as fast as this machine can;
               --find-max raises the rate until a trial is not clean (root)
+    fence     the time from `hbctl fence b` to its confirmed result, through hbd's fencing
+              thread and the native ipmilan driver, against OpenIPMI's ipmi_sim on loopback
+              (RMCP+ cipher suite 3 and IPMI 1.5 MD5; off, then reboot; --trials each):
+              hbctl's wall time and hbd's own duration of the fencing
     failover  not implemented yet: it needs the CRM; says so and exits 2
 
 OPTIONS
@@ -507,8 +511,33 @@ fn run(a: &Args) -> Result<(), String> {
         }
         "compare" => compare(a, &env, &write, &write_log),
         "flood" => flood(a, &env, &write),
+        "fence" => fence(a, &env, &write),
         other => Err(format!("unknown command {other:?}; try 'hb-bench --help'")),
     }
+}
+
+/// `fence`: `hbctl fence` through the ipmilan driver against ipmi_sim, per mode and action.
+fn fence(a: &Args, env: &Env, write: &dyn Fn(&str, &str) -> Result<(), String>) -> Result<(), String> {
+    let trials = a.trials.unwrap_or(10);
+    println!("fence: hbctl fence b through ipmilan against ipmi_sim on loopback, {trials} trials per mode and action");
+    let total = hb_bench::fence::MODES.len() * 2 * trials;
+    let samples = hb_bench::fence::measure(trials, &|i, _| progress(i, total, "fences"))?;
+    println!("\n{:<18} {:<7} {:>12} {:>12} {:>12} {:>12}", "mode", "action", "hbctl p50", "hbctl max", "hbd p50", "hbd max");
+    let ms = |h: &Hist, p: f64| h.at(p) as f64 / 1e6;
+    let mut rows = Vec::new();
+    for s in &samples {
+        println!(
+            "{:<18} {:<7} {:>9.2} ms {:>9.2} ms {:>9.2} ms {:>9.2} ms",
+            s.mode,
+            s.action,
+            ms(&s.hbctl, 50.0),
+            ms(&s.hbctl, 100.0),
+            ms(&s.hbd, 50.0),
+            ms(&s.hbd, 100.0)
+        );
+        rows.push(json!({"mode": s.mode, "action": s.action, "hbctl": s.hbctl.json(Unit::Millis), "hbd": s.hbd.json(Unit::Millis)}));
+    }
+    write("fence.json", &report(&json!({"command": "fence", "env": env.json(), "trials": trials, "results": rows})))
 }
 
 /// `compare`: hb's detect, then each peer's, one table each and the ratios.

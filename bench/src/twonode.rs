@@ -92,6 +92,8 @@ pub struct Settings {
     /// A watchdog device for node `a` (hbd runs with `--watchdog-test-mode`, so it may be
     /// hb-hwtest's emulator), petted every `watchdog_interval 100ms`, timeout 1 s.
     pub watchdog_a: Option<PathBuf>,
+    /// More `ha.cf` lines for node `a` (e.g. its STONITH devices).
+    pub extra_a: String,
 }
 
 /// The multicast group of the `mcast` medium.
@@ -116,6 +118,7 @@ impl Default for Settings {
             loopback: false,
             media: Media::UCAST,
             watchdog_a: None,
+            extra_a: String::new(),
         }
     }
 }
@@ -226,7 +229,7 @@ impl TwoNodes {
                 }
                 c
             };
-            let a_cfg = format!("{timing}{}{a_serial}{watchdog}node a b\n", eth(&pair.a_if));
+            let a_cfg = format!("{timing}{}{a_serial}{watchdog}node a b\n{}", eth(&pair.a_if), s.extra_a);
             let b_cfg = format!("{timing}{}{b_serial}node a b\n", eth(&pair.b_if));
             (Some(pair), a_cfg, b_cfg)
         } else {
@@ -242,7 +245,7 @@ impl TwoNodes {
             };
             (
                 None,
-                format!("{timing}{udp}{a_serial}{watchdog}node a b\nbind 127.0.0.1\n"),
+                format!("{timing}{udp}{a_serial}{watchdog}node a b\nbind 127.0.0.1\n{}", s.extra_a),
                 format!("{timing}{udp}{b_serial}node a b\nbind 127.0.0.2\n"),
             )
         };

@@ -208,3 +208,39 @@ fn a_peer_stopped_cleanly_has_left_and_is_not_fenced() {
     assert!(record(&dir).is_empty(), "{:?}", record(&dir));
     assert!(a.log_text().contains("node b stopped cleanly"), "{}", a.log_text());
 }
+
+#[test]
+fn hbctl_fence_powers_a_bmc_off_and_resets_it_through_native_ipmi() {
+    // ipmi_sim listens on this host's loopback, so both nodes run here, on loopback.
+    let sim = hb_hwtest::ipmi::IpmiSim::start().expect("the IPMI simulator (openipmi; scripts/test.sh installs it)");
+    let dir = TempDir::new("hb-fence-ipmi");
+    let port = hb_hwtest::free_udp_port();
+    let base = |bind: &str| {
+        format!("keepalive 20ms\nwarntime 100ms\ndeadtime 200ms\ninitdead 3\nudpport {port}\nucast lo 127.0.0.1 127.0.0.2\nbind {bind}\nnode a b\n")
+    };
+    let device = format!(
+        "stonith_device bmc ipmilan hostname=b ipaddr=127.0.0.1 port={} login=admin password=secret lanplus=1 cipher=3\nstonith_level b 1 bmc\n",
+        sim.port()
+    );
+    let a = Node::start_on_host(&dir.path, "a", &(base("127.0.0.1") + &device), "auto");
+    let b = Node::start_on_host(&dir.path, "b", &base("127.0.0.2"), "auto");
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(20));
+    let hbctl = env!("CARGO_BIN_EXE_hbd").replace("/hbd", "/hbctl");
+    let fence = |action: &str| {
+        let out = std::process::Command::new(&hbctl)
+            .args(["-r", &a.run.display().to_string(), "fence", "b", "--action", action, "--timeout", "30"])
+            .output()
+            .expect(&hbctl);
+        (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
+    };
+    let (text, rc) = fence("off");
+    assert_eq!(rc, Some(0), "{text}\n{}", a.log_text());
+    assert!(text.contains("fence-result") && text.contains("off b: done (S_OK)"), "{text}");
+    assert!(!sim.power(), "the chassis is off");
+    assert!(sim.calls().iter().any(|c| c == "set power 0"), "{:?}", sim.calls());
+    sim.set_power(true);
+    let (text, rc) = fence("reboot");
+    assert_eq!(rc, Some(0), "{text}");
+    assert!(sim.calls().iter().any(|c| c == "set reset 1"), "{:?}", sim.calls());
+    assert!(b.proc.pid() > 0);
+}

@@ -30,6 +30,7 @@
 //! Later issues add the BMC/PDU emulators here.
 
 pub mod flood;
+pub mod ipmi;
 pub mod nullmodem;
 pub mod procstat;
 pub mod relay;

@@ -80,4 +80,51 @@ pub trait Driver: Send {
         let _ = (host, deadline);
         Err(StonithError::new(Code::Inval, format!("{} cannot read a host's power back", self.info().name)))
     }
+    /// Powers `host` off and reads it back until it reads off, before `deadline`: what a
+    /// fencing counts as done, for drivers whose [`Info::confirms`] is true. This default
+    /// acts, then polls [`Driver::power`] every [`CONFIRM_POLL`]; a driver that can do both
+    /// in one session overrides it.
+    fn off_confirmed(&mut self, host: &str, deadline: Instant) -> Result<(), StonithError> {
+        self.act(Action::Off, host, deadline)?;
+        let mut reads = Reads::default();
+        loop {
+            let read = self.power(host, deadline);
+            if reads.done(read, deadline)? {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// How often an `off` is read back while waiting for the host to go dark.
+pub const CONFIRM_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The read-backs of one confirmation: a definite "on" outranks a read cut short by the
+/// deadline, so the error says what the device last knew.
+#[derive(Debug, Default)]
+pub struct Reads {
+    read_on: bool,
+}
+
+impl Reads {
+    /// Takes one read: `Ok(true)` once it says off; `Ok(false)` after waiting
+    /// [`CONFIRM_POLL`] to read again; an error once the deadline is too close for another.
+    pub fn done(&mut self, read: Result<Power, StonithError>, deadline: Instant) -> Result<bool, StonithError> {
+        match read {
+            Ok(Power::Off) => return Ok(true),
+            Ok(Power::On) => self.read_on = true,
+            Err(_) => {}
+        }
+        if Instant::now() + CONFIRM_POLL >= deadline {
+            let why = match read {
+                _ if self.read_on => "the device reported the off done, but the host still reads on".to_string(),
+                Err(e) => format!("the off cannot be confirmed: {e}"),
+                Ok(_) => "the off cannot be confirmed".to_string(),
+            };
+            return Err(StonithError::new(Code::ResetFail, why));
+        }
+        // A device cannot tell us when the host goes dark: it is read again until then.
+        std::thread::sleep(CONFIRM_POLL);
+        Ok(false)
+    }
 }

@@ -12,11 +12,12 @@
 //! - [`registry`]: the drivers compiled in, by type name, and [`registry::open`];
 //! - [`lcus`]: LCUS-style USB relay boards (CH340, `A0 ch state sum` frames at 9600 baud);
 //! - [`rcd_serial`]: a reset circuit on a serial port's DTR or RTS line;
+//! - [`ipmi`]: IPMI over LAN, native (1.5 and 2.0/RMCP+), `ipmilan`;
 //! - [`meatware`]: an operator powers the host off by hand and confirms;
 //! - [`fence_agent`]: any Pacemaker fence agent, through its stdin protocol (it forks);
 //! - [`external`]: cluster-glue's `external/*` plugin scripts (they fork).
 //!
-//! Not yet (issue 15, in progress): IPMI over LAN, APC SNMP, the telnet-menu switches, the
+//! Not yet (issue 15, in progress): APC SNMP, the telnet-menu switches, the
 //! other serial devices.
 
 mod child;
@@ -24,6 +25,7 @@ mod code;
 mod driver;
 pub mod external;
 pub mod fence_agent;
+pub mod ipmi;
 pub mod lcus;
 pub mod meatware;
 mod params;

@@ -13,7 +13,7 @@ fn stonith(args: &[&str], env: &[(&str, &str)]) -> (String, String, i32) {
 fn types_names_and_metadata() {
     // The compiled-in drivers, then every installed cluster-glue external plugin.
     let (types, _, _) = stonith(&["-L"], &[]);
-    assert!(types.starts_with("fence_agent\nlcus\nmeatware\nrcd_serial\n"), "{types}");
+    assert!(types.starts_with("fence_agent\nipmilan\nlcus\nmeatware\nrcd_serial\n"), "{types}");
     assert_eq!(stonith(&["-t", "lcus", "-n"], &[]), ("ttydev  hostmap  \n".into(), String::new(), 0));
     let (xml, _, rc) = stonith(&["-t", "lcus", "-m"], &[]);
     assert_eq!(rc, 0);
@@ -68,9 +68,52 @@ fn hosts_status_and_power_through_every_way_of_giving_parameters() {
 /// them (scripts parse this output). `scripts/test.sh` installs cluster-glue.
 #[test]
 fn parameter_names_match_cluster_glues_stonith() {
-    let theirs = Command::new("stonith").args(["-t", "rcd_serial", "-n"]).output().expect("cluster-glue's stonith (Debian cluster-glue)");
-    let (ours, _, rc) = stonith(&["-t", "rcd_serial", "-n"], &[]);
-    assert_eq!((ours.as_str(), rc), (String::from_utf8_lossy(&theirs.stdout).as_ref(), theirs.status.code().unwrap()));
+    for t in ["rcd_serial", "ipmilan"] {
+        let theirs = Command::new("stonith").args(["-t", t, "-n"]).output().expect("cluster-glue's stonith (Debian cluster-glue)");
+        let (ours, _, rc) = stonith(&["-t", t, "-n"], &[]);
+        assert_eq!((ours.as_str(), rc), (String::from_utf8_lossy(&theirs.stdout).as_ref(), theirs.status.code().unwrap()), "{t}");
+    }
+}
+
+/// `hb-stonith -t ipmilan` and cluster-glue's `stonith -t ipmilan` (built on OpenIPMI) drive
+/// the same simulated BMC with the same parameters: the same output and exit status for
+/// listing hosts, status, off, on and reset, and the same power on the chassis afterwards.
+#[test]
+fn ipmilan_behaves_as_under_cluster_glues_stonith() {
+    let sim = hb_hwtest::ipmi::IpmiSim::start().expect("the IPMI simulator (openipmi; scripts/test.sh installs it)");
+    let port = format!("port={}", sim.port());
+    let params = [
+        "hostname=node1",
+        "ipaddr=127.0.0.1",
+        port.as_str(),
+        "auth=md5",
+        "priv=admin",
+        "login=admin",
+        "password=secret",
+        "reset_method=power_cycle",
+    ];
+    let run = |ours: bool, cmd: &[&str]| -> (String, i32, bool) {
+        let mut args = vec!["-t", "ipmilan"];
+        args.extend_from_slice(&params);
+        args.extend_from_slice(cmd);
+        let out = if ours {
+            Command::new(env!("CARGO_BIN_EXE_hb-stonith")).args(&args).output().unwrap()
+        } else {
+            Command::new("stonith").args(&args).output().expect("cluster-glue's stonith")
+        };
+        // ipmi_sim carries out a power cycle as off, then on a second later: wait for it.
+        if cmd[..] == ["-T", "reset", "node1"] {
+            hb_hwtest::wait_for(std::time::Duration::from_secs(5), || sim.power().then_some(()));
+        }
+        (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1), sim.power())
+    };
+    for cmd in [&["-l"][..], &["-S"], &["-T", "off", "node1"], &["-T", "on", "node1"], &["-T", "off", "node1"], &["-T", "reset", "node1"]] {
+        sim.set_power(true);
+        let theirs = run(false, cmd);
+        sim.set_power(true);
+        let ours = run(true, cmd);
+        assert_eq!(ours, theirs, "{cmd:?}\n{:?}", sim.calls());
+    }
 }
 
 /// An external plugin driven by both cluster-glue's `stonith` and `hb-stonith` gives the same

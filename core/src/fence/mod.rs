@@ -6,7 +6,7 @@
 //! (each device listing the peer, one level each, in file order). [`Fencer::execute`] fences
 //! one node through its levels: the first level whose devices all succeed ends it. It counts
 //! success only when it is confirmed: a device that can read power back must read `off` after
-//! an `off` (polled until the operation's deadline), and a reboot across several devices is
+//! an `off` (`Driver::off_confirmed`, polled until the operation's deadline), and a reboot across several devices is
 //! every device off (each confirmed), then every device on.
 //!
 //! The thread that runs it, and its queue, are in [`thread`].
@@ -15,11 +15,8 @@ pub mod thread;
 
 use crate::config::{FenceAction, HaCf};
 use crate::ipc::proto::{DeviceStatus, FenceOp, TargetStatus};
-use hb_stonith_hw::{registry, Action, Code, Driver, Info, Power, StonithError};
+use hb_stonith_hw::{registry, Action, Code, Driver, Info, StonithError};
 use std::time::{Duration, Instant};
-
-/// How often an `off` is read back while waiting for the host to go dark.
-const CONFIRM_POLL: Duration = Duration::from_millis(50);
 
 /// A device that failed to open at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -222,31 +219,8 @@ impl Fencer {
     fn off(&mut self, d: usize, node: &str) -> Result<(), StonithError> {
         let deadline = deadline(self.timeout);
         let dev = &mut self.devices[d];
-        dev.driver.act(Action::Off, node, deadline).map_err(|e| named(dev, e))?;
-        if !dev.info.confirms {
-            return Ok(());
-        }
-        // What the device last read: a definite "on" outranks a read cut short by the deadline.
-        let mut read_on = false;
-        loop {
-            let read = dev.driver.power(node, deadline);
-            match read {
-                Ok(Power::Off) => return Ok(()),
-                Ok(Power::On) => read_on = true,
-                Err(_) => {}
-            }
-            if too_close(deadline, CONFIRM_POLL) {
-                let why = match read {
-                    _ if read_on => "the device reported the off done, but the host still reads on".to_string(),
-                    Err(e) => format!("the off cannot be confirmed: {e}"),
-                    Ok(_) => "the off cannot be confirmed".to_string(),
-                };
-                return Err(named(dev, StonithError::new(Code::ResetFail, why)));
-            }
-            // A device cannot tell us when the host goes dark: it is read again until then.
-            #[allow(clippy::disallowed_methods)]
-            std::thread::sleep(CONFIRM_POLL);
-        }
+        let r = if dev.info.confirms { dev.driver.off_confirmed(node, deadline) } else { dev.driver.act(Action::Off, node, deadline) };
+        r.map_err(|e| named(dev, e))
     }
 }
 
@@ -256,12 +230,6 @@ impl Fencer {
 #[allow(clippy::disallowed_methods)]
 fn deadline(after: Duration) -> Instant {
     Instant::now() + after
-}
-
-/// Whether `deadline` leaves less than `margin`.
-#[allow(clippy::disallowed_methods)] // as for `deadline`
-fn too_close(deadline: Instant, margin: Duration) -> bool {
-    Instant::now() + margin >= deadline
 }
 
 /// An error prefixed with the device that gave it.
