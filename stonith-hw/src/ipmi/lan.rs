@@ -419,11 +419,12 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// K1 and K2 from the Session Integrity Key.
+    /// K1 and K2 from the Session Integrity Key: HMACs of twenty 0x01 and twenty 0x02 bytes.
+    /// Twenty for SHA-256 too: ipmitool (`lanplus_generate_k1`) and pyghmi derive them so, and
+    /// BMCs follow them.
     pub fn derive(suite: Suite, sik: &[u8]) -> Keys {
-        let n = suite.hash_len();
-        let k1 = suite.hmac(sik, &[&vec![1u8; n]]);
-        let k2 = suite.hmac(sik, &[&vec![2u8; n]]);
+        let k1 = suite.hmac(sik, &[&[1u8; 20]]);
+        let k2 = suite.hmac(sik, &[&[2u8; 20]]);
         let mut aes = [0u8; 16];
         aes.copy_from_slice(&k2[..16]);
         Keys { suite, k1, aes }
@@ -625,6 +626,65 @@ mod tests {
             let mut refused = m2.clone();
             refused[1] = 0x0D;
             assert!(matches!(r.rakp2(&refused, 4, b"secret"), Err(LanError::Refused(_))));
+        }
+    }
+
+    fn unhex(h: &str) -> Vec<u8> {
+        (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// Values computed independently (Python's `hmac` and `hashlib`, by the formulas of
+    /// pyghmi 1.6.19's `session.py`, which agree with ipmitool's `lanplus_crypt.c`, including
+    /// the 20-byte constants of K1 and K2 under SHA-256) for fixed session inputs: suite 17
+    /// cannot be run against `ipmi_sim`, which offers only suites 0–8.
+    #[test]
+    fn rakp_keys_match_values_computed_independently_for_both_suites() {
+        let cases = [
+            (
+                Suite::Three,
+                "659675d5df9c95a705230ad9d3bd7478a68a25a2",
+                "9089450b37039478d1ac17f5eeafb2f84cfa6211",
+                "d2ad27ab615095d49b3b74991c46dff22fc25aed",
+                "45860cbdb9eab03377925e995c84f098dd4ac2ea",
+                "1cbc9cda5047726c9727452ef165066b7871db57",
+                "5d7f84342e2e709aac876a60ae88887b3cc550ac",
+            ),
+            (
+                Suite::Seventeen,
+                "e3e29966893231a0751b9ef462fda7dd4cb874ecb3c20fe5573fc724bc876cba",
+                "d6b79c4c4a3f7439933241c4f35f07927e0ce3915da11e330899640010fc6502",
+                "e7bd09506770dee3b3060b4379e4002d6ce70f2337d9d12e542553468241e944",
+                "2a699ace66929832de93af7ccad461e95750c7e4a4e9275167515538242ae52d",
+                "5f4b6d6fa46e61018dc57c4dbe4026f0ffb8818886b187f3f8bfc4e49608648c",
+                "6fb377a351b2aecda2a95c0f62c30c4f4aa15c8700f653b4b45418adf04a7432",
+            ),
+        ];
+        for (suite, rakp2, rakp3, sik, k1, k2, icv) in cases {
+            let mut r = Rakp {
+                suite,
+                console_sid: 0x0A0B0C0D,
+                bmc_sid: 0x01020304,
+                rm: [1; 16],
+                rc: [0; 16],
+                guid: [0; 16],
+                role: 0x14,
+                user: b"admin".to_vec(),
+            };
+            let mut m2 = vec![4, 0, 0, 0];
+            m2.extend_from_slice(&r.console_sid.to_le_bytes());
+            m2.extend_from_slice(&[2u8; 16]);
+            m2.extend_from_slice(&[3u8; 16]);
+            m2.extend_from_slice(&unhex(rakp2));
+            r.rakp2(&m2, 4, b"secret").unwrap_or_else(|e| panic!("{suite:?}: {e}"));
+            assert_eq!(r.rakp3(5, b"secret")[8..], unhex(rakp3)[..], "{suite:?} RAKP 3");
+            assert_eq!(r.sik(b"secret"), unhex(sik), "{suite:?} SIK");
+            let keys = Keys::derive(suite, &unhex(sik));
+            assert_eq!(keys.k1, unhex(k1), "{suite:?} K1");
+            assert_eq!(keys.aes[..], unhex(k2)[..16], "{suite:?} K2");
+            let mut m4 = vec![6, 0, 0, 0];
+            m4.extend_from_slice(&r.console_sid.to_le_bytes());
+            m4.extend_from_slice(&unhex(icv)[..suite.icv_len()]);
+            assert!(r.rakp4(&m4, 6, b"secret").is_ok(), "{suite:?} RAKP 4");
         }
     }
 }
