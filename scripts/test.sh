@@ -12,8 +12,11 @@ FUZZ_SECONDS="${HB_FUZZ_SECONDS:-20}"
 #    stress-ng (hb-bench soak), nftables (impaired links where the kernel has no tc netem),
 #    cluster-glue (its stonith, the reference for hb-stonith) and pacemaker-cli-utils
 #    (stonith_admin reads fence_hb's metadata), openipmi (ipmi_sim, the BMC the ipmilan
-#    driver is tested against) and ipmitool (the third-party client that cross-checks it).
-PKGS="iproute2 heartbeat corosync gzip stress-ng nftables cluster-glue pacemaker-cli-utils openipmi ipmitool"
+#    driver is tested against) and ipmitool (the third-party client that cross-checks it),
+#    snmpd, snmp and python3 (the emulated APC PDU: net-snmp's agent with a Python
+#    pass_persist backend, read by net-snmp's snmpget) and fence-agents (fence_apc_snmp,
+#    which cross-checks the apcmastersnmp driver).
+PKGS="iproute2 heartbeat corosync gzip stress-ng nftables cluster-glue pacemaker-cli-utils openipmi ipmitool snmpd snmp python3 fence-agents"
 if [ "$(id -u)" = 0 ]; then
     missing=""
     for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

@@ -49,8 +49,9 @@ COMMANDS
               lost, longest pet gap, hbd's CPU. --rate 0 sends as fast as this machine can;
               --find-max raises the rate until a trial is not clean (root)
     fence     the time from `hbctl fence b` to its confirmed result, through hbd's fencing
-              thread and the native ipmilan driver, against OpenIPMI's ipmi_sim on loopback
-              (RMCP+ cipher suite 3 and IPMI 1.5 MD5; off, then reboot; --trials each):
+              thread and a native driver: ipmilan against OpenIPMI's ipmi_sim (RMCP+ cipher
+              suite 3, IPMI 1.5 MD5) and apcmastersnmp against an emulated APC PDU (net-snmp's
+              snmpd; SNMP v1, v2c), on loopback; off, then reboot, --trials each [default: 10]:
               hbctl's wall time and hbd's own duration of the fencing
     failover  not implemented yet: it needs the CRM; says so and exits 2
 
@@ -519,15 +520,17 @@ fn run(a: &Args) -> Result<(), String> {
 /// `fence`: `hbctl fence` through the ipmilan driver against ipmi_sim, per mode and action.
 fn fence(a: &Args, env: &Env, write: &dyn Fn(&str, &str) -> Result<(), String>) -> Result<(), String> {
     let trials = a.trials.unwrap_or(10);
-    println!("fence: hbctl fence b through ipmilan against ipmi_sim on loopback, {trials} trials per mode and action");
+    println!(
+        "fence: hbctl fence b through hbd's native drivers against simulated devices on loopback, {trials} trials per mode and action"
+    );
     let total = hb_bench::fence::MODES.len() * 2 * trials;
     let samples = hb_bench::fence::measure(trials, &|i, _| progress(i, total, "fences"))?;
-    println!("\n{:<18} {:<7} {:>12} {:>12} {:>12} {:>12}", "mode", "action", "hbctl p50", "hbctl max", "hbd p50", "hbd max");
+    println!("\n{:<22} {:<7} {:>12} {:>12} {:>12} {:>12}", "mode", "action", "hbctl p50", "hbctl max", "hbd p50", "hbd max");
     let ms = |h: &Hist, p: f64| h.at(p) as f64 / 1e6;
     let mut rows = Vec::new();
     for s in &samples {
         println!(
-            "{:<18} {:<7} {:>9.2} ms {:>9.2} ms {:>9.2} ms {:>9.2} ms",
+            "{:<22} {:<7} {:>9.2} ms {:>9.2} ms {:>9.2} ms {:>9.2} ms",
             s.mode,
             s.action,
             ms(&s.hbctl, 50.0),

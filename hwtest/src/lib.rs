@@ -32,6 +32,7 @@
 pub mod flood;
 pub mod ipmi;
 pub mod nullmodem;
+pub mod pdu;
 pub mod procstat;
 pub mod relay;
 mod sys;

@@ -13,11 +13,12 @@
 //! - [`lcus`]: LCUS-style USB relay boards (CH340, `A0 ch state sum` frames at 9600 baud);
 //! - [`rcd_serial`]: a reset circuit on a serial port's DTR or RTS line;
 //! - [`ipmi`]: IPMI over LAN, native (1.5 and 2.0/RMCP+), `ipmilan`;
+//! - [`snmp`]: APC PDUs over SNMP v1/v2c, native, `apcmastersnmp`;
 //! - [`meatware`]: an operator powers the host off by hand and confirms;
 //! - [`fence_agent`]: any Pacemaker fence agent, through its stdin protocol (it forks);
 //! - [`external`]: cluster-glue's `external/*` plugin scripts (they fork).
 //!
-//! Not yet (issue 15, in progress): APC SNMP, the telnet-menu switches, the
+//! Not yet (issue 15, in progress): SNMP v3 (USM), the telnet-menu switches, the
 //! other serial devices.
 
 mod child;
@@ -31,6 +32,7 @@ pub mod meatware;
 mod params;
 pub mod rcd_serial;
 pub mod registry;
+pub mod snmp;
 mod sys;
 
 pub use code::{Code, StonithError};

@@ -1,10 +1,10 @@
 //! The drivers compiled in, by type name (`stonith -L`), and [`open`], which configures one.
 
-use crate::{external, fence_agent, ipmi, lcus, meatware, rcd_serial, Code, Driver, Info, Params, StonithError};
+use crate::{external, fence_agent, ipmi, lcus, meatware, rcd_serial, snmp, Code, Driver, Info, Params, StonithError};
 
 /// Every driver type this build has.
 pub fn types() -> &'static [&'static Info] {
-    &[&fence_agent::INFO, &ipmi::INFO, &lcus::INFO, &meatware::INFO, &rcd_serial::INFO]
+    &[&snmp::INFO, &fence_agent::INFO, &ipmi::INFO, &lcus::INFO, &meatware::INFO, &rcd_serial::INFO]
 }
 
 /// Every type name `stonith -L` lists: the compiled-in drivers, then each installed
@@ -43,6 +43,7 @@ fn unknown(name: &str) -> StonithError {
 pub fn open(name: &str, params: &Params) -> Result<Box<dyn Driver>, StonithError> {
     match name {
         "fence_agent" => Ok(Box::new(fence_agent::FenceAgent::open(params)?)),
+        "apcmastersnmp" => Ok(Box::new(snmp::ApcSnmp::open(params)?)),
         "ipmilan" => Ok(Box::new(ipmi::Ipmilan::open(params)?)),
         "lcus" => Ok(Box::new(lcus::Lcus::open(params)?)),
         "meatware" => Ok(Box::new(meatware::Meatware::open(params)?)),
@@ -61,7 +62,9 @@ mod tests {
         let e = open("apcmaster", &Params::default()).err().expect("not built yet");
         assert_eq!(e.code, Code::BadConfig);
         assert!(
-            e.what.contains("no STONITH driver \"apcmaster\" (this build has: fence_agent, ipmilan, lcus, meatware, rcd_serial"),
+            e.what.contains(
+                "no STONITH driver \"apcmaster\" (this build has: apcmastersnmp, fence_agent, ipmilan, lcus, meatware, rcd_serial"
+            ),
             "{e}"
         );
         assert_eq!(info("lcus").map(|i| i.params), Some(&["ttydev", "hostmap"][..]));

@@ -1,0 +1,329 @@
+//! `apcmastersnmp`: APC power distribution units over SNMP v1 or v2c, spoken natively over a
+//! UDP socket connected to the PDU at configuration. Both PowerNet-MIB outlet tables: the
+//! rPDU table of switched rack PDUs (AP79xx; sysObjectID `.1.3.6.1.4.1.318.1.3.4.5`) and the
+//! sPDU table of the older MasterSwitch (any other APC sysObjectID). [`ber`] is the codec.
+//!
+//! Parameters (cluster-glue's `apcmastersnmp`, and fence_apc_snmp's names in brackets):
+//! - `ipaddr` [`ip`], `port` [`ipport`] (default 161), `community` (default `private`);
+//! - `snmp_version`: `1` (default) or `2c`;
+//! - `hostmap` (optional): `node1:1,node2:2,4` — which outlets power which host (a host may
+//!   have several). Without it the outlet names are read from the PDU at configuration and a
+//!   host is fenced through every outlet named after it, as cluster-glue does;
+//! - `table` (optional): `rpdu` or `spdu`; without it the PDU's sysObjectID decides.
+//!
+//! An off is refused while the PDU has a command pending on the outlet; the power read back
+//! is the outlet state object, not the command object. A reset sets "reboot" on every outlet
+//! of the host and waits until all read on again.
+
+pub mod ber;
+
+use crate::{Action, Code, Driver, Info, Params, Power, StonithError};
+use ber::{Oid, Value, Version};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// This driver's description.
+pub const INFO: Info = Info {
+    name: "apcmastersnmp",
+    description: "APC PDUs over SNMP v1/v2c, native (PowerNet-MIB rPDU and sPDU outlet tables)",
+    params: &["ipaddr", "port", "community"],
+    forks: false,
+    confirms: true,
+    operator: false,
+};
+
+const OPTIONAL: &[&str] = &["ip", "ipport", "snmp_version", "hostmap", "table"];
+
+/// How long a request waits for its answer before it is sent again.
+const RESEND: Duration = Duration::from_millis(250);
+/// How often a reset's outlets are read while waiting for them to come back on.
+const POLL: Duration = Duration::from_millis(100);
+
+/// One PowerNet-MIB outlet table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Table {
+    name: &'static str,
+    /// Control object (set 1 on, 2 off, 3 reboot).
+    control: &'static str,
+    /// State object (reads 1 on, 2 off).
+    state: &'static str,
+    /// Outlet names.
+    names: &'static str,
+    /// The number of outlets.
+    count: &'static str,
+    /// Command pending (1 pending, 2 none).
+    pending: &'static str,
+}
+
+const RPDU: Table = Table {
+    name: "rpdu",
+    control: "1.3.6.1.4.1.318.1.1.12.3.3.1.1.4",
+    state: "1.3.6.1.4.1.318.1.1.12.3.5.1.1.4",
+    names: "1.3.6.1.4.1.318.1.1.12.3.5.1.1.2",
+    count: "1.3.6.1.4.1.318.1.1.12.1.8.0",
+    pending: "1.3.6.1.4.1.318.1.1.12.3.5.1.1.5",
+};
+
+const SPDU: Table = Table {
+    name: "spdu",
+    control: "1.3.6.1.4.1.318.1.1.4.4.2.1.3",
+    state: "1.3.6.1.4.1.318.1.1.4.4.2.1.3",
+    names: "1.3.6.1.4.1.318.1.1.4.5.2.1.3",
+    count: "1.3.6.1.4.1.318.1.1.4.4.1.0",
+    pending: "1.3.6.1.4.1.318.1.1.4.4.2.1.2",
+};
+
+/// sysObjectID of switched rack PDUs.
+const RPDU_OBJECT_ID: &str = "1.3.6.1.4.1.318.1.3.4.5";
+/// How long configuration may take to read the PDU's class and outlet names.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A configured PDU.
+pub struct ApcSnmp {
+    sock: UdpSocket,
+    pdu: SocketAddr,
+    version: Version,
+    community: Vec<u8>,
+    table: Table,
+    /// Hosts and their outlets.
+    hosts: Vec<(String, Vec<u32>)>,
+    request_id: i32,
+}
+
+fn bad(what: String) -> StonithError {
+    StonithError::new(Code::BadConfig, what)
+}
+
+fn oid_of(prefix: &str, index: Option<u32>) -> Oid {
+    let mut o = ber::oid(prefix).expect("a valid OID constant");
+    o.extend(index);
+    o
+}
+
+impl ApcSnmp {
+    /// Configures it: parameters, address and socket; the table and outlet names read from the
+    /// PDU unless `table` and `hostmap` are given.
+    pub fn open(p: &Params) -> Result<ApcSnmp, StonithError> {
+        let mut known = INFO.params.to_vec();
+        known.extend_from_slice(OPTIONAL);
+        if let Some(u) = p.unknown(&known).first() {
+            return Err(bad(format!("apcmastersnmp has no parameter {u} (it takes {})", known.join(", "))));
+        }
+        let ip = p.opt("ipaddr").or_else(|| p.opt("ip")).ok_or_else(|| bad("parameter ipaddr is missing".into()))?;
+        let port: u16 = match p.opt("port").or_else(|| p.opt("ipport")) {
+            None => 161,
+            Some(v) => v.parse().map_err(|_| bad(format!("port {v:?} is not a port number")))?,
+        };
+        let pdu = (ip, port)
+            .to_socket_addrs()
+            .map_err(|e| bad(format!("ipaddr {ip:?}: {e}")))?
+            .next()
+            .ok_or_else(|| bad(format!("ipaddr {ip:?} has no address")))?;
+        let version = match p.opt("snmp_version").unwrap_or("1") {
+            "1" => Version::V1,
+            "2c" | "2" => Version::V2c,
+            "3" => return Err(bad("snmp_version 3 (USM) is not implemented yet; use 1 or 2c".into())),
+            other => return Err(bad(format!("snmp_version {other:?} must be 1 or 2c"))),
+        };
+        let community = p.opt("community").unwrap_or("private").as_bytes().to_vec();
+        let local: SocketAddr = if pdu.is_ipv6() { "[::]:0".parse() } else { "0.0.0.0:0".parse() }.expect("a literal address");
+        let sock =
+            UdpSocket::bind(local).and_then(|s| s.connect(pdu).map(|()| s)).map_err(|e| bad(format!("a UDP socket to {pdu}: {e}")))?;
+        let mut d =
+            ApcSnmp { sock, pdu, version, community, table: RPDU, hosts: Vec::new(), request_id: std::process::id() as i32 & 0xFFFF };
+        let deadline = Instant::now() + OPEN_TIMEOUT;
+        let unreachable = |e: StonithError| {
+            bad(format!("cannot read the PDU at {pdu} at configuration ({e}); give table= and hostmap= to configure it without asking"))
+        };
+        d.table = match p.opt("table") {
+            Some("rpdu") => RPDU,
+            Some("spdu") => SPDU,
+            Some(other) => return Err(bad(format!("table {other:?} must be rpdu or spdu"))),
+            None => match d.get(&ber::oid("1.3.6.1.2.1.1.2.0").expect("sysObjectID"), deadline).map_err(unreachable)? {
+                Value::Oid(o) if o == ber::oid(RPDU_OBJECT_ID).expect("constant") => RPDU,
+                _ => SPDU,
+            },
+        };
+        d.hosts = match p.opt("hostmap") {
+            Some(map) => parse_hostmap(map)?,
+            None => d.read_names(deadline).map_err(unreachable)?,
+        };
+        if d.hosts.is_empty() {
+            return Err(bad(format!("no outlet of the PDU at {pdu} is named after a host; give hostmap=")));
+        }
+        Ok(d)
+    }
+
+    /// Every outlet's name, grouped: a host is every outlet named after it.
+    fn read_names(&mut self, deadline: Instant) -> Result<Vec<(String, Vec<u32>)>, StonithError> {
+        let count = match self.get(&oid_of(self.table.count, None), deadline)? {
+            Value::Integer(n) if (1..=256).contains(&n) => n as u32,
+            other => return Err(StonithError::new(Code::Oops, format!("the outlet count reads {other:?}"))),
+        };
+        let mut hosts: Vec<(String, Vec<u32>)> = Vec::new();
+        for n in 1..=count {
+            if let Value::Octets(name) = self.get(&oid_of(self.table.names, Some(n)), deadline)? {
+                let name = String::from_utf8_lossy(&name).trim().to_string();
+                if name.is_empty() {
+                    continue;
+                }
+                match hosts.iter_mut().find(|(h, _)| h.eq_ignore_ascii_case(&name)) {
+                    Some((_, outlets)) => outlets.push(n),
+                    None => hosts.push((name, vec![n])),
+                }
+            }
+        }
+        Ok(hosts)
+    }
+
+    /// One request until its response or `deadline`; the response's bindings.
+    fn exchange(&mut self, pdu: u8, bindings: &[(Oid, Value)], deadline: Instant) -> Result<Vec<(Oid, Value)>, StonithError> {
+        self.request_id = self.request_id.wrapping_add(1) & 0x7FFF_FFFF;
+        let id = self.request_id;
+        let pkt = ber::request(self.version, &self.community, pdu, id, bindings);
+        let mut buf = [0u8; 2048];
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StonithError::new(
+                    Code::Timeout,
+                    format!("no answer from the PDU at {} before the deadline (a wrong community gets none)", self.pdu),
+                ));
+            }
+            let _ = self.sock.send(&pkt);
+            let resend_at = (now + RESEND).min(deadline);
+            loop {
+                let left = resend_at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let _ = self.sock.set_read_timeout(Some(left));
+                let Ok(n) = self.sock.recv(&mut buf) else { continue };
+                let Ok(r) = ber::response(&buf[..n], self.version) else { continue };
+                if r.request_id != id {
+                    continue;
+                }
+                return match r.error_status {
+                    0 => Ok(r.bindings),
+                    2 => Err(StonithError::new(
+                        Code::BadConfig,
+                        format!("the PDU has no object {:?} (noSuchName)", bindings.first().map(|b| &b.0)),
+                    )),
+                    4 | 6 | 16 | 17 => Err(StonithError::new(
+                        Code::Access,
+                        format!("the PDU refused the request (error-status {}; a read-only community?)", r.error_status),
+                    )),
+                    s => Err(StonithError::new(Code::ResetFail, format!("the PDU answered error-status {s}"))),
+                };
+            }
+        }
+    }
+
+    fn get(&mut self, oid: &Oid, deadline: Instant) -> Result<Value, StonithError> {
+        let b = self.exchange(ber::GET, &[(oid.clone(), Value::Null)], deadline)?;
+        match b.into_iter().next() {
+            Some((o, Value::Missing(_))) => Err(StonithError::new(Code::BadConfig, format!("the PDU has no object {o:?}"))),
+            Some((o, v)) if o == *oid => Ok(v),
+            _ => Err(StonithError::new(Code::Oops, "the PDU answered about another object")),
+        }
+    }
+
+    fn integer(&mut self, prefix: &'static str, outlet: u32, deadline: Instant) -> Result<i64, StonithError> {
+        match self.get(&oid_of(prefix, Some(outlet)), deadline)? {
+            Value::Integer(n) => Ok(n),
+            other => Err(StonithError::new(Code::Oops, format!("outlet {outlet} reads {other:?}, not an integer"))),
+        }
+    }
+
+    fn outlets(&self, host: &str) -> Result<Vec<u32>, StonithError> {
+        self.hosts
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(host))
+            .map(|(_, o)| o.clone())
+            .ok_or_else(|| StonithError::new(Code::BadHost, format!("no outlet of the PDU at {} powers {host}", self.pdu)))
+    }
+
+    /// Sets `command` on every outlet of `host`, after checking none has a command pending.
+    fn command(&mut self, host: &str, command: i64, deadline: Instant) -> Result<Vec<u32>, StonithError> {
+        let outlets = self.outlets(host)?;
+        for &n in &outlets {
+            if self.integer(self.table.pending, n, deadline)? == 1 {
+                return Err(StonithError::new(Code::ResetFail, format!("outlet {n} has a command pending; not touched")));
+            }
+        }
+        for &n in &outlets {
+            self.exchange(ber::SET, &[(oid_of(self.table.control, Some(n)), Value::Integer(command))], deadline)?;
+        }
+        Ok(outlets)
+    }
+}
+
+/// `node1:1,node2:2,4` (spaces also separate entries).
+fn parse_hostmap(text: &str) -> Result<Vec<(String, Vec<u32>)>, StonithError> {
+    let mut hosts: Vec<(String, Vec<u32>)> = Vec::new();
+    for item in text.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()) {
+        let bad_item = || bad(format!("hostmap entry {item:?} is not host:outlet (outlet 1-256)"));
+        let (h, n) = item.rsplit_once(':').ok_or_else(bad_item)?;
+        let n: u32 = n.parse().ok().filter(|n| (1..=256).contains(n)).ok_or_else(bad_item)?;
+        if h.is_empty() {
+            return Err(bad_item());
+        }
+        match hosts.iter_mut().find(|(x, _)| x.eq_ignore_ascii_case(h)) {
+            Some((_, o)) => o.push(n),
+            None => hosts.push((h.to_string(), vec![n])),
+        }
+    }
+    Ok(hosts)
+}
+
+impl Driver for ApcSnmp {
+    fn info(&self) -> &'static Info {
+        &INFO
+    }
+
+    fn hosts(&self) -> Vec<String> {
+        self.hosts.iter().map(|(h, _)| h.clone()).collect()
+    }
+
+    fn status(&mut self, deadline: Instant) -> Result<(), StonithError> {
+        self.get(&oid_of(self.table.count, None), deadline).map(drop)
+    }
+
+    fn act(&mut self, action: Action, host: &str, deadline: Instant) -> Result<(), StonithError> {
+        match action {
+            Action::On => self.command(host, 1, deadline).map(drop),
+            Action::Off => self.command(host, 2, deadline).map(drop),
+            Action::Reset => {
+                let outlets = self.command(host, 3, deadline)?;
+                // Done once every outlet reads on again (it goes off first, for the PDU's
+                // reboot duration).
+                let mut seen_off = false;
+                loop {
+                    let mut all_on = true;
+                    for &n in &outlets {
+                        let on = self.integer(self.table.state, n, deadline)? == 1;
+                        seen_off |= !on;
+                        all_on &= on;
+                    }
+                    let pending = outlets.iter().map(|&n| self.integer(self.table.pending, n, deadline)).collect::<Result<Vec<_>, _>>()?;
+                    if all_on && (seen_off || pending.iter().all(|p| *p != 1)) {
+                        return Ok(());
+                    }
+                    if Instant::now() + POLL >= deadline {
+                        return Err(StonithError::new(Code::Timeout, format!("{host}'s outlets did not come back on before the deadline")));
+                    }
+                    std::thread::sleep(POLL);
+                }
+            }
+        }
+    }
+
+    fn power(&mut self, host: &str, deadline: Instant) -> Result<Power, StonithError> {
+        let outlets = self.outlets(host)?;
+        let mut any_on = false;
+        for n in outlets {
+            any_on |= self.integer(self.table.state, n, deadline)? == 1;
+        }
+        Ok(if any_on { Power::On } else { Power::Off })
+    }
+}
