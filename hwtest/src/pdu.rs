@@ -100,22 +100,28 @@ while True:
 /// A running emulated PDU.
 pub struct ApcPdu {
     dir: TempDir,
+    addr: String,
     port: u16,
     _proc: Proc,
 }
 
 impl ApcPdu {
-    /// Starts `snmpd` with the backend; waits until it answers. `Err` names what is missing
-    /// (Debian packages snmpd and python3) or what failed.
+    /// Starts `snmpd` with the backend on a free port of 127.0.0.1; waits until it answers.
+    /// `Err` names what is missing (Debian packages snmpd and python3) or what failed.
     pub fn start() -> Result<ApcPdu, String> {
+        ApcPdu::start_at("127.0.0.1", crate::free_udp_port())
+    }
+
+    /// [`ApcPdu::start`] at `addr`:`port` (a loopback address). cluster-glue's
+    /// `apcmastersnmp` only ever talks to port 161, which needs root.
+    pub fn start_at(addr: &str, port: u16) -> Result<ApcPdu, String> {
         if !std::path::Path::new("/usr/sbin/snmpd").exists() {
             return Err("snmpd is not installed (Debian package snmpd)".into());
         }
         let dir = TempDir::new("hb-apc-pdu");
-        let port = crate::free_udp_port();
         std::fs::write(dir.path.join("pdu.py"), BACKEND).map_err(|e| e.to_string())?;
         let conf = format!(
-            "agentAddress udp:127.0.0.1:{port}\nrocommunity public 127.0.0.1\nrwcommunity private 127.0.0.1\n\
+            "agentAddress udp:{addr}:{port}\nrocommunity public 127.0.0.0/8\nrwcommunity private 127.0.0.0/8\n\
              sysObjectID .1.3.6.1.4.1.318.1.3.4.5\npass_persist .1.3.6.1.4.1.318.1.1.12 /usr/bin/python3 {} {REBOOT_S}\n",
             dir.path.join("pdu.py").display()
         );
@@ -126,7 +132,7 @@ impl ApcPdu {
         cmd.arg("-p").arg(dir.path.join("snmpd.pid"));
         cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         let proc = Proc::spawn_checked(cmd).map_err(|e| format!("snmpd: {e}"))?;
-        let pdu = ApcPdu { dir, port, _proc: proc };
+        let pdu = ApcPdu { dir, addr: addr.to_string(), port, _proc: proc };
         crate::wait_for(Duration::from_secs(10), || pdu.answers().then_some(()))
             .ok_or_else(|| format!("snmpd did not answer on port {port}: {}", pdu.log()))?;
         Ok(pdu)
@@ -140,7 +146,7 @@ impl ApcPdu {
     /// `snmpget -v1 -c public -Oqv` of `oid`, as net-snmp's own client reads it.
     pub fn snmpget(&self, oid: &str) -> Option<String> {
         let out = Command::new("snmpget")
-            .args(["-v1", "-c", "public", "-Oqv", "-t", "1", "-r", "0", &format!("127.0.0.1:{}", self.port), oid])
+            .args(["-v1", "-c", "public", "-Oqv", "-t", "1", "-r", "0", &format!("{}:{}", self.addr, self.port), oid])
             .output()
             .ok()?;
         out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())

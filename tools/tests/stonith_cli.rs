@@ -156,3 +156,42 @@ fn external_plugins_behave_as_under_cluster_glues_stonith() {
         );
     }
 }
+
+/// `hb-stonith -t apcmastersnmp` and cluster-glue's `stonith -t apcmastersnmp` drive the same
+/// emulated APC PDU (net-snmp's snmpd with an outlet backend) with the same parameters: the
+/// same host list, status, off, on and reset results, and the same outlet state afterwards.
+/// cluster-glue's plugin only talks to UDP port 161, so the PDU listens on 127.0.0.2:161 (root).
+#[test]
+fn apcmastersnmp_behaves_as_under_cluster_glues_stonith() {
+    if !hb_hwtest::require_root("apcmastersnmp_behaves_as_under_cluster_glues_stonith") {
+        return;
+    }
+    let pdu = hb_hwtest::pdu::ApcPdu::start_at("127.0.0.2", 161).expect("the emulated PDU on 127.0.0.2:161 (snmpd)");
+    let params = ["ipaddr=127.0.0.2", "port=161", "community=private"];
+    let run = |ours: bool, cmd: &[&str]| -> (String, i32, bool, bool) {
+        let mut args = vec!["-t", "apcmastersnmp"];
+        args.extend_from_slice(&params);
+        args.extend_from_slice(cmd);
+        let out = if ours {
+            Command::new(env!("CARGO_BIN_EXE_hb-stonith")).args(&args).output().unwrap()
+        } else {
+            Command::new("stonith").args(&args).output().expect("cluster-glue's stonith")
+        };
+        // A reset leaves the outlets off for the PDU's reboot time: wait for them.
+        if cmd.first() == Some(&"-T") && cmd.get(1) == Some(&"reset") {
+            hb_hwtest::wait_for(std::time::Duration::from_secs(5), || (pdu.on(2) && pdu.on(3)).then_some(()));
+        }
+        // The one difference: cluster-glue lists an unnamed outlet as an empty host name; hb
+        // leaves it out (no host can be fenced by the name "").
+        let stdout = String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(|l| format!("{l}\n")).collect();
+        (stdout, out.status.code().unwrap_or(-1), pdu.on(2), pdu.on(3))
+    };
+    for cmd in [&["-l"][..], &["-S"], &["-T", "off", "node2"], &["-T", "on", "node2"], &["-T", "reset", "node2"], &["-T", "off", "node9"]] {
+        let theirs = run(false, cmd);
+        // Back to all on between the two tools.
+        let _ = run(false, &["-T", "on", "node2"]);
+        let ours = run(true, cmd);
+        let _ = run(false, &["-T", "on", "node2"]);
+        assert_eq!(ours, theirs, "{cmd:?}\n{:?}", pdu.calls());
+    }
+}
