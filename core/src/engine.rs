@@ -22,94 +22,7 @@ pub enum Rx {
 
 pub use crate::replay::ReplayWindow;
 
-/// Per-link counters (a link is one socket; it may reach several peers).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LinkCounters {
-    /// Valid packets received.
-    pub rx_ok: u64,
-    /// Our own packets seen looped back.
-    pub own: u64,
-    /// Heartbeats handed to the kernel.
-    pub tx: u64,
-    /// Sends the kernel refused.
-    pub tx_err: u64,
-    /// Datagrams the kernel dropped on this socket before hbd saw them: refused by the
-    /// socket filter as not this cluster's (`hb_core::filter`), or no room in the receive
-    /// buffer. As the kernel last reported it, with a datagram it delivered.
-    #[serde(default)]
-    pub kernel_dropped: u64,
-    /// Dropped packets by [`Reject`] reason (serialized as an object keyed by reason name).
-    #[serde(with = "rejects_by_name")]
-    pub rejects: [u64; Reject::COUNT],
-}
-
-/// `rejects` as `{"bad-mac": 3, …}`: every reason by name, unknown names ignored (a newer
-/// hbd may count more reasons).
-mod rejects_by_name {
-    use super::Reject;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::collections::BTreeMap;
-
-    pub fn serialize<S: Serializer>(r: &[u64; Reject::COUNT], s: S) -> Result<S::Ok, S::Error> {
-        let m: BTreeMap<&str, u64> = Reject::ALL.iter().map(|x| (x.name(), r[*x as usize])).collect();
-        m.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u64; Reject::COUNT], D::Error> {
-        let m = BTreeMap::<String, u64>::deserialize(d)?;
-        let mut r = [0u64; Reject::COUNT];
-        for x in Reject::ALL {
-            r[x as usize] = m.get(x.name()).copied().unwrap_or(0);
-        }
-        Ok(r)
-    }
-}
-
-impl LinkCounters {
-    /// All rejected packets.
-    pub fn rejected(&self) -> u64 {
-        self.rejects.iter().sum()
-    }
-}
-
-/// Per (peer, link) statistics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PairStats {
-    /// Valid packets from this peer on this link.
-    pub rx: u64,
-    /// The peer's timestamp in its last packet (echoed back for RTT).
-    pub peer_ts: u64,
-    /// Our time when that packet arrived.
-    pub peer_ts_at: Nanos,
-    /// Round-trip times from echoes, ns.
-    pub rtt_last: u64,
-    /// Smallest RTT.
-    pub rtt_min: u64,
-    /// Largest RTT.
-    pub rtt_max: u64,
-    /// Sum of RTTs (for the mean).
-    pub rtt_sum: u64,
-    /// Number of RTT samples.
-    pub rtt_count: u64,
-    /// Median RTT from the histogram, ns (refreshed at most every [`RTT_QUANTILE_EVERY`]).
-    pub rtt_p50: u64,
-    /// 99th percentile RTT, ns (refreshed likewise).
-    pub rtt_p99: u64,
-    /// When the quantiles were last computed.
-    pub rtt_quantiles_at: Nanos,
-    /// Times the link went up.
-    pub ups: u64,
-    /// Times the link went dead.
-    pub downs: u64,
-    /// First packet of the peer's current generation on this link (loss is counted from it).
-    pub since: Nanos,
-    /// `rx` before that packet.
-    pub since_rx: u64,
-}
-
-/// How often a pair's RTT median and p99 are recomputed from its histogram (a walk over its
-/// buckets: cheap, but not for every packet).
-pub const RTT_QUANTILE_EVERY: Nanos = Nanos::from_millis(500);
+pub use crate::counters::{LinkCounters, PairStats, RTT_QUANTILE_EVERY};
 
 /// A pair's RTT histogram: 1 µs to 60 s at 2 significant digits (about 10 KiB), allocated at
 /// start-up and never resized, so recording on the RT thread does not allocate.
@@ -129,6 +42,10 @@ struct Peer {
     /// It announced a clean stop in its current generation: nothing more of that life
     /// (a packet still on its way on another link) brings it back.
     left: bool,
+    /// Its advertised self-fencing watchdog timeout, ms (0: none).
+    watchdog_ms: u32,
+    /// It has been up in this life of hbd (a fresh packet kept it alive).
+    up_once: bool,
 }
 
 const EVENT_QUEUE: usize = 128;
@@ -177,6 +94,8 @@ pub struct Engine {
     events: EventQueue<EVENT_QUEUE>,
     /// Our heartbeats carry the leaving mark: this node is stopping cleanly.
     leaving: bool,
+    /// Our advertised self-fencing watchdog timeout, ms (0: none).
+    watchdog_ms: u32,
     /// The wall clock (unix seconds) at a monotonic instant, when it can be trusted: bounds
     /// the generations peers may announce.
     wall: Option<(u64, Nanos)>,
@@ -211,7 +130,15 @@ impl Engine {
             peers: c
                 .peers
                 .iter()
-                .map(|p| Peer { id: wire::node_id(p), generation: 0, window: ReplayWindow::default(), keepalive: Nanos::ZERO, left: false })
+                .map(|p| Peer {
+                    id: wire::node_id(p),
+                    generation: 0,
+                    window: ReplayWindow::default(),
+                    keepalive: Nanos::ZERO,
+                    left: false,
+                    watchdog_ms: 0,
+                    up_once: false,
+                })
                 .collect(),
             live: Liveness::new(c.timing, n, c.links, now),
             links: vec![LinkCounters::default(); c.links],
@@ -225,6 +152,7 @@ impl Engine {
             started: now,
             events: EventQueue::default(),
             leaving: false,
+            watchdog_ms: 0,
             wall: None,
         }
     }
@@ -318,6 +246,7 @@ impl Engine {
             peer.generation = h.generation;
             peer.window = ReplayWindow::default();
             peer.left = false;
+            peer.watchdog_ms = 0;
             // Loss restarts with the new generation, on every link.
             for p in &mut self.pairs[idx * self.nlinks..(idx + 1) * self.nlinks] {
                 p.since = Nanos::ZERO;
@@ -332,6 +261,7 @@ impl Engine {
         if let Some((k, _)) = hb.timing {
             self.peers[idx].keepalive = Nanos::from_millis(u64::from(k));
         }
+        self.peers[idx].watchdog_ms = hb.watchdog_ms;
         let p = &mut self.pairs[idx * self.nlinks + link];
         if p.since == Nanos::ZERO {
             p.since = now;
@@ -348,6 +278,7 @@ impl Engine {
                 self.peers[idx].left = true;
                 self.live.left(idx, now, &mut |e| push_event(events, pairs, nl, e));
             } else if !self.peers[idx].left {
+                self.peers[idx].up_once = true;
                 self.live.heard(idx, link, now, &mut |e| push_event(events, pairs, nl, e));
             }
         }
@@ -435,6 +366,32 @@ impl Engine {
         now >= self.next_tx
     }
 
+    /// Advertises, in every heartbeat, that this node resets itself through a watchdog of
+    /// `ms` when it loses the cluster (0: stops advertising).
+    pub fn set_watchdog_advert(&mut self, ms: u32) {
+        self.watchdog_ms = ms;
+    }
+
+    /// A peer's advertised self-fencing watchdog timeout, ms (0: none).
+    pub fn peer_watchdog_ms(&self, n: usize) -> u32 {
+        self.peers[n].watchdog_ms
+    }
+
+    /// Whether this node has lost the cluster: every peer it has heard in this life of hbd
+    /// is dead, and there was at least one.
+    pub fn lost_cluster(&self) -> bool {
+        let mut heard = false;
+        for n in 0..self.peers.len() {
+            if self.peers[n].up_once {
+                heard = true;
+                if self.live.node_state(n) != NodeState::Dead {
+                    return false;
+                }
+            }
+        }
+        heard
+    }
+
     /// From now on, heartbeats carry the leaving mark: this node is stopping cleanly, and peers
     /// report it as having left rather than as dead (so nobody fences it).
     pub fn set_leaving(&mut self) {
@@ -465,7 +422,7 @@ impl Engine {
             }
         }
         let timing = Some((self.timing.keepalive.as_millis() as u32, self.timing.deadtime.as_millis() as u32));
-        let hb = Heartbeat { timing, echoes, leaving: self.leaving };
+        let hb = Heartbeat { timing, echoes, leaving: self.leaving, watchdog_ms: self.watchdog_ms };
         self.links[link].tx += 1;
         wire::encode_heartbeat(&h, &hb, &self.keys, out)
     }

@@ -18,6 +18,7 @@ pub mod apphb;
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod counters;
 pub mod daemon;
 pub mod engine;
 pub mod error;

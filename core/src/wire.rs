@@ -31,6 +31,10 @@ pub const FIELD_TIMING: u8 = 1;
 pub const FIELD_ECHO: u8 = 2;
 /// Field: the sender is stopping cleanly; this is its last heartbeat (no value).
 pub const FIELD_LEAVING: u8 = 3;
+/// Field: the sender resets itself through its hardware watchdog, of this timeout (ms, u32),
+/// when it loses the cluster (`stonith_watchdog`): peers may take it as off once twice that
+/// has passed since they last heard it.
+pub const FIELD_WATCHDOG: u8 = 4;
 
 /// Why a received packet was dropped. The discriminant indexes the per-link counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -212,6 +216,8 @@ pub struct Heartbeat {
     pub echoes: Echoes,
     /// The sender is stopping cleanly: it has left, not failed.
     pub leaving: bool,
+    /// The sender's self-fencing watchdog timeout, ms (0: it does not self-fence).
+    pub watchdog_ms: u32,
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
@@ -291,7 +297,8 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<Heartbeat, Reject> {
                 hb.echoes.push(e).then_some(()).ok_or(Reject::Malformed)?;
             }
             FIELD_LEAVING if l == 0 => hb.leaving = true,
-            FIELD_TIMING | FIELD_ECHO | FIELD_LEAVING => return Err(Reject::Malformed),
+            FIELD_WATCHDOG if l == 4 => hb.watchdog_ms = u32_at(v, 0),
+            FIELD_TIMING | FIELD_ECHO | FIELD_LEAVING | FIELD_WATCHDOG => return Err(Reject::Malformed),
             _ => {}
         }
         i += 2 + l;
@@ -300,10 +307,13 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<Heartbeat, Reject> {
 }
 
 /// The longest heartbeat signed with a MAC of `mac_len` bytes: header, timing, an echo for
-/// each of [`MAX_ECHOES`] peers and the leaving mark.
+/// each of [`MAX_ECHOES`] peers, the leaving mark and the watchdog advertisement.
 pub const fn max_heartbeat_len(mac_len: usize) -> usize {
-    heartbeat_len(mac_len, MAX_ECHOES) + 2
+    heartbeat_len(mac_len, MAX_ECHOES) + 2 + WATCHDOG_FIELD_LEN
 }
+
+/// The bytes the watchdog advertisement adds to a heartbeat.
+pub const WATCHDOG_FIELD_LEN: usize = 6;
 
 /// The length of a heartbeat with `echoes` echo fields and a MAC of `mac_len` bytes.
 pub const fn heartbeat_len(mac_len: usize, echoes: usize) -> usize {
@@ -312,7 +322,7 @@ pub const fn heartbeat_len(mac_len: usize, echoes: usize) -> usize {
 
 /// Writes a signed heartbeat into `out` and returns its length.
 pub fn encode_heartbeat(h: &Header, hb: &Heartbeat, keys: &Keyring, out: &mut [u8; MAX_HEARTBEAT]) -> usize {
-    let mut body = [0u8; 10 + 18 * MAX_ECHOES + 2];
+    let mut body = [0u8; 10 + 18 * MAX_ECHOES + 2 + WATCHDOG_FIELD_LEN];
     let mut bl = 0;
     if let Some((k, d)) = hb.timing {
         body[bl] = FIELD_TIMING;
@@ -333,6 +343,12 @@ pub fn encode_heartbeat(h: &Header, hb: &Heartbeat, keys: &Keyring, out: &mut [u
         body[bl] = FIELD_LEAVING;
         body[bl + 1] = 0;
         bl += 2;
+    }
+    if hb.watchdog_ms != 0 {
+        body[bl] = FIELD_WATCHDOG;
+        body[bl + 1] = 4;
+        body[bl + 2..bl + 6].copy_from_slice(&hb.watchdog_ms.to_be_bytes());
+        bl += WATCHDOG_FIELD_LEN;
     }
     out[0..2].copy_from_slice(&MAGIC);
     out[2] = VERSION;
@@ -381,8 +397,12 @@ mod tests {
         }
     }
 
-    const VECTOR_HB: Heartbeat =
-        Heartbeat { timing: Some((10, 50)), echoes: Echoes::one(Echo { peer: 0x0102_0304, timestamp: 99, held: 7 }), leaving: false };
+    const VECTOR_HB: Heartbeat = Heartbeat {
+        timing: Some((10, 50)),
+        echoes: Echoes::one(Echo { peer: 0x0102_0304, timestamp: 99, held: 7 }),
+        leaving: false,
+        watchdog_ms: 0,
+    };
 
     /// The test vectors printed in docs/wire-format.md.
     #[test]
@@ -456,20 +476,22 @@ mod tests {
         assert!(parse_heartbeat(&[FIELD_LEAVING, 0]).unwrap().leaving);
         assert!(!parse_heartbeat(&[9, 1, 0xff]).unwrap().leaving, "unknown fields are skipped");
         assert_eq!(parse_heartbeat(&[FIELD_LEAVING, 1, 0]), Err(Reject::Malformed));
+        assert_eq!(parse_heartbeat(&[FIELD_WATCHDOG, 4, 0, 0, 0x13, 0x88]).unwrap().watchdog_ms, 5000);
+        assert_eq!(parse_heartbeat(&[FIELD_WATCHDOG, 2, 0, 0]), Err(Reject::Malformed));
     }
 
     /// A heartbeat carries an echo for every peer (15 at most); a sixteenth is malformed.
     #[test]
     fn every_peer_gets_an_echo_and_the_list_is_bounded() {
         let keys = ring("auth 1\n1 sha256 k\n");
-        let mut hb = Heartbeat { timing: Some((10, 50)), echoes: Echoes::default(), leaving: true };
+        let mut hb = Heartbeat { timing: Some((10, 50)), echoes: Echoes::default(), leaving: true, watchdog_ms: 5000 };
         for i in 0..MAX_ECHOES as u32 {
             assert!(hb.echoes.push(Echo { peer: i + 1, timestamp: u64::from(i) * 1000, held: i }));
         }
         assert!(!hb.echoes.push(Echo::default()), "the list is full");
         let mut out = [0u8; MAX_HEARTBEAT];
         let n = encode_heartbeat(&vector_header(Method::Sha256), &hb, &keys, &mut out);
-        assert_eq!(n, MAX_HEARTBEAT, "15 echoes, the leaving mark and the longest MAC fill the buffer exactly");
+        assert_eq!(n, MAX_HEARTBEAT, "15 echoes, the leaving mark, the watchdog and the longest MAC fill the buffer exactly");
         let (_, body, _) = split(&out[..n]).unwrap();
         let got = parse_heartbeat(body).unwrap();
         assert_eq!(got, hb);

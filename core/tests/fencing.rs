@@ -244,3 +244,59 @@ fn hbctl_fence_powers_a_bmc_off_and_resets_it_through_native_ipmi() {
     assert!(sim.calls().iter().any(|c| c == "set reset 1"), "{:?}", sim.calls());
     assert!(b.proc.pid() > 0);
 }
+
+/// `stonith_watchdog` with no power device at all (sbd's watchdog-only mode): in a split, the
+/// node whose name sorts second stops petting its watchdog for good, and the first counts it
+/// off once twice its advertised timeout has passed since it last heard it. Each node pets
+/// hb-hwtest's watchdog emulator (a FUSE file with the real ioctls), which records when it
+/// would have reset the board.
+#[test]
+fn watchdog_self_fencing_resets_the_loser_and_the_winner_counts_it_off_after_twice_its_timeout() {
+    if !require_root("watchdog_self_fencing_resets_the_loser_and_the_winner_counts_it_off_after_twice_its_timeout") {
+        return;
+    }
+    use hb_hwtest::watchdog::{Features, WatchdogEmulator};
+    let pair = Pair::create();
+    let dir = TempDir::new("hb-wd-fencing");
+    let (wa, wb) = (WatchdogEmulator::start(Features::default()).unwrap(), WatchdogEmulator::start(Features::default()).unwrap());
+    let cfg = |dev: &str, wd: &WatchdogEmulator| {
+        format!(
+            "keepalive 20ms\nwarntime 100ms\ndeadtime 200ms\ninitdead 3\nudpport {PORT}\nucast {dev} {A4}\nucast {dev} {B4}\nnode a b\n\
+             watchdog {}\nwatchdog_timeout 1\nwatchdog_interval 100ms\nstonith_watchdog on\nstonith_delay 100ms\n",
+            wd.path().display()
+        )
+    };
+    let test_mode = |c: &mut std::process::Command| {
+        c.arg("--watchdog-test-mode");
+    };
+    let a = Node::start_with(&pair.a, &dir.path, "a", &cfg(&pair.a_if, &wa), "auto", test_mode);
+    let b = Node::start_with(&pair.b, &dir.path, "b", &cfg(&pair.b_if, &wb), "auto", test_mode);
+    a.wait_peer("b", NodeState::Up, Duration::from_secs(20));
+    b.wait_peer("a", NodeState::Up, Duration::from_secs(20));
+    // Each advertises its 1 s watchdog to the other.
+    let advertised = |n: &Node, peer: &str| n.snapshot().and_then(|s| s.node(peer).map(|p| p.watchdog_ms));
+    assert!(hb_hwtest::wait_for(Duration::from_secs(5), || (advertised(&a, "b") == Some(1000)).then_some(())).is_some());
+    assert_eq!(advertised(&b, "a"), Some(1000));
+    let mut ca = a.subscribe();
+    let cut = std::time::Instant::now();
+    pair.cut();
+    match result(&mut ca, Duration::from_secs(20)) {
+        Event::FenceResult { node, ok, devices, message, duration_ns, .. } => {
+            assert!(ok && node == "b" && devices == ["watchdog"], "{message}\n{}", a.log_text());
+            assert!(message.contains("has run twice over since it was last heard"), "{message}");
+            // Counted from b's death (deadtime after the cut) to twice b's timeout after it
+            // was last heard: about 1.8 s.
+            assert!(duration_ns.0 >= 1_500_000_000, "{duration_ns}");
+        }
+        _ => unreachable!(),
+    }
+    // b was last heard at most a keepalive or so before the cut.
+    assert!(cut.elapsed() >= Duration::from_millis(1900), "not before twice b's timeout: {:?}", cut.elapsed());
+    // b stopped petting: its board would have been reset, within its 1 s timeout of the last pet.
+    let expired = hb_hwtest::wait_for(Duration::from_secs(5), || wb.state().expired_at);
+    assert!(expired.is_some(), "b's watchdog never expired\n{}", b.log_text());
+    assert!(b.log_text().contains("lost the cluster and fences itself"), "{}", b.log_text());
+    // a, whose name sorts first, kept petting.
+    assert_eq!(wa.state().expired_at, None, "{}", a.log_text());
+    assert!(a.proc.pid() > 0 && b.proc.pid() > 0);
+}

@@ -72,7 +72,7 @@ impl Reason {
             Reason::LoopLate => "the heartbeat loop is running late",
             Reason::CrmNeverSeen => "the CRM has not checked in",
             Reason::CrmSilent => "the CRM stopped checking in",
-            Reason::MayNotRun => "this node may not run resources",
+            Reason::MayNotRun => "this node may not run resources (it lost the cluster and fences itself)",
             Reason::AppHeartbeatFailed => "an application heartbeat failed",
         }
     }

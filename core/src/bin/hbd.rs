@@ -82,6 +82,14 @@ STONITH
     stonith_delay TIME         the race delay: node names sorted, the first fences a dead peer
                                at once, the k-th waits k x TIME, so exactly one node of a
                                split fences the other                   [default: 2s]
+    stonith_watchdog on|off    watchdog self-fencing (sbd's watchdog-only mode): this node
+                               advertises its watchdog timeout T in its heartbeats; if it loses
+                               every peer and its name does not sort first, it stops petting
+                               for good and the board resets within T; the node whose name
+                               sorts first counts such a peer off 2 x T after it last heard it,
+                               as the last level after every device. Needs `watchdog` and
+                               deadtime <= T / 2. Without a device, the second node also resets
+                               when the first really died: safe, not available  [default: off]
     A peer declared dead is fenced; it counts as fenced only once it is confirmed off (a
     device that reads power back must read off, polled until the deadline) or the device
     confirmed the reset. `hbctl fence NODE` fences at once; `hbctl stonith` shows devices and

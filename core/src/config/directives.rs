@@ -178,6 +178,7 @@ pub(super) const DIRECTIVES: &[(&str, Parse)] = &[
     ("stonith_action", super::stonith::stonith_action),
     ("stonith_timeout", super::stonith::stonith_time),
     ("stonith_delay", super::stonith::stonith_time),
+    ("stonith_watchdog", super::stonith::stonith_watchdog),
 ];
 
 /// Directives heartbeat 3.0 knows that hb does not implement, with the reason shown.

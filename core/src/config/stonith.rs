@@ -20,6 +20,15 @@
 //! - `stonith_delay TIME` — the race delay of a split (default 2 s): node names sorted, the
 //!   first fences at once, the k-th waits k × TIME, so exactly one node of a two-node split
 //!   fences the other.
+//! - `stonith_watchdog on|off` — watchdog self-fencing, as sbd's watchdog-only mode (default
+//!   off). This node advertises its watchdog timeout T in every heartbeat, and when it has
+//!   lost every peer it heard and is not the node whose name sorts first, it stops petting its
+//!   watchdog, for good: the board resets within T. The node whose name sorts first takes a
+//!   peer that advertises T as off once 2 × T has passed since it last heard it, as the last
+//!   level of that peer's topology (after every device). Needs `watchdog` and a deadtime of at
+//!   most half the watchdog timeout, so that the loser is reset before the winner counts it
+//!   off. In a two-node cluster without devices, the node that sorts second also resets when
+//!   the first really died: safe, not available; a power switch avoids that.
 
 use super::directives::{Line, Parser};
 use super::HaCf;
@@ -94,11 +103,20 @@ pub struct StonithCfg {
     pub timeout: Nanos,
     /// `stonith_delay`.
     pub delay: Nanos,
+    /// `stonith_watchdog`, and its line.
+    pub watchdog: Option<usize>,
 }
 
 impl Default for StonithCfg {
     fn default() -> Self {
-        StonithCfg { devices: Vec::new(), levels: Vec::new(), action: FenceAction::Reboot, timeout: DEFAULT_TIMEOUT, delay: DEFAULT_DELAY }
+        StonithCfg {
+            devices: Vec::new(),
+            levels: Vec::new(),
+            action: FenceAction::Reboot,
+            timeout: DEFAULT_TIMEOUT,
+            delay: DEFAULT_DELAY,
+            watchdog: None,
+        }
     }
 }
 
@@ -220,6 +238,16 @@ pub(super) fn stonith_action(p: &mut Parser, l: &Line) -> Result<(), ConfigError
     Ok(())
 }
 
+/// `stonith_watchdog on|off`.
+pub(super) fn stonith_watchdog(p: &mut Parser, l: &Line) -> Result<(), ConfigError> {
+    p.cfg.stonith.watchdog = match l.args.as_slice() {
+        ["on"] | ["yes"] | ["true"] => Some(l.n),
+        ["off"] | ["no"] | ["false"] => None,
+        _ => return Err(l.err("`stonith_watchdog` takes on or off".into())),
+    };
+    Ok(())
+}
+
 /// `stonith_timeout TIME` and `stonith_delay TIME`.
 pub(super) fn stonith_time(p: &mut Parser, l: &Line) -> Result<(), ConfigError> {
     let [a] = l.args.as_slice() else { return Err(l.err(format!("`{}` takes one time", l.directive))) };
@@ -242,6 +270,21 @@ pub(super) fn finish(cfg: &HaCf) -> Result<(), ConfigError> {
     for d in &cfg.stonith.devices {
         if let Some(f) = d.from.as_deref().filter(|f| !node(f)) {
             return Err(err(d.line, format!("stonith_host names {f}, which is not a `node`")));
+        }
+    }
+    if let Some(line) = cfg.stonith.watchdog {
+        if cfg.watchdog.is_none() {
+            return Err(err(line, "stonith_watchdog needs a `watchdog` device to reset this node".into()));
+        }
+        let t = crate::time::Nanos::from_millis(u64::from(cfg.watchdog_timeout) * 1000);
+        if cfg.deadtime.0 * 2 > t.0 {
+            return Err(err(
+                line,
+                format!(
+                    "stonith_watchdog needs deadtime {} to be at most half of watchdog_timeout {t}: a peer counts this node off 2 x {t} after it last heard it, and this node must be reset before then",
+                    cfg.deadtime
+                ),
+            ));
         }
     }
     for v in &cfg.stonith.levels {
@@ -308,6 +351,11 @@ mod tests {
             ("stonith_action maybe", "takes reboot or off"),
             ("stonith_timeout 1ms", "at least 10ms"),
             ("stonith meatware", "a type and a parameter file"),
+            ("stonith_watchdog on", "needs a `watchdog` device"),
+            (
+                "watchdog /dev/watchdog\nwatchdog_timeout 2\nkeepalive 100ms\ndeadtime 1500ms\nstonith_watchdog on",
+                "at most half of watchdog_timeout",
+            ),
         ] {
             let e = parse(extra).unwrap_err();
             assert!(e.contains(want), "{extra:?}: {e}");

@@ -24,13 +24,24 @@ pub(super) struct Petter {
     policy: Policy,
     next: Nanos,
     state: PetState,
+    /// `stonith_watchdog` on a node that does not survive a split: losing the cluster stops
+    /// the pets for good.
+    self_fence: bool,
+    /// It has lost the cluster: latched, so that a peer that counts it off after twice its
+    /// timeout is right even if the partition heals in between.
+    self_fenced: bool,
 }
 
 impl Petter {
     /// Pets `wd` every `interval` while `policy` says the node is healthy; the first decision
     /// is due at `now`.
     pub(super) fn new(wd: Watchdog, interval: Nanos, policy: Policy, now: Nanos) -> Petter {
-        Petter { wd, interval, policy, next: now, state: PetState::Petting }
+        Petter { wd, interval, policy, next: now, state: PetState::Petting, self_fence: false, self_fenced: false }
+    }
+
+    /// Makes losing the cluster a reason to stop petting, for good.
+    pub(super) fn self_fence(&mut self, on: bool) {
+        self.self_fence = on;
     }
 
     /// When the next decision is due.
@@ -38,18 +49,19 @@ impl Petter {
         self.next
     }
 
-    /// Decides and pets if due. Allocation-free (one ioctl or write when petting).
-    pub(super) fn poll(&mut self, now: Nanos, apps: &AppShared, stats: &mut LoopStats, rtlog: &mut RtLog) {
+    /// Decides and pets if due. `lost_cluster`: every peer heard in this life is dead.
+    /// Allocation-free (one ioctl or write when petting).
+    pub(super) fn poll(&mut self, now: Nanos, apps: &AppShared, lost_cluster: bool, stats: &mut LoopStats, rtlog: &mut RtLog) {
         if now < self.next {
             return;
         }
+        self.self_fenced |= self.self_fence && lost_cluster;
         let crm = apps.crm_last_seen.load(Ordering::Relaxed);
-        // may_run_resources: always true until fencing and quorum exist to say otherwise.
         let health = Health {
             now: now.0,
             loop_lateness: now.sub(self.next).0,
             crm_last_seen: (crm != 0).then_some(crm),
-            may_run_resources: true,
+            may_run_resources: !self.self_fenced,
             apphb_failed: apps.failed.load(Ordering::Relaxed),
         };
         match decide(&self.policy, &health) {

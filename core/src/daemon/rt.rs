@@ -230,7 +230,7 @@ impl<B: Backend> Loop<B> {
         drain(backend, ctx, st, now, planned);
         ctx.engine.poll(now);
         if let Some(p) = ctx.petter.as_mut() {
-            p.poll(now, &ctx.apps, &mut ctx.stats, &mut ctx.rtlog);
+            p.poll(now, &ctx.apps, ctx.engine.lost_cluster(), &mut ctx.stats, &mut ctx.rtlog);
         }
         if ctx.engine.tx_due(now) {
             send(backend, ctx, st, now);

@@ -391,8 +391,9 @@ impl Daemon {
 
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(EventFd::new().map_err(|source| StartError::Thread { what: "rt", source })?);
-        let petter = arm_watchdog(&cfg, opts, &logger)?;
+        let mut petter = arm_watchdog(&cfg, opts, &logger)?;
         let wd_timeout_s = petter.as_ref().and_then(|p| p.timeout_s()).map_or(0, u64::from);
+        self_fencing(&cfg, &opts.node_name, &mut engine, petter.as_mut(), wd_timeout_s, &logger);
         let rt_ctx = RtCtx {
             engine,
             pinger,
@@ -456,10 +457,30 @@ fn open_fencer(
     realtime: bool,
     limits: Limits,
 ) -> Result<Option<(Fencer, Option<u8>, Limits)>, StartError> {
-    Ok(Fencer::open(cfg, &opts.node_name)?.map(|f| {
+    Ok(Fencer::open(cfg, &opts.node_name)?.map(|mut f| {
+        if let Ok(page) = crate::status::StatusReader::open(&opts.run_dir) {
+            f.watch_page(page);
+        }
         log_fencing(logger, &f);
         (f, realtime.then(|| cfg.rtprio.saturating_sub(1).max(1)), limits)
     }))
+}
+
+/// `stonith_watchdog`: advertise the watchdog's timeout in every heartbeat, and have the
+/// petter stop for good once this node has lost the cluster, unless its name sorts first.
+fn self_fencing(cfg: &HaCf, node: &str, engine: &mut Engine, petter: Option<&mut Petter>, timeout_s: u64, logger: &Logger) {
+    let (Some(_), Some(p)) = (cfg.stonith.watchdog, petter) else { return };
+    engine.set_watchdog_advert(u32::try_from(timeout_s * 1000).unwrap_or(u32::MAX));
+    let winner = cfg.nodes.iter().min().is_some_and(|n| n == node);
+    p.self_fence(!winner);
+    logger.info(&format!(
+        "watchdog self-fencing: advertising {timeout_s} s; {}",
+        if winner {
+            "this node's name sorts first: it survives a split and counts a silent peer off after twice the peer's timeout"
+        } else {
+            "this node resets itself (stops petting) if it loses every peer"
+        }
+    ));
 }
 
 /// One line per device, and a warning for each peer no device can fence.

@@ -15,6 +15,7 @@ pub mod thread;
 
 use crate::config::{FenceAction, HaCf};
 use crate::ipc::proto::{DeviceStatus, FenceOp, TargetStatus};
+use crate::time::Nanos;
 use hb_stonith_hw::{registry, Action, Code, Driver, Info, StonithError};
 use std::time::{Duration, Instant};
 
@@ -64,11 +65,21 @@ pub struct Outcome {
 /// One level: its number and the indices of its devices.
 type Level = (u32, Vec<usize>);
 
+/// The name the watchdog level goes by in levels and results.
+pub const WATCHDOG_LEVEL: &str = "watchdog";
+/// How often the watchdog level reads the status page while it waits.
+const WATCHDOG_POLL: Duration = Duration::from_millis(50);
+
 /// Devices and topology.
 pub struct Fencer {
     devices: Vec<Device>,
     /// Per peer: levels of device indices.
     topology: Vec<(String, Vec<Level>)>,
+    /// `stonith_watchdog` on the node that survives a split: a peer that advertises a
+    /// self-fencing watchdog is taken as off twice its timeout after it was last heard, as
+    /// the last level. Read from this node's status page.
+    watchdog: Option<crate::status::StatusReader>,
+    watchdog_enabled: bool,
     /// What fencing a dead peer does.
     pub action: FenceOp,
     /// One operation's deadline.
@@ -96,7 +107,9 @@ impl Fencer {
             let info = driver.info();
             devices.push(Device { name: d.name.clone(), kind: d.kind.clone(), info, hosts: driver.hosts(), driver });
         }
-        if devices.is_empty() {
+        let winner = cfg.nodes.iter().min().is_some_and(|n| n == node);
+        let watchdog_enabled = cfg.stonith.watchdog.is_some() && winner;
+        if devices.is_empty() && cfg.stonith.watchdog.is_none() {
             return Ok(None);
         }
         let mut topology = Vec::new();
@@ -119,7 +132,20 @@ impl Fencer {
             FenceAction::Reboot => FenceOp::Reboot,
             FenceAction::Off => FenceOp::Off,
         };
-        Ok(Some(Fencer { devices, topology, action, timeout: cfg.stonith.timeout.into(), delay: Duration::from(cfg.stonith.delay) * rank }))
+        Ok(Some(Fencer {
+            devices,
+            topology,
+            watchdog: None,
+            watchdog_enabled,
+            action,
+            timeout: cfg.stonith.timeout.into(),
+            delay: Duration::from(cfg.stonith.delay) * rank,
+        }))
+    }
+
+    /// Where the watchdog level reads peers' advertisements and last-heard times.
+    pub fn watch_page(&mut self, page: crate::status::StatusReader) {
+        self.watchdog = Some(page);
     }
 
     /// `node`'s levels (empty: it cannot be fenced; unknown nodes have none).
@@ -127,9 +153,9 @@ impl Fencer {
         self.topology.iter().find(|(n, _)| n == node).map_or(&[], |(_, l)| l.as_slice())
     }
 
-    /// Whether `node` has at least one level.
+    /// Whether `node` has at least one level (devices, or the watchdog level).
     pub fn can_fence(&self, node: &str) -> bool {
-        !self.levels(node).is_empty()
+        !self.levels(node).is_empty() || (self.watchdog_enabled && self.knows(node))
     }
 
     /// Whether `node` is a peer this fencer knows (it may still have no levels).
@@ -157,7 +183,13 @@ impl Fencer {
         let name = |i: &usize| self.devices[*i].name.clone();
         self.topology
             .iter()
-            .map(|(n, levels)| TargetStatus { node: n.clone(), levels: levels.iter().map(|(_, l)| l.iter().map(name).collect()).collect() })
+            .map(|(n, levels)| {
+                let mut l: Vec<Vec<String>> = levels.iter().map(|(_, l)| l.iter().map(name).collect()).collect();
+                if self.watchdog_enabled {
+                    l.push(vec![WATCHDOG_LEVEL.to_string()]);
+                }
+                TargetStatus { node: n.clone(), levels: l }
+            })
             .collect()
     }
 
@@ -170,9 +202,10 @@ impl Fencer {
     /// `before_level` is told each level's operator devices before it runs (to announce them).
     pub fn execute(&mut self, node: &str, op: FenceOp, before_level: &mut dyn FnMut(&[String])) -> Outcome {
         let levels = self.levels(node).to_vec();
-        if levels.is_empty() {
+        if !self.can_fence(node) {
             return Outcome { level: None, devices: vec![], code: Code::BadHost, message: format!("no STONITH device can fence {node}") };
         }
+        let last = levels.last().map_or(0, |l| l.0);
         let mut said = Vec::new();
         let mut code = Code::Oops;
         for (index, devs) in levels {
@@ -189,7 +222,53 @@ impl Fencer {
                 }
             }
         }
+        if self.watchdog_enabled && op != FenceOp::On {
+            let index = last + 1;
+            match self.watchdog_level(node) {
+                Ok(why) => {
+                    said.push(format!("level {index} ({WATCHDOG_LEVEL}): ok: {why}"));
+                    return Outcome { level: Some(index), devices: vec![WATCHDOG_LEVEL.into()], code: Code::Ok, message: said.join("; ") };
+                }
+                Err(e) => {
+                    code = e.code;
+                    said.push(format!("level {index} ({WATCHDOG_LEVEL}): {e}"));
+                }
+            }
+        }
         Outcome { level: None, devices: vec![], code, message: said.join("; ") }
+    }
+
+    /// The watchdog level: waits until twice `node`'s advertised watchdog timeout has passed
+    /// since it was last heard (a packet from it meanwhile ends the wait: it is alive).
+    fn watchdog_level(&mut self, node: &str) -> Result<String, StonithError> {
+        let fail = |code, what: String| StonithError::new(code, what);
+        let page = self.watchdog.as_ref().ok_or_else(|| fail(Code::Oops, "the status page is not readable".into()))?;
+        let read = |page: &crate::status::StatusReader| -> Result<(u64, Nanos), StonithError> {
+            let s = page.snapshot().map_err(|e| fail(Code::Oops, format!("the status page: {e}")))?;
+            let n = s.node(node).ok_or_else(|| fail(Code::BadHost, format!("{node} is not on the status page")))?;
+            Ok((n.watchdog_ms, n.last_heard))
+        };
+        let (wd_ms, heard) = read(page)?;
+        if wd_ms == 0 {
+            return Err(fail(Code::BadHost, format!("{node} does not advertise a self-fencing watchdog")));
+        }
+        if heard == Nanos::ZERO {
+            return Err(fail(Code::BadHost, format!("{node} was never heard")));
+        }
+        let off_at = heard.add(Nanos::from_millis(2 * wd_ms));
+        loop {
+            let (_, now_heard) = read(page)?;
+            if now_heard > heard {
+                return Err(fail(Code::ResetFail, format!("{node} was heard again while its watchdog ran: it is alive")));
+            }
+            let now = crate::time::now();
+            if now >= off_at {
+                return Ok(format!("{node}'s watchdog ({} s) has run twice over since it was last heard", wd_ms as f64 / 1000.0));
+            }
+            // The page is read again until then: nothing else says when the peer went silent.
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(WATCHDOG_POLL.min(Duration::from(off_at.sub(now))));
+        }
     }
 
     /// One level: every device must succeed, confirmed.

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering::*};
 /// "hbstatus".
 pub const MAGIC: u64 = u64::from_be_bytes(*b"hbstatus");
 /// Layout version; bumped on any change to [`Page`].
-pub const VERSION: u64 = 6;
+pub const VERSION: u64 = 7;
 const NAME_WORDS: usize = 8;
 
 /// The status file's name inside the run directory.
@@ -48,6 +48,8 @@ pub struct NodeSlot {
     /// Ping nodes: replies so far, last round trip (ns).
     replies: AtomicU64,
     rtt_last: AtomicU64,
+    /// The peer's advertised self-fencing watchdog timeout, ms (0: none).
+    watchdog_ms: AtomicU64,
 }
 
 /// One link.

@@ -139,6 +139,8 @@ pub struct NodeSnap {
     pub ping_replies: u64,
     /// Ping nodes: the last round trip (0: none).
     pub ping_rtt: Nanos,
+    /// Its advertised self-fencing watchdog timeout, ms (0: it does not self-fence).
+    pub watchdog_ms: u64,
     /// Per link (none for a ping node).
     pub links: Vec<PairSnap>,
 }
@@ -384,6 +386,7 @@ impl StatusReader {
                     last_heard: Nanos(d.last_heard.load(Relaxed)),
                     ping_replies: d.replies.load(Relaxed),
                     ping_rtt: Nanos(d.rtt_last.load(Relaxed)),
+                    watchdog_ms: d.watchdog_ms.load(Relaxed),
                     links: (0..if ping { 0 } else { nl })
                         .map(|l| {
                             let q = &p.pairs[n * MAX_LINKS + l];

@@ -159,6 +159,7 @@ impl StatusWriter {
             let d = &p.nodes[n];
             d.state.store(e.node_state(n) as u64, Relaxed);
             d.generation.store(e.peer_generation(n), Relaxed);
+            d.watchdog_ms.store(u64::from(e.peer_watchdog_ms(n)), Relaxed);
             let mut last = 0;
             for l in 0..nl {
                 let (st, heard) = e.link_state(n, l);
