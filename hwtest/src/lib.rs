@@ -35,6 +35,7 @@ pub mod nullmodem;
 pub mod pdu;
 pub mod procstat;
 pub mod relay;
+pub mod serialpower;
 mod sys;
 pub mod watchdog;
 

@@ -81,7 +81,7 @@ impl Lcus {
     /// Writes the frame setting `channel` to `on` and waits for it to cross the line.
     fn set(&mut self, channel: u8, on: bool, deadline: Instant) -> Result<(), StonithError> {
         let f = frame(channel, on);
-        write_all_by(&self.port, &f, deadline)?;
+        crate::tty::write_all_by(&self.port, &f, deadline)?;
         // No read-back: the frame's own time on the line (10 bits a byte), then done.
         std::thread::sleep(Duration::from_nanos(self.port.spec.line_time_ns(f.len())));
         Ok(())
@@ -107,39 +107,6 @@ fn parse_hostmap(text: &str) -> Result<Vec<(String, u8)>, StonithError> {
         return Err(StonithError::new(Code::BadConfig, "hostmap names no host"));
     }
     Ok(out)
-}
-
-/// Writes all of `data` to the non-blocking tty with write(2), waiting for room until
-/// `deadline`.
-fn write_all_by(port: &SerialPort, mut data: &[u8], deadline: Instant) -> Result<(), StonithError> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
-    let fd = port.as_fd();
-    while !data.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(StonithError::new(
-                Code::Timeout,
-                format!("{}: the line took no more bytes before the deadline", port.spec.path.display()),
-            ));
-        }
-        let mut p = [PollFd::new(fd, PollFlags::POLLOUT)];
-        let ms = u16::try_from(left.as_millis().clamp(1, 10_000)).unwrap_or(10_000);
-        match poll(&mut p, PollTimeout::from(ms)) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
-            Ok(_) => {}
-            Err(e) => return Err(StonithError::new(Code::Oops, format!("{}: poll: {e}", port.spec.path.display()))),
-        }
-        if p[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)) {
-            return Err(StonithError::new(Code::Oops, format!("{}: the relay board is gone (hang-up)", port.spec.path.display())));
-        }
-        match nix::unistd::write(fd, data) {
-            Ok(n) => data = &data[n..],
-            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(StonithError::new(Code::Oops, format!("{}: write: {e}", port.spec.path.display()))),
-        }
-    }
-    Ok(())
 }
 
 impl Driver for Lcus {

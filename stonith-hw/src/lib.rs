@@ -11,6 +11,8 @@
 //! - [`Driver`], [`Action`], [`Info`]: what every driver does and says about itself;
 //! - [`registry`]: the drivers compiled in, by type name, and [`registry::open`];
 //! - [`lcus`]: LCUS-style USB relay boards (CH340, `A0 ch state sum` frames at 9600 baud);
+//! - [`rps10`]: WTI RPS-10M switches on a serial line; [`nw_rpc100s`]: the Night/Ware
+//!   RPC-100S;
 //! - [`rcd_serial`]: a reset circuit on a serial port's DTR or RTS line;
 //! - [`ipmi`]: IPMI over LAN, native (1.5 and 2.0/RMCP+), `ipmilan`;
 //! - [`snmp`]: APC PDUs over SNMP v1/v2c, native, `apcmastersnmp`;
@@ -18,8 +20,7 @@
 //! - [`fence_agent`]: any Pacemaker fence agent, through its stdin protocol (it forks);
 //! - [`external`]: cluster-glue's `external/*` plugin scripts (they fork).
 //!
-//! Not yet (issue 15, in progress): SNMP v3 (USM), the telnet-menu switches, the
-//! other serial devices.
+//! Not yet (issue 15, in progress): SNMP v3 (USM), the telnet-menu switches, APC Smart-UPS.
 
 mod child;
 mod code;
@@ -29,11 +30,14 @@ pub mod fence_agent;
 pub mod ipmi;
 pub mod lcus;
 pub mod meatware;
+pub mod nw_rpc100s;
 mod params;
 pub mod rcd_serial;
 pub mod registry;
+pub mod rps10;
 pub mod snmp;
 mod sys;
+mod tty;
 
 pub use code::{Code, StonithError};
 pub use driver::{Action, Driver, Info, Power};
