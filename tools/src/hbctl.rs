@@ -767,7 +767,7 @@ fn fencing(a: &Args, out: &mut dyn Write) -> CmdResult {
 fn check_config(a: &Args, out: &mut dyn Write) -> CmdResult {
     match load_config(&a.config_dir, &a.node) {
         Ok((cfg, keys)) => {
-            for w in keys.warnings() {
+            for w in hb_core::daemon::config_warnings(&cfg, &keys) {
                 eprintln!("hbctl: warning: {w}");
             }
             let _ = writeln!(out, "{}", cfg.summary(&a.node));

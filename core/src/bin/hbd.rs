@@ -250,7 +250,7 @@ fn main() -> ExitCode {
     if check {
         return match load_config(&opts.config_dir, &opts.node_name) {
             Ok((cfg, keys)) => {
-                for w in keys.warnings() {
+                for w in hb_core::daemon::config_warnings(&cfg, &keys) {
                     eprintln!("hbd: warning: {w}");
                 }
                 println!("{}", cfg.summary(&opts.node_name));

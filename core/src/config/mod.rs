@@ -315,6 +315,31 @@ impl HaCf {
         Ok(())
     }
 
+    /// Serial lines that heartbeats alone load above 70 %: legal (the budget check allows up
+    /// to 100 %), but any burst or noise then builds a queue that drains only slowly, and
+    /// heartbeats arrive later and later until their echoes are stale and a live peer dies.
+    pub fn serial_load_warnings(&self, heartbeat_len: usize) -> Vec<String> {
+        let framed = hb_media::frame::framed_len(heartbeat_len);
+        self.serial
+            .iter()
+            .filter_map(|s| {
+                let t = s.spec.line_time_ns(framed);
+                let pct = t as f64 * 100.0 / self.keepalive.0.max(1) as f64;
+                (pct > 70.0).then(|| {
+                    format!(
+                        "{}:{}: serial {} at {} baud: heartbeats alone use {pct:.0} % of the line ({} of every keepalive {}); above 70 % a burst or noise queues them until they arrive stale; use a faster baud or a longer keepalive",
+                        self.file.display(),
+                        s.line,
+                        s.spec.path.display(),
+                        s.spec.baud,
+                        Nanos(t),
+                        self.keepalive
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The UDP links this host opens: `ucast` lines lose the peers that are this host's own
     /// addresses (`local`, or the `bind` address), lines left without peers vanish, and lines
     /// on the same device, family and port share one socket.
@@ -465,6 +490,18 @@ mod tests {
         assert!(parse("keepalive 10ms\nrx_wakeup on\n").unwrap().rx_wakeup);
         assert!(!parse("keepalive 1\nrx_wakeup off\n").unwrap().rx_wakeup);
         assert_eq!(c.media[0].spec.port, 6940);
+    }
+
+    #[test]
+    fn a_serial_line_loaded_above_70_percent_is_warned_about() {
+        let cfg = |ka: &str| {
+            parse_ha_cf(&format!("keepalive {ka}\ndeadtime 1\nbaud 115200\nserial /dev/ttyS0\nnode a b\n"), Path::new("ha.cf")).unwrap()
+        };
+        // A 106-byte heartbeat, framed: about 9.4 ms at 115200 baud.
+        let w = cfg("10ms").serial_load_warnings(106);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].starts_with("ha.cf:4: serial /dev/ttyS0 at 115200 baud: heartbeats alone use 9"), "{}", w[0]);
+        assert!(cfg("20ms").serial_load_warnings(106).is_empty());
     }
 
     #[test]

@@ -167,6 +167,15 @@ pub fn load_config(config_dir: &Path, node: &str) -> Result<(HaCf, AuthKeys), St
     Ok((cfg, keys))
 }
 
+/// Everything about a valid configuration that deserves a warning: weak keys, serial lines
+/// loaded close to their capacity.
+pub fn config_warnings(cfg: &HaCf, keys: &crate::auth::AuthKeys) -> Vec<String> {
+    let mac_len = keys.keys[usize::from(keys.active)].as_ref().map_or(crate::auth::MAX_MAC, |(m, _)| m.mac_len());
+    let mut w = keys.warnings();
+    w.extend(cfg.serial_load_warnings(crate::wire::heartbeat_len(mac_len, 1)));
+    w
+}
+
 /// The host name, hbd's default node name (heartbeat uses `uname -n`).
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())

@@ -362,7 +362,7 @@ impl Daemon {
             logger.warn(&w);
         }
         status.set_auth_weakness(keys.weakness());
-        for w in keys.warnings() {
+        for w in super::config_warnings(&cfg, &keys) {
             logger.warn(&w);
         }
         let cluster = EngineConfig {
