@@ -1,10 +1,11 @@
 //! What a PDU (or anyone who can reach our UDP socket) sends the `apcmastersnmp` driver:
-//! the BER decoder of `hb_stonith_hw::snmp::ber` must answer garbage with an error, never a
-//! panic, for both versions; and whatever it decodes, re-encoded as a request, decodes again.
+//! the BER decoder of `hb_stonith_hw::snmp::ber` and the SNMPv3 decoder of `snmp::usm` must
+//! answer garbage with an error, never a panic, for every version; and whatever it decodes, re-encoded as a request, decodes again.
 
 #![no_main]
 
 use hb_stonith_hw::snmp::ber::{self, Version};
+use hb_stonith_hw::snmp::usm::{self, AuthProto, Usm};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,4 +17,16 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(back.bindings.len(), r.bindings.len());
         }
     }
+    // SNMPv3: discovery answers, and authenticated (encrypted or not) answers.
+    let _ = usm::answer(data, None);
+    let u = Usm {
+        user: b"fenceuser".to_vec(),
+        auth: AuthProto::Sha,
+        auth_key: vec![1; 20],
+        priv_key: Some([2; 16]),
+        engine_id: vec![0x80, 0, 0x1f, 0x88, 4],
+        boots: 1,
+        time: 2,
+    };
+    let _ = usm::answer(data, Some(&u));
 });

@@ -1,7 +1,8 @@
 //! An APC switched rack PDU for the SNMP tests: Debian's real net-snmp `snmpd` does the SNMP
 //! (v1, v2c, BER, error codes, getnext) on a free UDP port of 127.0.0.1, with sysObjectID
-//! `.1.3.6.1.4.1.318.1.3.4.5` (an rPDU) and communities `public` (read) and `private`
-//! (write). A `pass_persist` backend (a Python script) holds the PowerNet-MIB outlet state:
+//! `.1.3.6.1.4.1.318.1.3.4.5` (an rPDU), communities `public` (read) and `private` (write),
+//! and SNMPv3 users `fenceuser` (SHA `fencepass1`, AES `fencepriv1`) and `md5user` (MD5
+//! `fencepass1`), both read-write from authNoPriv up. A `pass_persist` backend (a Python script) holds the PowerNet-MIB outlet state:
 //! four outlets named `node1`, `node2`, `node2` and ``, each on; "reboot" turns an outlet off
 //! with a command pending for [`REBOOT_S`] seconds, then on. Every SET is appended to a log
 //! ([`ApcPdu::calls`]); a test can hold an outlet's command pending ([`ApcPdu::hold_pending`]).
@@ -122,6 +123,8 @@ impl ApcPdu {
         std::fs::write(dir.path.join("pdu.py"), BACKEND).map_err(|e| e.to_string())?;
         let conf = format!(
             "agentAddress udp:{addr}:{port}\nrocommunity public 127.0.0.0/8\nrwcommunity private 127.0.0.0/8\n\
+             createUser fenceuser SHA \"fencepass1\" AES \"fencepriv1\"\ncreateUser md5user MD5 \"fencepass1\"\n\
+             rwuser fenceuser auth\nrwuser md5user auth\n\
              sysObjectID .1.3.6.1.4.1.318.1.3.4.5\npass_persist .1.3.6.1.4.1.318.1.1.12 /usr/bin/python3 {} {REBOOT_S}\n",
             dir.path.join("pdu.py").display()
         );
@@ -131,6 +134,8 @@ impl ApcPdu {
         cmd.args(["-f", "-C", "-c"]).arg(dir.path.join("snmpd.conf")).arg("-Lf").arg(dir.path.join("snmpd.log"));
         cmd.arg("-p").arg(dir.path.join("snmpd.pid"));
         cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        // Its engine id and USM users live here, not in the system's /var/lib/snmp.
+        cmd.env("SNMP_PERSISTENT_DIR", &dir.path);
         let proc = Proc::spawn_checked(cmd).map_err(|e| format!("snmpd: {e}"))?;
         let pdu = ApcPdu { dir, addr: addr.to_string(), port, _proc: proc };
         crate::wait_for(Duration::from_secs(10), || pdu.answers().then_some(()))

@@ -15,12 +15,12 @@
 //!   RPC-100S;
 //! - [`rcd_serial`]: a reset circuit on a serial port's DTR or RTS line;
 //! - [`ipmi`]: IPMI over LAN, native (1.5 and 2.0/RMCP+), `ipmilan`;
-//! - [`snmp`]: APC PDUs over SNMP v1/v2c, native, `apcmastersnmp`;
+//! - [`snmp`]: APC PDUs over SNMP v1, v2c and v3 (USM), native, `apcmastersnmp`;
 //! - [`meatware`]: an operator powers the host off by hand and confirms;
 //! - [`fence_agent`]: any Pacemaker fence agent, through its stdin protocol (it forks);
 //! - [`external`]: cluster-glue's `external/*` plugin scripts (they fork).
 //!
-//! Not yet (issue 15, in progress): SNMP v3 (USM), the telnet-menu switches, APC Smart-UPS.
+//! Not yet (issue 15, in progress): the telnet-menu switches, APC Smart-UPS.
 
 mod child;
 mod code;

@@ -89,3 +89,46 @@ fn fence_apc_snmp_sees_what_we_did_and_we_see_what_it_did() {
     assert_eq!(rc, Some(0), "{text}");
     assert_eq!(d.power("node1", soon()).unwrap(), Power::On, "we read what fence_apc_snmp did");
 }
+
+/// SNMPv3 (USM): authPriv with SHA and AES, authNoPriv with MD5, a wrong password refused at
+/// once through the agent's report; and `fence_apc_snmp` over v3 reads what we did.
+#[test]
+fn snmp_v3_users_switch_outlets_and_a_wrong_password_is_refused() {
+    let pdu = ApcPdu::start().expect("the emulated PDU (snmpd)");
+    let sha = [
+        "snmp_version=3",
+        "username=fenceuser",
+        "password=fencepass1",
+        "snmp_auth_prot=SHA",
+        "snmp_sec_level=authPriv",
+        "snmp_priv_prot=AES",
+        "snmp_priv_passwd=fencepriv1",
+    ];
+    let mut d = open(pdu.port(), &sha).unwrap_or_else(|e| panic!("{e}\n{}", pdu.log()));
+    assert_eq!(d.hosts(), ["node1", "node2"]);
+    d.act(Action::Off, "node1", soon()).unwrap();
+    assert!(!pdu.on(1));
+    let status = std::process::Command::new("fence_apc_snmp")
+        .args(["--ip", "127.0.0.1", "--ipport", &pdu.port().to_string(), "--snmp-version", "3", "--username", "fenceuser"])
+        .args(["--password", "fencepass1", "--snmp-auth-prot", "SHA", "--snmp-sec-level", "authPriv"])
+        .args(["--snmp-priv-prot", "AES", "--snmp-priv-passwd", "fencepriv1", "--plug", "1", "--action", "status"])
+        .output()
+        .expect("fence_apc_snmp");
+    assert_eq!(status.status.code(), Some(2), "fence_apc_snmp over v3 reads outlet 1 off: {}", String::from_utf8_lossy(&status.stdout));
+    d.act(Action::On, "node1", soon()).unwrap();
+    assert_eq!(d.power("node1", soon()).unwrap(), Power::On);
+    let mut md5 =
+        open(pdu.port(), &["snmp_version=3", "username=md5user", "password=fencepass1", "table=rpdu", "hostmap=node1:1"]).unwrap();
+    md5.act(Action::Off, "node1", soon()).unwrap();
+    assert!(!pdu.on(1));
+    let mut wrong =
+        open(pdu.port(), &["snmp_version=3", "username=md5user", "password=wrongpass1", "table=rpdu", "hostmap=node1:1"]).unwrap();
+    let start = Instant::now();
+    let e = wrong.act(Action::On, "node1", soon()).unwrap_err();
+    assert_eq!(e.code, Code::Access, "{e}");
+    assert!(e.what.contains("wrong digest"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(2), "refused at once, not at the deadline");
+    assert!(!pdu.on(1));
+    let e = open(pdu.port(), &["snmp_version=3", "username=u", "password=short"]).err().expect("refused");
+    assert_eq!(e.code, Code::BadConfig);
+}

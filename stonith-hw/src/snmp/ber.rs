@@ -137,6 +137,14 @@ fn value_tlv(v: &Value) -> Vec<u8> {
 
 /// A GetRequest or SetRequest message.
 pub fn request(version: Version, community: &[u8], pdu: u8, request_id: i32, bindings: &[(Oid, Value)]) -> Vec<u8> {
+    let mut m = tlv(0x02, &[version as u8]);
+    m.extend_from_slice(&tlv(0x04, community));
+    m.extend_from_slice(&encode_pdu(pdu, request_id, bindings));
+    tlv(0x30, &m)
+}
+
+/// A PDU (`pdu` is its tag) with error-status and error-index 0.
+pub fn encode_pdu(pdu: u8, request_id: i32, bindings: &[(Oid, Value)]) -> Vec<u8> {
     let mut vbs = Vec::new();
     for (o, v) in bindings {
         let mut b = tlv(0x06, &oid_body(o));
@@ -147,20 +155,32 @@ pub fn request(version: Version, community: &[u8], pdu: u8, request_id: i32, bin
     p.extend_from_slice(&tlv(0x02, &[0]));
     p.extend_from_slice(&tlv(0x02, &[0]));
     p.extend_from_slice(&tlv(0x30, &vbs));
-    let mut m = tlv(0x02, &[version as u8]);
-    m.extend_from_slice(&tlv(0x04, community));
-    m.extend_from_slice(&tlv(pdu, &p));
-    tlv(0x30, &m)
+    tlv(pdu, &p)
+}
+
+/// A TLV of `tag` around `body` (for the v3 message's own fields).
+pub fn wrap(tag: u8, body: &[u8]) -> Vec<u8> {
+    tlv(tag, body)
+}
+
+/// An INTEGER TLV.
+pub fn integer(n: i64) -> Vec<u8> {
+    tlv(0x02, &int_body(n))
 }
 
 /// A cursor over BER bytes.
-struct Reader<'a> {
-    b: &'a [u8],
+pub struct Reader<'a> {
+    /// What is left.
+    pub b: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
+    /// A cursor at the start of `b`.
+    pub fn new(b: &'a [u8]) -> Reader<'a> {
+        Reader { b }
+    }
     /// The next element: its tag and contents.
-    fn next(&mut self) -> Result<(u8, &'a [u8]), BerError> {
+    pub fn element(&mut self) -> Result<(u8, &'a [u8]), BerError> {
         let (&tag, rest) = self.b.split_first().ok_or(BerError::Truncated)?;
         let (&l0, rest) = rest.split_first().ok_or(BerError::Truncated)?;
         let (len, rest) = if l0 < 0x80 {
@@ -178,14 +198,16 @@ impl<'a> Reader<'a> {
         Ok((tag, body))
     }
 
-    fn expect(&mut self, tag: u8) -> Result<&'a [u8], BerError> {
-        match self.next()? {
+    /// The next element, which must have `tag`: its contents.
+    pub fn expect(&mut self, tag: u8) -> Result<&'a [u8], BerError> {
+        match self.element()? {
             (t, body) if t == tag => Ok(body),
             (t, _) => Err(BerError::Tag(t)),
         }
     }
 
-    fn integer(&mut self) -> Result<i64, BerError> {
+    /// The next element, an INTEGER.
+    pub fn integer(&mut self) -> Result<i64, BerError> {
         int_value(self.expect(0x02)?)
     }
 }
@@ -242,7 +264,12 @@ pub fn response(bytes: &[u8], version: Version) -> Result<Response, BerError> {
         return Err(BerError::Range);
     }
     msg.expect(0x04)?;
-    let mut pdu = Reader { b: msg.expect(RESPONSE)? };
+    parse_pdu(msg.expect(RESPONSE)?)
+}
+
+/// The contents of a Response or Report PDU.
+pub fn parse_pdu(body: &[u8]) -> Result<Response, BerError> {
+    let mut pdu = Reader { b: body };
     let request_id = i32::try_from(pdu.integer()?).map_err(|_| BerError::Range)?;
     let error_status = pdu.integer()?;
     let error_index = pdu.integer()?;
@@ -251,7 +278,7 @@ pub fn response(bytes: &[u8], version: Version) -> Result<Response, BerError> {
     while !list.b.is_empty() {
         let mut vb = Reader { b: list.expect(0x30)? };
         let o = oid_value(vb.expect(0x06)?)?;
-        let (tag, body) = vb.next()?;
+        let (tag, body) = vb.element()?;
         let v = match tag {
             0x02 => Value::Integer(int_value(body)?),
             0x04 => Value::Octets(body.to_vec()),

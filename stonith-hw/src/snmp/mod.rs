@@ -1,11 +1,16 @@
-//! `apcmastersnmp`: APC power distribution units over SNMP v1 or v2c, spoken natively over a
+//! `apcmastersnmp`: APC power distribution units over SNMP v1, v2c or v3, spoken natively over a
 //! UDP socket connected to the PDU at configuration. Both PowerNet-MIB outlet tables: the
 //! rPDU table of switched rack PDUs (AP79xx; sysObjectID `.1.3.6.1.4.1.318.1.3.4.5`) and the
 //! sPDU table of the older MasterSwitch (any other APC sysObjectID). [`ber`] is the codec.
 //!
 //! Parameters (cluster-glue's `apcmastersnmp`, and fence_apc_snmp's names in brackets):
 //! - `ipaddr` [`ip`], `port` [`ipport`] (default 161), `community` (default `private`);
-//! - `snmp_version`: `1` (default) or `2c`;
+//! - `snmp_version`: `1` (default), `2c` or `3`; for 3 (USM, as fence_apc_snmp names them):
+//!   `username`, `password`, `snmp_auth_prot` (`MD5` or `SHA`, default `MD5`),
+//!   `snmp_sec_level` (`authNoPriv` or `authPriv`; noAuthNoPriv is refused: it would be a
+//!   community without the secret), `snmp_priv_prot` (`AES`; DES is refused),
+//!   `snmp_priv_passwd`. The password keys are derived at configuration, localised to the
+//!   PDU's engine at the first exchange (discovery), and a time-window report resynchronises;
 //! - `hostmap` (optional): `node1:1,node2:2,4` — which outlets power which host (a host may
 //!   have several). Without it the outlet names are read from the PDU at configuration and a
 //!   host is fenced through every outlet named after it, as cluster-glue does;
@@ -16,6 +21,7 @@
 //! of the host and waits until all read on again.
 
 pub mod ber;
+pub mod usm;
 
 use crate::{Action, Code, Driver, Info, Params, Power, StonithError};
 use ber::{Oid, Value, Version};
@@ -25,14 +31,47 @@ use std::time::{Duration, Instant};
 /// This driver's description.
 pub const INFO: Info = Info {
     name: "apcmastersnmp",
-    description: "APC PDUs over SNMP v1/v2c, native (PowerNet-MIB rPDU and sPDU outlet tables)",
+    description: "APC PDUs over SNMP v1, v2c and v3 (USM), native (PowerNet-MIB rPDU and sPDU outlet tables)",
     params: &["ipaddr", "port", "community"],
     forks: false,
     confirms: true,
     operator: false,
 };
 
-const OPTIONAL: &[&str] = &["ip", "ipport", "snmp_version", "hostmap", "table"];
+const OPTIONAL: &[&str] = &[
+    "ip",
+    "ipport",
+    "snmp_version",
+    "hostmap",
+    "table",
+    "username",
+    "password",
+    "snmp_auth_prot",
+    "snmp_sec_level",
+    "snmp_priv_prot",
+    "snmp_priv_passwd",
+];
+
+/// SNMPv3 credentials: password keys derived at configuration, the session once discovered.
+struct V3 {
+    user: Vec<u8>,
+    auth: usm::AuthProto,
+    ku_auth: Vec<u8>,
+    ku_priv: Option<Vec<u8>>,
+    /// The agent's session, and when its engine time was learned.
+    session: Option<(usm::Usm, Instant)>,
+    msg_id: i32,
+}
+
+/// usmStats report OIDs (RFC 3414) and what each means here.
+const USM_REPORTS: &[(&str, &str)] = &[
+    ("1.3.6.1.6.3.15.1.1.1.0", "unsupported security level"),
+    ("1.3.6.1.6.3.15.1.1.2.0", "not in time window"),
+    ("1.3.6.1.6.3.15.1.1.3.0", "unknown user name"),
+    ("1.3.6.1.6.3.15.1.1.4.0", "unknown engine id"),
+    ("1.3.6.1.6.3.15.1.1.5.0", "wrong digest (a wrong password)"),
+    ("1.3.6.1.6.3.15.1.1.6.0", "decryption error (a wrong privacy password)"),
+];
 
 /// How long a request waits for its answer before it is sent again.
 const RESEND: Duration = Duration::from_millis(250);
@@ -88,6 +127,8 @@ pub struct ApcSnmp {
     /// Hosts and their outlets.
     hosts: Vec<(String, Vec<u32>)>,
     request_id: i32,
+    /// SNMPv3 instead of a community.
+    v3: Option<V3>,
 }
 
 fn bad(what: String) -> StonithError {
@@ -122,15 +163,16 @@ impl ApcSnmp {
         let version = match p.opt("snmp_version").unwrap_or("1") {
             "1" => Version::V1,
             "2c" | "2" => Version::V2c,
-            "3" => return Err(bad("snmp_version 3 (USM) is not implemented yet; use 1 or 2c".into())),
-            other => return Err(bad(format!("snmp_version {other:?} must be 1 or 2c"))),
+            "3" => Version::V2c,
+            other => return Err(bad(format!("snmp_version {other:?} must be 1, 2c or 3"))),
         };
+        let v3 = if p.opt("snmp_version") == Some("3") { Some(v3_credentials(p)?) } else { None };
         let community = p.opt("community").unwrap_or("private").as_bytes().to_vec();
         let local: SocketAddr = if pdu.is_ipv6() { "[::]:0".parse() } else { "0.0.0.0:0".parse() }.expect("a literal address");
         let sock =
             UdpSocket::bind(local).and_then(|s| s.connect(pdu).map(|()| s)).map_err(|e| bad(format!("a UDP socket to {pdu}: {e}")))?;
         let mut d =
-            ApcSnmp { sock, pdu, version, community, table: RPDU, hosts: Vec::new(), request_id: std::process::id() as i32 & 0xFFFF };
+            ApcSnmp { sock, pdu, version, community, table: RPDU, hosts: Vec::new(), request_id: std::process::id() as i32 & 0xFFFF, v3 };
         let deadline = Instant::now() + OPEN_TIMEOUT;
         let unreachable = |e: StonithError| {
             bad(format!("cannot read the PDU at {pdu} at configuration ({e}); give table= and hostmap= to configure it without asking"))
@@ -176,8 +218,106 @@ impl ApcSnmp {
         Ok(hosts)
     }
 
+    /// Sends `pkt` (again every [`RESEND`]) until `accept` takes an answer or `deadline`.
+    fn send_until<T>(
+        &mut self,
+        pkt: &[u8],
+        deadline: Instant,
+        mut accept: impl FnMut(&[u8]) -> Option<Result<T, StonithError>>,
+    ) -> Result<T, StonithError> {
+        let mut buf = [0u8; 2048];
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StonithError::new(
+                    Code::Timeout,
+                    format!("no answer from the PDU at {} before the deadline (a wrong community gets none)", self.pdu),
+                ));
+            }
+            let _ = self.sock.send(pkt);
+            let resend_at = (now + RESEND).min(deadline);
+            loop {
+                let left = resend_at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let _ = self.sock.set_read_timeout(Some(left));
+                let Ok(n) = self.sock.recv(&mut buf) else { continue };
+                if let Some(r) = accept(&buf[..n]) {
+                    return r;
+                }
+            }
+        }
+    }
+
+    /// One SNMPv3 exchange: discovery first if needed, and one resynchronisation on a
+    /// time-window report.
+    fn exchange_v3(&mut self, pdu: u8, bindings: &[(Oid, Value)], deadline: Instant) -> Result<Vec<(Oid, Value)>, StonithError> {
+        for _ in 0..3 {
+            let v3 = self.v3.as_mut().expect("v3 credentials");
+            v3.msg_id = v3.msg_id.wrapping_add(1) & 0x7FFF_FFFF;
+            let msg_id = v3.msg_id;
+            self.request_id = self.request_id.wrapping_add(1) & 0x7FFF_FFFF;
+            let id = self.request_id;
+            if self.v3.as_ref().is_some_and(|v| v.session.is_none()) {
+                let pkt = usm::discovery(msg_id, id);
+                let engine = self.send_until(&pkt, deadline, |b| match usm::answer(b, None) {
+                    Ok(a) if a.msg_id == msg_id && a.report && !a.engine.0.is_empty() => Some(Ok(a.engine)),
+                    _ => None,
+                })?;
+                let v3 = self.v3.as_mut().expect("v3 credentials");
+                let auth_key = v3.auth.localize(&v3.ku_auth, &engine.0);
+                let priv_key = v3.ku_priv.as_ref().map(|k| {
+                    let l = v3.auth.localize(k, &engine.0);
+                    let mut key = [0u8; 16];
+                    key.copy_from_slice(&l[..16]);
+                    key
+                });
+                let u = usm::Usm {
+                    user: v3.user.clone(),
+                    auth: v3.auth,
+                    auth_key,
+                    priv_key,
+                    engine_id: engine.0,
+                    boots: engine.1,
+                    time: engine.2,
+                };
+                v3.session = Some((u, Instant::now()));
+                continue;
+            }
+            let v3 = self.v3.as_ref().expect("v3 credentials");
+            let (base, learned) = v3.session.as_ref().expect("discovered");
+            let mut u = base.clone();
+            u.time = base.time.saturating_add(learned.elapsed().as_secs() as u32);
+            let mut salt = [0u8; 8];
+            getrandom::getrandom(&mut salt).map_err(|e| StonithError::new(Code::Oops, format!("no randomness: {e}")))?;
+            let pkt = u.request(msg_id, pdu, id, bindings, salt);
+            let got = self.send_until(&pkt, deadline, |b| {
+                let a = usm::answer(b, Some(&u)).or_else(|_| usm::answer(b, None)).ok()?;
+                (a.msg_id == msg_id).then_some(Ok(a))
+            })?;
+            if got.report {
+                let oid = got.pdu.bindings.first().map(|b| b.0.clone()).unwrap_or_default();
+                let what = USM_REPORTS.iter().find(|(o, _)| ber::oid(o).as_ref() == Some(&oid)).map_or("an unknown report", |r| r.1);
+                if what == "not in time window" {
+                    let v3 = self.v3.as_mut().expect("v3 credentials");
+                    if let Some((s, at)) = v3.session.as_mut() {
+                        (s.boots, s.time, *at) = (got.engine.1, got.engine.2, Instant::now());
+                    }
+                    continue;
+                }
+                return Err(StonithError::new(Code::Access, format!("the PDU at {} refused the SNMPv3 request: {what}", self.pdu)));
+            }
+            return checked(got.pdu, bindings);
+        }
+        Err(StonithError::new(Code::Oops, format!("the PDU at {} kept answering with reports", self.pdu)))
+    }
+
     /// One request until its response or `deadline`; the response's bindings.
     fn exchange(&mut self, pdu: u8, bindings: &[(Oid, Value)], deadline: Instant) -> Result<Vec<(Oid, Value)>, StonithError> {
+        if self.v3.is_some() {
+            return self.exchange_v3(pdu, bindings, deadline);
+        }
         self.request_id = self.request_id.wrapping_add(1) & 0x7FFF_FFFF;
         let id = self.request_id;
         let pkt = ber::request(self.version, &self.community, pdu, id, bindings);
@@ -203,18 +343,7 @@ impl ApcSnmp {
                 if r.request_id != id {
                     continue;
                 }
-                return match r.error_status {
-                    0 => Ok(r.bindings),
-                    2 => Err(StonithError::new(
-                        Code::BadConfig,
-                        format!("the PDU has no object {:?} (noSuchName)", bindings.first().map(|b| &b.0)),
-                    )),
-                    4 | 6 | 16 | 17 => Err(StonithError::new(
-                        Code::Access,
-                        format!("the PDU refused the request (error-status {}; a read-only community?)", r.error_status),
-                    )),
-                    s => Err(StonithError::new(Code::ResetFail, format!("the PDU answered error-status {s}"))),
-                };
+                return checked(r, bindings);
             }
         }
     }
@@ -256,6 +385,58 @@ impl ApcSnmp {
         }
         Ok(outlets)
     }
+}
+
+/// A response's bindings, or the error its error-status names.
+fn checked(r: ber::Response, asked: &[(Oid, Value)]) -> Result<Vec<(Oid, Value)>, StonithError> {
+    match r.error_status {
+        0 => Ok(r.bindings),
+        2 => Err(StonithError::new(Code::BadConfig, format!("the PDU has no object {:?} (noSuchName)", asked.first().map(|b| &b.0)))),
+        4 | 6 | 16 | 17 => Err(StonithError::new(
+            Code::Access,
+            format!("the PDU refused the request (error-status {}; a read-only community or user?)", r.error_status),
+        )),
+        s => Err(StonithError::new(Code::ResetFail, format!("the PDU answered error-status {s}"))),
+    }
+}
+
+/// The SNMPv3 parameters, password keys derived.
+fn v3_credentials(p: &Params) -> Result<V3, StonithError> {
+    let user = p.get("username")?.as_bytes().to_vec();
+    let auth = match p.opt("snmp_auth_prot").unwrap_or("MD5") {
+        "MD5" | "md5" => usm::AuthProto::Md5,
+        "SHA" | "sha" | "SHA1" => usm::AuthProto::Sha,
+        other => return Err(bad(format!("snmp_auth_prot {other:?} must be MD5 or SHA"))),
+    };
+    let password = p.get("password")?;
+    if password.len() < 8 {
+        return Err(bad("an SNMPv3 password has at least 8 characters".into()));
+    }
+    let ku_priv = match p.opt("snmp_sec_level").unwrap_or("authNoPriv") {
+        "authNoPriv" => None,
+        "authPriv" => {
+            match p.opt("snmp_priv_prot").unwrap_or("AES") {
+                "AES" | "aes" => {}
+                "DES" | "des" => return Err(bad("snmp_priv_prot DES is not supported (broken); use AES".into())),
+                other => return Err(bad(format!("snmp_priv_prot {other:?} must be AES"))),
+            }
+            let pp = p.get("snmp_priv_passwd")?;
+            if pp.len() < 8 {
+                return Err(bad("an SNMPv3 privacy password has at least 8 characters".into()));
+            }
+            Some(auth.password_key(pp.as_bytes()))
+        }
+        "noAuthNoPriv" => return Err(bad("snmp_sec_level noAuthNoPriv is refused: use authNoPriv or authPriv".into())),
+        other => return Err(bad(format!("snmp_sec_level {other:?} must be authNoPriv or authPriv"))),
+    };
+    Ok(V3 {
+        user,
+        auth,
+        ku_auth: auth.password_key(password.as_bytes()),
+        ku_priv,
+        session: None,
+        msg_id: std::process::id() as i32 & 0xFFFF,
+    })
 }
 
 /// `node1:1,node2:2,4` (spaces also separate entries).
