@@ -20,7 +20,10 @@
 //! - [`fence_agent`]: any Pacemaker fence agent, through its stdin protocol (it forks);
 //! - [`external`]: cluster-glue's `external/*` plugin scripts (they fork).
 //!
-//! Not yet (issue 15, in progress): the telnet-menu switches, APC Smart-UPS.
+//! - [`wti_nps`]: WTI network power switches through their telnet menu, over TCP.
+//!
+//! Not yet (issue 15, in progress): the APC MasterSwitch and Baytech telnet menus, APC
+//! Smart-UPS.
 
 mod child;
 mod code;
@@ -38,6 +41,7 @@ pub mod rps10;
 pub mod snmp;
 mod sys;
 mod tty;
+pub mod wti_nps;
 
 pub use code::{Code, StonithError};
 pub use driver::{Action, Driver, Info, Power};

@@ -1,10 +1,22 @@
 //! The drivers compiled in, by type name (`stonith -L`), and [`open`], which configures one.
 
-use crate::{external, fence_agent, ipmi, lcus, meatware, nw_rpc100s, rcd_serial, rps10, snmp, Code, Driver, Info, Params, StonithError};
+use crate::{
+    external, fence_agent, ipmi, lcus, meatware, nw_rpc100s, rcd_serial, rps10, snmp, wti_nps, Code, Driver, Info, Params, StonithError,
+};
 
 /// Every driver type this build has.
 pub fn types() -> &'static [&'static Info] {
-    &[&snmp::INFO, &fence_agent::INFO, &ipmi::INFO, &lcus::INFO, &meatware::INFO, &nw_rpc100s::INFO, &rcd_serial::INFO, &rps10::INFO]
+    &[
+        &snmp::INFO,
+        &fence_agent::INFO,
+        &ipmi::INFO,
+        &lcus::INFO,
+        &meatware::INFO,
+        &nw_rpc100s::INFO,
+        &rcd_serial::INFO,
+        &rps10::INFO,
+        &wti_nps::INFO,
+    ]
 }
 
 /// Every type name `stonith -L` lists: the compiled-in drivers, then each installed
@@ -49,6 +61,7 @@ pub fn open(name: &str, params: &Params) -> Result<Box<dyn Driver>, StonithError
         "meatware" => Ok(Box::new(meatware::Meatware::open(params)?)),
         "nw_rpc100s" => Ok(Box::new(nw_rpc100s::NwRpc100s::open(params)?)),
         "rps10" => Ok(Box::new(rps10::Rps10::open(params)?)),
+        "wti_nps" => Ok(Box::new(wti_nps::WtiNps::open(params)?)),
         "rcd_serial" => Ok(Box::new(rcd_serial::RcdSerial::open(params)?)),
         n if n.starts_with("external/") && info(n).is_some() => Ok(Box::new(external::External::open(n, params)?)),
         _ => Err(unknown(name)),

@@ -13,7 +13,7 @@ fn stonith(args: &[&str], env: &[(&str, &str)]) -> (String, String, i32) {
 fn types_names_and_metadata() {
     // The compiled-in drivers, then every installed cluster-glue external plugin.
     let (types, _, _) = stonith(&["-L"], &[]);
-    assert!(types.starts_with("apcmastersnmp\nfence_agent\nipmilan\nlcus\nmeatware\nnw_rpc100s\nrcd_serial\nrps10\n"), "{types}");
+    assert!(types.starts_with("apcmastersnmp\nfence_agent\nipmilan\nlcus\nmeatware\nnw_rpc100s\nrcd_serial\nrps10\nwti_nps\n"), "{types}");
     assert_eq!(stonith(&["-t", "lcus", "-n"], &[]), ("ttydev  hostmap  \n".into(), String::new(), 0));
     let (xml, _, rc) = stonith(&["-t", "lcus", "-m"], &[]);
     assert_eq!(rc, 0);

@@ -440,7 +440,7 @@ fn v3_credentials(p: &Params) -> Result<V3, StonithError> {
 }
 
 /// `node1:1,node2:2,4` (spaces also separate entries).
-fn parse_hostmap(text: &str) -> Result<Vec<(String, Vec<u32>)>, StonithError> {
+pub(crate) fn parse_hostmap(text: &str) -> Result<Vec<(String, Vec<u32>)>, StonithError> {
     let mut hosts: Vec<(String, Vec<u32>)> = Vec::new();
     for item in text.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()) {
         let bad_item = || bad(format!("hostmap entry {item:?} is not host:outlet (outlet 1-256)"));

@@ -1,0 +1,250 @@
+//! `wti_nps`: WTI Network Power Switches (NPS, IPS, TPS, Boot Bar) through their telnet menu,
+//! spoken natively over TCP (no telnet client, no fork): `Password:` → the password, the
+//! `PS>` prompt (any of `NPS>`, `IPS>`, `BB>`), `/s` for the plug table (number | name |
+//! status), `/On`, `/Off` and `/Boot` with a plug list and `,y`, `/x,y` to leave. The table
+//! reads each plug's power back, so an off is confirmed. One session per operation (the
+//! switch takes few at a time), every read under the operation's deadline.
+//!
+//! Parameters (cluster-glue's): `ipaddr`, `password`; and `port` (default 23: cluster-glue's
+//! plugin can use no other), `hostmap` (`node1:1,node2:2,3`; without it the plug names are
+//! read from the switch at configuration, and a host is every plug named after it).
+
+use crate::{Action, Code, Driver, Info, Params, Power, StonithError};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// This driver's description.
+pub const INFO: Info = Info {
+    name: "wti_nps",
+    description: "WTI Network Power Switch through its telnet menu, native (no telnet client)",
+    params: &["ipaddr", "password"],
+    forks: false,
+    confirms: true,
+    operator: false,
+};
+
+const OPTIONAL: &[&str] = &["port", "hostmap"];
+/// The prompts of the family.
+const PROMPTS: &[&str] = &["PS>", "IPS>", "BB>"];
+/// The most bytes kept while waiting for a token.
+const MAX_REPLY: usize = 16 * 1024;
+/// How long configuration may take to read the plug names.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A configured switch.
+pub struct WtiNps {
+    addr: SocketAddr,
+    password: String,
+    hosts: Vec<(String, Vec<u32>)>,
+}
+
+/// One logged-in session.
+struct Session {
+    conn: TcpStream,
+    what: String,
+}
+
+impl Session {
+    /// Reads until one of `tokens` arrives (returns what was read, the token included).
+    fn expect(&mut self, tokens: &[&str], deadline: Instant) -> Result<String, StonithError> {
+        let mut got: Vec<u8> = Vec::new();
+        let mut buf = [0u8; 512];
+        loop {
+            let text = String::from_utf8_lossy(&got).into_owned();
+            if tokens.iter().any(|t| text.contains(t)) {
+                return Ok(text);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StonithError::new(
+                    Code::Timeout,
+                    format!("{}: no {} before the deadline (got {:?})", self.what, tokens.join(" or "), text.trim()),
+                ));
+            }
+            let _ = self.conn.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+            match self.conn.read(&mut buf) {
+                Ok(0) => return Err(StonithError::new(Code::Oops, format!("{}: the switch closed the connection", self.what))),
+                Ok(n) => {
+                    // Telnet negotiation (IAC …) is not text; the switch's is not answered.
+                    got.extend(buf[..n].iter().filter(|b| **b < 0xF0));
+                    if got.len() > MAX_REPLY {
+                        got.drain(..got.len() - MAX_REPLY);
+                    }
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) => return Err(StonithError::new(Code::Oops, format!("{}: {e}", self.what))),
+            }
+        }
+    }
+
+    fn send(&mut self, line: &str) -> Result<(), StonithError> {
+        self.conn.write_all(format!("{line}\r").as_bytes()).map_err(|e| StonithError::new(Code::Oops, format!("{}: {e}", self.what)))
+    }
+
+    /// `/s`: every plug's number, name and power.
+    fn table(&mut self, deadline: Instant) -> Result<Vec<(u32, String, bool)>, StonithError> {
+        self.send("/s")?;
+        let text = self.expect(PROMPTS, deadline)?;
+        Ok(parse_table(&text))
+    }
+}
+
+/// The plug lines of a `/s` listing: after the `-----+` separator, `number | name | status |`.
+fn parse_table(text: &str) -> Vec<(u32, String, bool)> {
+    let Some(start) = text.find("-----+") else { return Vec::new() };
+    text[start..]
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split('|').map(str::trim).collect();
+            let n = cols.first()?.parse().ok()?;
+            let on = match cols.get(2)?.to_ascii_uppercase().as_str() {
+                "ON" => true,
+                "OFF" => false,
+                _ => return None,
+            };
+            Some((n, cols.get(1)?.to_string(), on))
+        })
+        .collect()
+}
+
+fn bad(w: String) -> StonithError {
+    StonithError::new(Code::BadConfig, w)
+}
+
+impl WtiNps {
+    /// Configures it: address resolved; the plug names read from the switch unless `hostmap`
+    /// is given.
+    pub fn open(p: &Params) -> Result<WtiNps, StonithError> {
+        let mut known = INFO.params.to_vec();
+        known.extend_from_slice(OPTIONAL);
+        if let Some(u) = p.unknown(&known).first() {
+            return Err(bad(format!("wti_nps has no parameter {u} (it takes {})", known.join(", "))));
+        }
+        let ip = p.get("ipaddr")?;
+        let port: u16 = match p.opt("port") {
+            None => 23,
+            Some(v) => v.parse().map_err(|_| bad(format!("port {v:?} is not a port number")))?,
+        };
+        let addr = (ip, port)
+            .to_socket_addrs()
+            .map_err(|e| bad(format!("ipaddr {ip:?}: {e}")))?
+            .next()
+            .ok_or_else(|| bad(format!("ipaddr {ip:?} has no address")))?;
+        let mut d = WtiNps { addr, password: p.get("password")?.to_string(), hosts: Vec::new() };
+        d.hosts = match p.opt("hostmap") {
+            Some(map) => crate::snmp::parse_hostmap(map)?,
+            None => {
+                let deadline = Instant::now() + OPEN_TIMEOUT;
+                let table = d.session(deadline, |s| s.table(deadline)).map_err(|e| {
+                    bad(format!("cannot read the switch at {addr} at configuration ({e}); give hostmap= to configure it without asking"))
+                })?;
+                let mut hosts: Vec<(String, Vec<u32>)> = Vec::new();
+                for (n, name, _) in table.into_iter().filter(|t| !t.1.is_empty()) {
+                    match hosts.iter_mut().find(|(h, _)| h.eq_ignore_ascii_case(&name)) {
+                        Some((_, o)) => o.push(n),
+                        None => hosts.push((name, vec![n])),
+                    }
+                }
+                hosts
+            }
+        };
+        if d.hosts.is_empty() {
+            return Err(bad(format!("no plug of the switch at {addr} is named after a host; give hostmap=")));
+        }
+        Ok(d)
+    }
+
+    /// Logs in, runs `f`, logs out (best effort).
+    fn session<T>(&self, deadline: Instant, f: impl FnOnce(&mut Session) -> Result<T, StonithError>) -> Result<T, StonithError> {
+        let what = format!("WTI switch at {}", self.addr);
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let conn = TcpStream::connect_timeout(&self.addr, left).map_err(|e| {
+            let code = if e.kind() == std::io::ErrorKind::TimedOut { Code::Timeout } else { Code::Oops };
+            StonithError::new(code, format!("{what}: {e}"))
+        })?;
+        let _ = conn.set_nodelay(true);
+        let mut s = Session { conn, what };
+        s.expect(&["Password:"], deadline)?;
+        s.send(&self.password)?;
+        let mut login = vec!["Invalid password"];
+        login.extend_from_slice(PROMPTS);
+        if s.expect(&login, deadline)?.contains("Invalid password") {
+            return Err(StonithError::new(Code::Access, format!("{}: invalid password", s.what)));
+        }
+        let r = f(&mut s);
+        let _ = s.send("/x,y");
+        r
+    }
+
+    fn outlets(&self, host: &str) -> Result<Vec<u32>, StonithError> {
+        self.hosts
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(host))
+            .map(|(_, o)| o.clone())
+            .ok_or_else(|| StonithError::new(Code::BadHost, format!("no plug of the switch at {} powers {host}", self.addr)))
+    }
+}
+
+impl Driver for WtiNps {
+    fn info(&self) -> &'static Info {
+        &INFO
+    }
+
+    fn hosts(&self) -> Vec<String> {
+        self.hosts.iter().map(|(h, _)| h.clone()).collect()
+    }
+
+    fn status(&mut self, deadline: Instant) -> Result<(), StonithError> {
+        self.session(deadline, |s| s.table(deadline)).map(drop)
+    }
+
+    fn act(&mut self, action: Action, host: &str, deadline: Instant) -> Result<(), StonithError> {
+        let outlets = self.outlets(host)?;
+        let list = outlets.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let cmd = match action {
+            Action::On => "/On",
+            Action::Off => "/Off",
+            Action::Reset => "/Boot",
+        };
+        self.session(deadline, |s| {
+            s.send(&format!("{cmd} {list},y"))?;
+            let mut answers = vec!["(Y/N):"];
+            answers.extend_from_slice(PROMPTS);
+            if s.expect(&answers, deadline)?.contains("(Y/N):") {
+                s.send("Y")?;
+                s.expect(PROMPTS, deadline)?;
+            }
+            // What the table says now must be what was asked (a reboot ends on).
+            let want = action != Action::Off;
+            let table = s.table(deadline)?;
+            match outlets.iter().find(|n| !table.iter().any(|(t, _, on)| t == *n && *on == want)) {
+                None => Ok(()),
+                Some(n) => Err(StonithError::new(
+                    Code::ResetFail,
+                    format!("{}: plug {n} is not {} after {cmd}", s.what, if want { "on" } else { "off" }),
+                )),
+            }
+        })
+    }
+
+    fn power(&mut self, host: &str, deadline: Instant) -> Result<Power, StonithError> {
+        let outlets = self.outlets(host)?;
+        let table = self.session(deadline, |s| s.table(deadline))?;
+        Ok(if table.iter().any(|(n, _, on)| *on && outlets.contains(n)) { Power::On } else { Power::Off })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plug_table_parses_and_garbage_gives_nothing() {
+        let t = "\r\nPlug | Name | Status |\r\n-----+------+--------+\r\n 1   | node1            |  ON    |\r\n 2   |                  |  OFF   |\r\n\r\nNPS> ";
+        assert_eq!(parse_table(t), vec![(1, "node1".to_string(), true), (2, String::new(), false)]);
+        assert!(parse_table("no table here").is_empty());
+        assert!(parse_table("-----+\r\n x | y | z\r\n|||\r\n").is_empty());
+    }
+}
