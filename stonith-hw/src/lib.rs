@@ -41,6 +41,7 @@ pub mod rps10;
 pub mod snmp;
 mod sys;
 mod tty;
+mod udp;
 pub mod wti_nps;
 
 pub use code::{Code, StonithError};

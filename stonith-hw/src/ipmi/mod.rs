@@ -139,37 +139,14 @@ impl Ipmilan {
         deadline: Instant,
         mut accept: impl FnMut(&[u8]) -> Result<Option<T>, LanError>,
     ) -> Result<T, StonithError> {
-        let mut buf = [0u8; 1024];
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(StonithError::new(
-                    Code::Timeout,
-                    format!("no answer from the BMC at {} to {what} before the deadline", self.bmc),
-                ));
+        let (bmc, what_owned) = (self.bmc, what.to_string());
+        crate::udp::send_until(&self.sock, pkt, deadline, RESEND, &|| format!("the BMC at {bmc} to {what_owned}"), |b| match accept(b) {
+            Ok(Some(t)) => Some(Ok(t)),
+            Ok(None) | Err(LanError::Truncated(_) | LanError::Unexpected(_) | LanError::Checksum) => None,
+            Err(e @ LanError::BadAuth(_)) | Err(e @ LanError::Refused(_)) => {
+                Some(Err(StonithError::new(Code::Access, format!("BMC at {bmc}: {what_owned}: {e}"))))
             }
-            // A refused send (ICMP port unreachable on a connected socket) is retried too.
-            let _ = self.sock.send(pkt);
-            let resend_at = (now + RESEND).min(deadline);
-            loop {
-                let left = resend_at.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                let _ = self.sock.set_read_timeout(Some(left));
-                let n = match self.sock.recv(&mut buf) {
-                    Ok(n) => n,
-                    Err(_) => continue,
-                };
-                match accept(&buf[..n]) {
-                    Ok(Some(t)) => return Ok(t),
-                    Ok(None) | Err(LanError::Truncated(_) | LanError::Unexpected(_) | LanError::Checksum) => {}
-                    Err(e @ LanError::BadAuth(_)) | Err(e @ LanError::Refused(_)) => {
-                        return Err(StonithError::new(Code::Access, format!("BMC at {}: {what}: {e}", self.bmc)))
-                    }
-                }
-            }
-        }
+        })
     }
 
     fn next_seq(&mut self) -> u8 {

@@ -223,31 +223,10 @@ impl ApcSnmp {
         &mut self,
         pkt: &[u8],
         deadline: Instant,
-        mut accept: impl FnMut(&[u8]) -> Option<Result<T, StonithError>>,
+        accept: impl FnMut(&[u8]) -> Option<Result<T, StonithError>>,
     ) -> Result<T, StonithError> {
-        let mut buf = [0u8; 2048];
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(StonithError::new(
-                    Code::Timeout,
-                    format!("no answer from the PDU at {} before the deadline (a wrong community gets none)", self.pdu),
-                ));
-            }
-            let _ = self.sock.send(pkt);
-            let resend_at = (now + RESEND).min(deadline);
-            loop {
-                let left = resend_at.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                let _ = self.sock.set_read_timeout(Some(left));
-                let Ok(n) = self.sock.recv(&mut buf) else { continue };
-                if let Some(r) = accept(&buf[..n]) {
-                    return r;
-                }
-            }
-        }
+        let pdu = self.pdu;
+        crate::udp::send_until(&self.sock, pkt, deadline, RESEND, &|| format!("the PDU at {pdu} (a wrong community gets none)"), accept)
     }
 
     /// One SNMPv3 exchange: discovery first if needed, and one resynchronisation on a
@@ -321,31 +300,11 @@ impl ApcSnmp {
         self.request_id = self.request_id.wrapping_add(1) & 0x7FFF_FFFF;
         let id = self.request_id;
         let pkt = ber::request(self.version, &self.community, pdu, id, bindings);
-        let mut buf = [0u8; 2048];
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(StonithError::new(
-                    Code::Timeout,
-                    format!("no answer from the PDU at {} before the deadline (a wrong community gets none)", self.pdu),
-                ));
-            }
-            let _ = self.sock.send(&pkt);
-            let resend_at = (now + RESEND).min(deadline);
-            loop {
-                let left = resend_at.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                let _ = self.sock.set_read_timeout(Some(left));
-                let Ok(n) = self.sock.recv(&mut buf) else { continue };
-                let Ok(r) = ber::response(&buf[..n], self.version) else { continue };
-                if r.request_id != id {
-                    continue;
-                }
-                return checked(r, bindings);
-            }
-        }
+        let version = self.version;
+        self.send_until(&pkt, deadline, |b| match ber::response(b, version) {
+            Ok(r) if r.request_id == id => Some(checked(r, bindings)),
+            _ => None,
+        })
     }
 
     fn get(&mut self, oid: &Oid, deadline: Instant) -> Result<Value, StonithError> {
