@@ -243,24 +243,28 @@ impl Fencer {
     fn watchdog_level(&mut self, node: &str) -> Result<String, StonithError> {
         let fail = |code, what: String| StonithError::new(code, what);
         let page = self.watchdog.as_ref().ok_or_else(|| fail(Code::Oops, "the status page is not readable".into()))?;
-        let read = |page: &crate::status::StatusReader| -> Result<(u64, Nanos), StonithError> {
+        let read = |page: &crate::status::StatusReader| -> Result<(u64, Nanos, bool), StonithError> {
             let s = page.snapshot().map_err(|e| fail(Code::Oops, format!("the status page: {e}")))?;
             let n = s.node(node).ok_or_else(|| fail(Code::BadHost, format!("{node} is not on the status page")))?;
-            Ok((n.watchdog_ms, n.last_heard))
+            Ok((n.watchdog_ms, n.last_heard, n.state == crate::liveness::NodeState::Up))
         };
-        let (wd_ms, heard) = read(page)?;
+        let (wd_ms, heard, _) = read(page)?;
         if wd_ms == 0 {
             return Err(fail(Code::BadHost, format!("{node} does not advertise a self-fencing watchdog")));
         }
         if heard == Nanos::ZERO {
             return Err(fail(Code::BadHost, format!("{node} was never heard")));
         }
-        let off_at = heard.add(Nanos::from_millis(2 * wd_ms));
         loop {
-            let (_, now_heard) = read(page)?;
-            if now_heard > heard {
+            // Alive again means up again (fresh packets). Its last-heard time itself can move
+            // later without a packet — this node's own stalls are discounted by moving every
+            // peer's silence clock forward — which only lengthens the wait: the deadline is
+            // taken from the latest value.
+            let (_, heard, up) = read(page)?;
+            if up {
                 return Err(fail(Code::ResetFail, format!("{node} was heard again while its watchdog ran: it is alive")));
             }
+            let off_at = heard.add(Nanos::from_millis(2 * wd_ms));
             let now = crate::time::now();
             if now >= off_at {
                 return Ok(format!("{node}'s watchdog ({} s) has run twice over since it was last heard", wd_ms as f64 / 1000.0));
