@@ -98,7 +98,7 @@ pub fn confirm(run_dir: &Path, node: &str) -> Result<String, ClientError> {
 /// node runs no device.
 pub fn status_text(r: &Reply) -> String {
     let Reply::StonithStatus { devices, targets, action, delay_ns, waiting_for_operator } = r else { return String::new() };
-    if devices.is_empty() {
+    if devices.is_empty() && targets.iter().all(|t| t.levels.is_empty()) {
         return "  STONITH: no device configured for this node: a dead peer is not fenced\n".into();
     }
     let mut o = format!("  STONITH: a dead peer is fenced ({}) after this node's race delay of {delay_ns}\n", action.name());
@@ -128,4 +128,25 @@ pub fn status_text(r: &Reply) -> String {
 pub fn stonith_status(run_dir: &Path) -> Result<Reply, ClientError> {
     let mut c = Client::connect_as(run_dir, "hbctl")?;
     c.call(&Request::StonithStatus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hb_core::ipc::proto::TargetStatus;
+    use hb_core::time::Nanos;
+
+    #[test]
+    fn a_watchdog_only_topology_is_not_reported_as_no_fencing() {
+        let r = |levels: Vec<Vec<String>>| Reply::StonithStatus {
+            devices: vec![],
+            targets: vec![TargetStatus { node: "b".into(), levels }],
+            action: FenceOp::Reboot,
+            delay_ns: Nanos::ZERO,
+            waiting_for_operator: vec![],
+        };
+        assert!(status_text(&r(vec![])).contains("no device configured"));
+        let t = status_text(&r(vec![vec!["watchdog".into()]]));
+        assert!(t.contains("fences b: 1: watchdog"), "{t}");
+    }
 }
