@@ -34,6 +34,7 @@ pub mod ipmi;
 pub mod lcus;
 pub mod meatware;
 pub mod nw_rpc100s;
+mod outlets;
 mod params;
 pub mod rcd_serial;
 pub mod registry;

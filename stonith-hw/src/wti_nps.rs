@@ -9,6 +9,7 @@
 //! plugin can use no other), `hostmap` (`node1:1,node2:2,3`; without it the plug names are
 //! read from the switch at configuration, and a host is every plug named after it).
 
+use crate::outlets::Outlets;
 use crate::{Action, Code, Driver, Info, Params, Power, StonithError};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -36,7 +37,7 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct WtiNps {
     addr: SocketAddr,
     password: String,
-    hosts: Vec<(String, Vec<u32>)>,
+    hosts: Outlets,
 }
 
 /// One logged-in session.
@@ -132,22 +133,15 @@ impl WtiNps {
             .map_err(|e| bad(format!("ipaddr {ip:?}: {e}")))?
             .next()
             .ok_or_else(|| bad(format!("ipaddr {ip:?} has no address")))?;
-        let mut d = WtiNps { addr, password: p.get("password")?.to_string(), hosts: Vec::new() };
+        let mut d = WtiNps { addr, password: p.get("password")?.to_string(), hosts: Outlets::default() };
         d.hosts = match p.opt("hostmap") {
-            Some(map) => crate::snmp::parse_hostmap(map)?,
+            Some(map) => Outlets::parse(map)?,
             None => {
                 let deadline = Instant::now() + OPEN_TIMEOUT;
                 let table = d.session(deadline, |s| s.table(deadline)).map_err(|e| {
                     bad(format!("cannot read the switch at {addr} at configuration ({e}); give hostmap= to configure it without asking"))
                 })?;
-                let mut hosts: Vec<(String, Vec<u32>)> = Vec::new();
-                for (n, name, _) in table.into_iter().filter(|t| !t.1.is_empty()) {
-                    match hosts.iter_mut().find(|(h, _)| h.eq_ignore_ascii_case(&name)) {
-                        Some((_, o)) => o.push(n),
-                        None => hosts.push((name, vec![n])),
-                    }
-                }
-                hosts
+                Outlets::from_names(table.into_iter().map(|(n, name, _)| (n, name)))
             }
         };
         if d.hosts.is_empty() {
@@ -179,11 +173,7 @@ impl WtiNps {
     }
 
     fn outlets(&self, host: &str) -> Result<Vec<u32>, StonithError> {
-        self.hosts
-            .iter()
-            .find(|(h, _)| h.eq_ignore_ascii_case(host))
-            .map(|(_, o)| o.clone())
-            .ok_or_else(|| StonithError::new(Code::BadHost, format!("no plug of the switch at {} powers {host}", self.addr)))
+        self.hosts.of(host, &format!("plug of the switch at {}", self.addr))
     }
 }
 
@@ -193,7 +183,7 @@ impl Driver for WtiNps {
     }
 
     fn hosts(&self) -> Vec<String> {
-        self.hosts.iter().map(|(h, _)| h.clone()).collect()
+        self.hosts.hosts()
     }
 
     fn status(&mut self, deadline: Instant) -> Result<(), StonithError> {

@@ -23,6 +23,7 @@
 pub mod ber;
 pub mod usm;
 
+use crate::outlets::Outlets;
 use crate::{Action, Code, Driver, Info, Params, Power, StonithError};
 use ber::{Oid, Value, Version};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
@@ -125,7 +126,7 @@ pub struct ApcSnmp {
     community: Vec<u8>,
     table: Table,
     /// Hosts and their outlets.
-    hosts: Vec<(String, Vec<u32>)>,
+    hosts: Outlets,
     request_id: i32,
     /// SNMPv3 instead of a community.
     v3: Option<V3>,
@@ -171,8 +172,16 @@ impl ApcSnmp {
         let local: SocketAddr = if pdu.is_ipv6() { "[::]:0".parse() } else { "0.0.0.0:0".parse() }.expect("a literal address");
         let sock =
             UdpSocket::bind(local).and_then(|s| s.connect(pdu).map(|()| s)).map_err(|e| bad(format!("a UDP socket to {pdu}: {e}")))?;
-        let mut d =
-            ApcSnmp { sock, pdu, version, community, table: RPDU, hosts: Vec::new(), request_id: std::process::id() as i32 & 0xFFFF, v3 };
+        let mut d = ApcSnmp {
+            sock,
+            pdu,
+            version,
+            community,
+            table: RPDU,
+            hosts: Outlets::default(),
+            request_id: std::process::id() as i32 & 0xFFFF,
+            v3,
+        };
         let deadline = Instant::now() + OPEN_TIMEOUT;
         let unreachable = |e: StonithError| {
             bad(format!("cannot read the PDU at {pdu} at configuration ({e}); give table= and hostmap= to configure it without asking"))
@@ -187,7 +196,7 @@ impl ApcSnmp {
             },
         };
         d.hosts = match p.opt("hostmap") {
-            Some(map) => parse_hostmap(map)?,
+            Some(map) => Outlets::parse(map)?,
             None => d.read_names(deadline).map_err(unreachable)?,
         };
         if d.hosts.is_empty() {
@@ -197,25 +206,18 @@ impl ApcSnmp {
     }
 
     /// Every outlet's name, grouped: a host is every outlet named after it.
-    fn read_names(&mut self, deadline: Instant) -> Result<Vec<(String, Vec<u32>)>, StonithError> {
+    fn read_names(&mut self, deadline: Instant) -> Result<Outlets, StonithError> {
         let count = match self.get(&oid_of(self.table.count, None), deadline)? {
             Value::Integer(n) if (1..=256).contains(&n) => n as u32,
             other => return Err(StonithError::new(Code::Oops, format!("the outlet count reads {other:?}"))),
         };
-        let mut hosts: Vec<(String, Vec<u32>)> = Vec::new();
+        let mut names = Vec::new();
         for n in 1..=count {
             if let Value::Octets(name) = self.get(&oid_of(self.table.names, Some(n)), deadline)? {
-                let name = String::from_utf8_lossy(&name).trim().to_string();
-                if name.is_empty() {
-                    continue;
-                }
-                match hosts.iter_mut().find(|(h, _)| h.eq_ignore_ascii_case(&name)) {
-                    Some((_, outlets)) => outlets.push(n),
-                    None => hosts.push((name, vec![n])),
-                }
+                names.push((n, String::from_utf8_lossy(&name).into_owned()));
             }
         }
-        Ok(hosts)
+        Ok(Outlets::from_names(names))
     }
 
     /// Sends `pkt` (again every [`RESEND`]) until `accept` takes an answer or `deadline`.
@@ -324,11 +326,7 @@ impl ApcSnmp {
     }
 
     fn outlets(&self, host: &str) -> Result<Vec<u32>, StonithError> {
-        self.hosts
-            .iter()
-            .find(|(h, _)| h.eq_ignore_ascii_case(host))
-            .map(|(_, o)| o.clone())
-            .ok_or_else(|| StonithError::new(Code::BadHost, format!("no outlet of the PDU at {} powers {host}", self.pdu)))
+        self.hosts.of(host, &format!("outlet of the PDU at {}", self.pdu))
     }
 
     /// Sets `command` on every outlet of `host`, after checking none has a command pending.
@@ -398,31 +396,13 @@ fn v3_credentials(p: &Params) -> Result<V3, StonithError> {
     })
 }
 
-/// `node1:1,node2:2,4` (spaces also separate entries).
-pub(crate) fn parse_hostmap(text: &str) -> Result<Vec<(String, Vec<u32>)>, StonithError> {
-    let mut hosts: Vec<(String, Vec<u32>)> = Vec::new();
-    for item in text.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()) {
-        let bad_item = || bad(format!("hostmap entry {item:?} is not host:outlet (outlet 1-256)"));
-        let (h, n) = item.rsplit_once(':').ok_or_else(bad_item)?;
-        let n: u32 = n.parse().ok().filter(|n| (1..=256).contains(n)).ok_or_else(bad_item)?;
-        if h.is_empty() {
-            return Err(bad_item());
-        }
-        match hosts.iter_mut().find(|(x, _)| x.eq_ignore_ascii_case(h)) {
-            Some((_, o)) => o.push(n),
-            None => hosts.push((h.to_string(), vec![n])),
-        }
-    }
-    Ok(hosts)
-}
-
 impl Driver for ApcSnmp {
     fn info(&self) -> &'static Info {
         &INFO
     }
 
     fn hosts(&self) -> Vec<String> {
-        self.hosts.iter().map(|(h, _)| h.clone()).collect()
+        self.hosts.hosts()
     }
 
     fn status(&mut self, deadline: Instant) -> Result<(), StonithError> {
