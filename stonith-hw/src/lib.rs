@@ -41,6 +41,7 @@ pub mod registry;
 pub mod rps10;
 pub mod snmp;
 mod sys;
+mod telnet;
 mod tty;
 mod udp;
 pub mod wti_nps;

@@ -10,9 +10,9 @@
 //! read from the switch at configuration, and a host is every plug named after it).
 
 use crate::outlets::Outlets;
+use crate::telnet::{resolve, Session};
 use crate::{Action, Code, Driver, Info, Params, Power, StonithError};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// This driver's description.
@@ -28,8 +28,6 @@ pub const INFO: Info = Info {
 const OPTIONAL: &[&str] = &["port", "hostmap"];
 /// The prompts of the family.
 const PROMPTS: &[&str] = &["PS>", "IPS>", "BB>"];
-/// The most bytes kept while waiting for a token.
-const MAX_REPLY: usize = 16 * 1024;
 /// How long configuration may take to read the plug names.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -40,55 +38,11 @@ pub struct WtiNps {
     hosts: Outlets,
 }
 
-/// One logged-in session.
-struct Session {
-    conn: TcpStream,
-    what: String,
-}
-
-impl Session {
-    /// Reads until one of `tokens` arrives (returns what was read, the token included).
-    fn expect(&mut self, tokens: &[&str], deadline: Instant) -> Result<String, StonithError> {
-        let mut got: Vec<u8> = Vec::new();
-        let mut buf = [0u8; 512];
-        loop {
-            let text = String::from_utf8_lossy(&got).into_owned();
-            if tokens.iter().any(|t| text.contains(t)) {
-                return Ok(text);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(StonithError::new(
-                    Code::Timeout,
-                    format!("{}: no {} before the deadline (got {:?})", self.what, tokens.join(" or "), text.trim()),
-                ));
-            }
-            let _ = self.conn.set_read_timeout(Some(left.max(Duration::from_millis(1))));
-            match self.conn.read(&mut buf) {
-                Ok(0) => return Err(StonithError::new(Code::Oops, format!("{}: the switch closed the connection", self.what))),
-                Ok(n) => {
-                    // Telnet negotiation (IAC …) is not text; the switch's is not answered.
-                    got.extend(buf[..n].iter().filter(|b| **b < 0xF0));
-                    if got.len() > MAX_REPLY {
-                        got.drain(..got.len() - MAX_REPLY);
-                    }
-                }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-                Err(e) => return Err(StonithError::new(Code::Oops, format!("{}: {e}", self.what))),
-            }
-        }
-    }
-
-    fn send(&mut self, line: &str) -> Result<(), StonithError> {
-        self.conn.write_all(format!("{line}\r").as_bytes()).map_err(|e| StonithError::new(Code::Oops, format!("{}: {e}", self.what)))
-    }
-
-    /// `/s`: every plug's number, name and power.
-    fn table(&mut self, deadline: Instant) -> Result<Vec<(u32, String, bool)>, StonithError> {
-        self.send("/s")?;
-        let text = self.expect(PROMPTS, deadline)?;
-        Ok(parse_table(&text))
-    }
+/// `/s`: every plug's number, name and power.
+fn table(s: &mut Session, deadline: Instant) -> Result<Vec<(u32, String, bool)>, StonithError> {
+    s.send("/s")?;
+    let text = s.expect(PROMPTS, deadline)?;
+    Ok(parse_table(&text))
 }
 
 /// The plug lines of a `/s` listing: after the `-----+` separator, `number | name | status |`.
@@ -123,22 +77,13 @@ impl WtiNps {
         if let Some(u) = p.unknown(&known).first() {
             return Err(bad(format!("wti_nps has no parameter {u} (it takes {})", known.join(", "))));
         }
-        let ip = p.get("ipaddr")?;
-        let port: u16 = match p.opt("port") {
-            None => 23,
-            Some(v) => v.parse().map_err(|_| bad(format!("port {v:?} is not a port number")))?,
-        };
-        let addr = (ip, port)
-            .to_socket_addrs()
-            .map_err(|e| bad(format!("ipaddr {ip:?}: {e}")))?
-            .next()
-            .ok_or_else(|| bad(format!("ipaddr {ip:?} has no address")))?;
+        let addr = resolve(p.get("ipaddr")?, p.opt("port"))?;
         let mut d = WtiNps { addr, password: p.get("password")?.to_string(), hosts: Outlets::default() };
         d.hosts = match p.opt("hostmap") {
             Some(map) => Outlets::parse(map)?,
             None => {
                 let deadline = Instant::now() + OPEN_TIMEOUT;
-                let table = d.session(deadline, |s| s.table(deadline)).map_err(|e| {
+                let table = d.session(deadline, |s| table(s, deadline)).map_err(|e| {
                     bad(format!("cannot read the switch at {addr} at configuration ({e}); give hostmap= to configure it without asking"))
                 })?;
                 Outlets::from_names(table.into_iter().map(|(n, name, _)| (n, name)))
@@ -152,14 +97,7 @@ impl WtiNps {
 
     /// Logs in, runs `f`, logs out (best effort).
     fn session<T>(&self, deadline: Instant, f: impl FnOnce(&mut Session) -> Result<T, StonithError>) -> Result<T, StonithError> {
-        let what = format!("WTI switch at {}", self.addr);
-        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-        let conn = TcpStream::connect_timeout(&self.addr, left).map_err(|e| {
-            let code = if e.kind() == std::io::ErrorKind::TimedOut { Code::Timeout } else { Code::Oops };
-            StonithError::new(code, format!("{what}: {e}"))
-        })?;
-        let _ = conn.set_nodelay(true);
-        let mut s = Session { conn, what };
+        let mut s = Session::connect(self.addr, format!("WTI switch at {}", self.addr), deadline)?;
         s.expect(&["Password:"], deadline)?;
         s.send(&self.password)?;
         let mut login = vec!["Invalid password"];
@@ -187,7 +125,7 @@ impl Driver for WtiNps {
     }
 
     fn status(&mut self, deadline: Instant) -> Result<(), StonithError> {
-        self.session(deadline, |s| s.table(deadline)).map(drop)
+        self.session(deadline, |s| table(s, deadline)).map(drop)
     }
 
     fn act(&mut self, action: Action, host: &str, deadline: Instant) -> Result<(), StonithError> {
@@ -208,7 +146,7 @@ impl Driver for WtiNps {
             }
             // What the table says now must be what was asked (a reboot ends on).
             let want = action != Action::Off;
-            let table = s.table(deadline)?;
+            let table = table(s, deadline)?;
             match outlets.iter().find(|n| !table.iter().any(|(t, _, on)| t == *n && *on == want)) {
                 None => Ok(()),
                 Some(n) => Err(StonithError::new(
@@ -221,7 +159,7 @@ impl Driver for WtiNps {
 
     fn power(&mut self, host: &str, deadline: Instant) -> Result<Power, StonithError> {
         let outlets = self.outlets(host)?;
-        let table = self.session(deadline, |s| s.table(deadline))?;
+        let table = self.session(deadline, |s| table(s, deadline))?;
         Ok(if table.iter().any(|(n, _, on)| *on && outlets.contains(n)) { Power::On } else { Power::Off })
     }
 }
