@@ -38,6 +38,7 @@ pub mod relay;
 pub mod serialpower;
 mod sys;
 pub mod watchdog;
+pub mod telnetd;
 pub mod wti;
 
 use std::net::{SocketAddr, UdpSocket};
