@@ -29,6 +29,7 @@
 //! Only addresses inside namespaces created here are ever used (10.77.0.0/24, fd77::/64).
 //! Later issues add the BMC/PDU emulators here.
 
+pub mod apc;
 pub mod flood;
 pub mod ipmi;
 pub mod nullmodem;
@@ -37,8 +38,8 @@ pub mod procstat;
 pub mod relay;
 pub mod serialpower;
 mod sys;
-pub mod watchdog;
 pub mod telnetd;
+pub mod watchdog;
 pub mod wti;
 
 use std::net::{SocketAddr, UdpSocket};

@@ -1,4 +1,4 @@
-//! What the telnet-menu switch emulators ([`crate::wti`], [`crate::apc`], [`crate::baytech`])
+//! What the telnet-menu switch emulators ([`crate::wti`], [`crate::apc`])
 //! share: a TCP listener that runs each connection's dialog on its own thread until the
 //! emulator is dropped, and [`Keys`], which reads what a user (or a telnet client) types as
 //! lines and single keys, without telnet negotiation bytes.
@@ -83,7 +83,7 @@ impl Keys {
     }
 
     /// The next key or line; `None` once the peer has closed or the emulator stops.
-    pub fn next(&mut self) -> Option<Key> {
+    pub fn key(&mut self) -> Option<Key> {
         let mut line = Vec::new();
         let mut b = [0u8; 1];
         loop {
@@ -117,12 +117,21 @@ impl Keys {
         }
     }
 
+    /// The next line, empty or not, skipping keys (an answer to `Press <ENTER>`).
+    pub fn line_or_empty(&mut self) -> Option<String> {
+        loop {
+            if let Key::Line(l) = self.key()? {
+                return Some(l);
+            }
+        }
+    }
+
     /// The next line that is not empty, skipping keys. A telnet client on a terminal turns
     /// the CR LF its user (or pexpect) sends into two line ends, and command-line dialogs take
     /// the empty line that makes as nothing rather than print a second prompt.
     pub fn line(&mut self) -> Option<String> {
         loop {
-            match self.next()? {
+            match self.key()? {
                 Key::Line(l) if !l.is_empty() => return Some(l),
                 _ => {}
             }

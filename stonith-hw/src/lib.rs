@@ -20,11 +20,12 @@
 //! - [`fence_agent`]: any Pacemaker fence agent, through its stdin protocol (it forks);
 //! - [`external`]: cluster-glue's `external/*` plugin scripts (they fork).
 //!
-//! - [`wti_nps`]: WTI network power switches through their telnet menu, over TCP.
+//! - [`wti_nps`]: WTI network power switches through their telnet menu, over TCP;
+//!   [`apcmaster`]: APC MasterSwitch menus or AOS command line, over TCP.
 //!
-//! Not yet (issue 15, in progress): the APC MasterSwitch and Baytech telnet menus, APC
-//! Smart-UPS.
+//! Not yet (issue 15, in progress): the Baytech telnet menus, APC Smart-UPS.
 
+pub mod apcmaster;
 mod child;
 mod code;
 mod driver;

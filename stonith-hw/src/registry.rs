@@ -1,12 +1,14 @@
 //! The drivers compiled in, by type name (`stonith -L`), and [`open`], which configures one.
 
 use crate::{
-    external, fence_agent, ipmi, lcus, meatware, nw_rpc100s, rcd_serial, rps10, snmp, wti_nps, Code, Driver, Info, Params, StonithError,
+    apcmaster, external, fence_agent, ipmi, lcus, meatware, nw_rpc100s, rcd_serial, rps10, snmp, wti_nps, Code, Driver, Info, Params,
+    StonithError,
 };
 
 /// Every driver type this build has.
 pub fn types() -> &'static [&'static Info] {
     &[
+        &apcmaster::INFO,
         &snmp::INFO,
         &fence_agent::INFO,
         &ipmi::INFO,
@@ -55,6 +57,7 @@ fn unknown(name: &str) -> StonithError {
 pub fn open(name: &str, params: &Params) -> Result<Box<dyn Driver>, StonithError> {
     match name {
         "fence_agent" => Ok(Box::new(fence_agent::FenceAgent::open(params)?)),
+        "apcmaster" => Ok(Box::new(apcmaster::ApcMaster::open(params)?)),
         "apcmastersnmp" => Ok(Box::new(snmp::ApcSnmp::open(params)?)),
         "ipmilan" => Ok(Box::new(ipmi::Ipmilan::open(params)?)),
         "lcus" => Ok(Box::new(lcus::Lcus::open(params)?)),
@@ -74,11 +77,11 @@ mod tests {
 
     #[test]
     fn unknown_types_are_named() {
-        let e = open("apcmaster", &Params::default()).err().expect("not built yet");
+        let e = open("apcsmart9", &Params::default()).err().expect("no such driver");
         assert_eq!(e.code, Code::BadConfig);
         assert!(
             e.what.contains(
-                "no STONITH driver \"apcmaster\" (this build has: apcmastersnmp, fence_agent, ipmilan, lcus, meatware, nw_rpc100s, rcd_serial, rps10"
+                "no STONITH driver \"apcsmart9\" (this build has: apcmaster, apcmastersnmp, fence_agent, ipmilan, lcus, meatware, nw_rpc100s, rcd_serial, rps10"
             ),
             "{e}"
         );

@@ -126,9 +126,7 @@ impl Session {
 
     /// Reads until the first of `tokens` (returns the text up to and including it).
     pub(crate) fn expect(&mut self, tokens: &[&str], deadline: Instant) -> Result<String, StonithError> {
-        self.expect_with(&tokens.join(" or "), deadline, |text| {
-            tokens.iter().filter_map(|t| text.find(t).map(|i| i + t.len())).min()
-        })
+        self.expect_with(&tokens.join(" or "), deadline, |text| tokens.iter().filter_map(|t| text.find(t).map(|i| i + t.len())).min())
     }
 
     /// Sends `line` and a carriage return.

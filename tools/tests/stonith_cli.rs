@@ -13,7 +13,10 @@ fn stonith(args: &[&str], env: &[(&str, &str)]) -> (String, String, i32) {
 fn types_names_and_metadata() {
     // The compiled-in drivers, then every installed cluster-glue external plugin.
     let (types, _, _) = stonith(&["-L"], &[]);
-    assert!(types.starts_with("apcmastersnmp\nfence_agent\nipmilan\nlcus\nmeatware\nnw_rpc100s\nrcd_serial\nrps10\nwti_nps\n"), "{types}");
+    assert!(
+        types.starts_with("apcmaster\napcmastersnmp\nfence_agent\nipmilan\nlcus\nmeatware\nnw_rpc100s\nrcd_serial\nrps10\nwti_nps\n"),
+        "{types}"
+    );
     assert_eq!(stonith(&["-t", "lcus", "-n"], &[]), ("ttydev  hostmap  \n".into(), String::new(), 0));
     let (xml, _, rc) = stonith(&["-t", "lcus", "-m"], &[]);
     assert_eq!(rc, 0);
@@ -22,9 +25,9 @@ fn types_names_and_metadata() {
         "{xml}"
     );
     // As cluster-glue: an unknown type is S_OOPS (8), a command line without an action is 1.
-    let (_, err, rc) = stonith(&["-t", "apcmaster", "-n"], &[]);
+    let (_, err, rc) = stonith(&["-t", "apcmaster9", "-n"], &[]);
     assert_eq!(rc, 8, "{err}");
-    assert!(err.contains("no STONITH driver \"apcmaster\""), "{err}");
+    assert!(err.contains("no STONITH driver \"apcmaster9\""), "{err}");
     assert_eq!(stonith(&["-t", "lcus"], &[]).2, 1);
     assert_eq!(stonith(&["-q"], &[]).2, 1);
     let (help, _, rc) = stonith(&["-h"], &[]);
