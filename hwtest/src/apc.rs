@@ -78,7 +78,9 @@ impl ApcMaster {
         let server = Server::start(addr, "apc-master", move |keys| {
             if let Some(keys) = login(keys, dialect) {
                 match dialect {
-                    Dialect::Menus => drop(menus(keys, &s)),
+                    Dialect::Menus => {
+                        let _ = menus(keys, &s);
+                    }
                     Dialect::Cli => cli(keys, &s),
                 }
             }

@@ -30,6 +30,7 @@
 //! Later issues add the BMC/PDU emulators here.
 
 pub mod apc;
+pub mod baytech;
 pub mod flood;
 pub mod ipmi;
 pub mod nullmodem;

@@ -19,7 +19,7 @@
 //! outlet names are read from the switch at configuration, and a host is every outlet named
 //! after it).
 
-use crate::outlets::Outlets;
+use crate::outlets::{act_read_back, power_of, Outlets};
 use crate::telnet::{prompt_end, resolve, Session};
 use crate::{Action, Code, Driver, Info, Params, Power, StonithError};
 use std::net::SocketAddr;
@@ -221,15 +221,9 @@ impl ApcMaster {
     }
 }
 
-/// Checks that every outlet of `outlets` reads `on` in `table`.
-fn check(what: &str, table: &[Outlet], outlets: &[u32], on: bool) -> Result<(), StonithError> {
-    match outlets.iter().find(|n| !table.iter().any(|o| o.n == **n && o.on == Some(on))) {
-        None => Ok(()),
-        Some(n) => Err(StonithError::new(
-            Code::ResetFail,
-            format!("{what}: outlet {n} does not read {} after the command", if on { "on" } else { "off" }),
-        )),
-    }
+/// Each outlet's number and power, as the shared read-back takes them.
+fn powers(table: &[Outlet]) -> Vec<(u32, Option<bool>)> {
+    table.iter().map(|o| (o.n, o.on)).collect()
 }
 
 impl Driver for ApcMaster {
@@ -255,29 +249,14 @@ impl Driver for ApcMaster {
         let outlets = self.outlets(host)?;
         self.session(deadline, |s, d| {
             let what = s.what.clone();
-            if action != Action::On {
-                let table = ApcMaster::power_outlets(s, d, &outlets, false, deadline)?;
-                check(&what, &table, &outlets, false)?;
-            }
-            if action != Action::Off {
-                let table = ApcMaster::power_outlets(s, d, &outlets, true, deadline)?;
-                check(&what, &table, &outlets, true)?;
-            }
-            Ok(())
+            act_read_back(&what, action, &outlets, |on| Ok(powers(&ApcMaster::power_outlets(s, d, &outlets, on, deadline)?)))
         })
     }
 
     fn power(&mut self, host: &str, deadline: Instant) -> Result<Power, StonithError> {
         let outlets = self.outlets(host)?;
         let table = self.session(deadline, |s, d| listing(s, d, deadline))?;
-        let read: Vec<&Outlet> = table.iter().filter(|o| outlets.contains(&o.n)).collect();
-        if read.len() < outlets.len() || read.iter().any(|o| o.on.is_none()) {
-            return Err(StonithError::new(
-                Code::Oops,
-                format!("APC switch at {}: the listing does not show every outlet of {host}", self.addr),
-            ));
-        }
-        Ok(if read.iter().any(|o| o.on == Some(true)) { Power::On } else { Power::Off })
+        power_of(&format!("APC switch at {}", self.addr), host, &outlets, &powers(&table))
     }
 
     /// An off is read back in its own session: once it succeeded, the host reads off.

@@ -21,11 +21,13 @@
 //! - [`external`]: cluster-glue's `external/*` plugin scripts (they fork).
 //!
 //! - [`wti_nps`]: WTI network power switches through their telnet menu, over TCP;
-//!   [`apcmaster`]: APC MasterSwitch menus or AOS command line, over TCP.
+//!   [`apcmaster`]: APC MasterSwitch menus or AOS command line, over TCP; [`baytech`]:
+//!   Baytech RPC remote power controllers' telnet menu, over TCP.
 //!
-//! Not yet (issue 15, in progress): the Baytech telnet menus, APC Smart-UPS.
+//! Not yet (issue 15, in progress): APC Smart-UPS.
 
 pub mod apcmaster;
+pub mod baytech;
 mod child;
 mod code;
 mod driver;

@@ -3,7 +3,7 @@
 //! is every outlet named after it; unnamed outlets are nobody's). Host names compare without
 //! regard to case.
 
-use crate::{Code, StonithError};
+use crate::{Action, Code, Power, StonithError};
 
 /// Hosts in first-seen order, each with its outlets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,6 +66,40 @@ impl Outlets {
     }
 }
 
+/// Does `action` to `outlets` through `switch(on)`, which turns them on or off and returns
+/// every outlet's power as the device reads it afterwards (`None`: not shown). Each step must
+/// read back as asked (`S_RESETFAIL` naming `device` and the outlet otherwise), and a reset is
+/// an off read back as off, then an on: the host is known to have lost power, which a
+/// switch's own reboot command cannot show.
+pub(crate) fn act_read_back(
+    device: &str,
+    action: Action,
+    outlets: &[u32],
+    mut switch: impl FnMut(bool) -> Result<Vec<(u32, Option<bool>)>, StonithError>,
+) -> Result<(), StonithError> {
+    for on in [false, true] {
+        if (on && action == Action::Off) || (!on && action == Action::On) {
+            continue;
+        }
+        let read = switch(on)?;
+        if let Some(n) = outlets.iter().find(|n| !read.contains(&(**n, Some(on)))) {
+            let state = if on { "on" } else { "off" };
+            return Err(StonithError::new(Code::ResetFail, format!("{device}: outlet {n} does not read {state} after the command")));
+        }
+    }
+    Ok(())
+}
+
+/// `host`'s power from every outlet's power as the device reads it: on if any of its
+/// `outlets` is on; an error if the listing leaves one out.
+pub(crate) fn power_of(device: &str, host: &str, outlets: &[u32], read: &[(u32, Option<bool>)]) -> Result<Power, StonithError> {
+    let mine: Vec<Option<bool>> = outlets.iter().map(|n| read.iter().find(|(m, _)| m == n).and_then(|(_, on)| *on)).collect();
+    if mine.iter().any(Option::is_none) {
+        return Err(StonithError::new(Code::Oops, format!("{device}: the listing does not show every outlet of {host}")));
+    }
+    Ok(if mine.contains(&Some(true)) { Power::On } else { Power::Off })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +116,22 @@ mod tests {
         let n = Outlets::from_names([(1, "a".into()), (2, " ".into()), (3, "A".into())]);
         assert_eq!((n.hosts(), n.of("a", "o").unwrap()), (vec!["a".to_string()], vec![1, 3]));
         assert!(Outlets::from_names([]).is_empty());
+    }
+
+    #[test]
+    fn a_reset_is_an_off_read_back_then_an_on() {
+        let mut asked = Vec::new();
+        let all = |on| vec![(1, Some(on)), (2, Some(on))];
+        act_read_back("d", Action::Reset, &[1, 2], |on| {
+            asked.push(on);
+            Ok(all(on))
+        })
+        .unwrap();
+        assert_eq!(asked, [false, true]);
+        let e = act_read_back("d", Action::Off, &[2], |_| Ok(vec![(1, Some(false)), (2, Some(true))])).unwrap_err();
+        assert_eq!(e.to_string(), "S_RESETFAIL: d: outlet 2 does not read off after the command");
+        assert_eq!(power_of("d", "h", &[1, 2], &all(false)).unwrap(), Power::Off);
+        assert_eq!(power_of("d", "h", &[1, 2], &[(1, Some(false)), (2, Some(true))]).unwrap(), Power::On);
+        assert_eq!(power_of("d", "h", &[3], &all(true)).unwrap_err().code, Code::Oops);
     }
 }

@@ -1,8 +1,8 @@
 //! The drivers compiled in, by type name (`stonith -L`), and [`open`], which configures one.
 
 use crate::{
-    apcmaster, external, fence_agent, ipmi, lcus, meatware, nw_rpc100s, rcd_serial, rps10, snmp, wti_nps, Code, Driver, Info, Params,
-    StonithError,
+    apcmaster, baytech, external, fence_agent, ipmi, lcus, meatware, nw_rpc100s, rcd_serial, rps10, snmp, wti_nps, Code, Driver, Info,
+    Params, StonithError,
 };
 
 /// Every driver type this build has.
@@ -10,6 +10,7 @@ pub fn types() -> &'static [&'static Info] {
     &[
         &apcmaster::INFO,
         &snmp::INFO,
+        &baytech::INFO,
         &fence_agent::INFO,
         &ipmi::INFO,
         &lcus::INFO,
@@ -58,6 +59,7 @@ pub fn open(name: &str, params: &Params) -> Result<Box<dyn Driver>, StonithError
     match name {
         "fence_agent" => Ok(Box::new(fence_agent::FenceAgent::open(params)?)),
         "apcmaster" => Ok(Box::new(apcmaster::ApcMaster::open(params)?)),
+        "baytech" => Ok(Box::new(baytech::Baytech::open(params)?)),
         "apcmastersnmp" => Ok(Box::new(snmp::ApcSnmp::open(params)?)),
         "ipmilan" => Ok(Box::new(ipmi::Ipmilan::open(params)?)),
         "lcus" => Ok(Box::new(lcus::Lcus::open(params)?)),
@@ -81,7 +83,7 @@ mod tests {
         assert_eq!(e.code, Code::BadConfig);
         assert!(
             e.what.contains(
-                "no STONITH driver \"apcsmart9\" (this build has: apcmaster, apcmastersnmp, fence_agent, ipmilan, lcus, meatware, nw_rpc100s, rcd_serial, rps10"
+                "no STONITH driver \"apcsmart9\" (this build has: apcmaster, apcmastersnmp, baytech, fence_agent, ipmilan, lcus, meatware, nw_rpc100s, rcd_serial, rps10"
             ),
             "{e}"
         );

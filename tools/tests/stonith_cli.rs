@@ -14,7 +14,9 @@ fn types_names_and_metadata() {
     // The compiled-in drivers, then every installed cluster-glue external plugin.
     let (types, _, _) = stonith(&["-L"], &[]);
     assert!(
-        types.starts_with("apcmaster\napcmastersnmp\nfence_agent\nipmilan\nlcus\nmeatware\nnw_rpc100s\nrcd_serial\nrps10\nwti_nps\n"),
+        types.starts_with(
+            "apcmaster\napcmastersnmp\nbaytech\nfence_agent\nipmilan\nlcus\nmeatware\nnw_rpc100s\nrcd_serial\nrps10\nwti_nps\n"
+        ),
         "{types}"
     );
     assert_eq!(stonith(&["-t", "lcus", "-n"], &[]), ("ttydev  hostmap  \n".into(), String::new(), 0));
