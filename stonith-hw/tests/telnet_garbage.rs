@@ -43,9 +43,12 @@ fn garbage() -> Vec<u8> {
     g
 }
 
+/// A bad switch: what it is, what it sends, its pace, whether it closes, the codes allowed.
+type Case = (&'static str, Vec<u8>, Duration, bool, &'static [Code]);
+
 #[test]
 fn garbage_cut_dialogs_and_dripping_switches_give_clean_errors() {
-    let cases: [(&str, Vec<u8>, Duration, bool, &[Code]); 3] = [
+    let cases: [Case; 3] = [
         ("garbage", garbage(), Duration::ZERO, false, &[Code::Timeout]),
         ("cut off", b"\r\nUser Name : username> Enter Password: ".to_vec(), Duration::ZERO, true, &[Code::Oops, Code::Timeout]),
         ("dripping", b"\r\nThis switch is very slow to say anything at all\r\n".to_vec(), Duration::from_millis(20), false, &[Code::Timeout]),
