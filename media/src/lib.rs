@@ -154,7 +154,7 @@ pub enum MediaError {
         source: std::io::Error,
     },
     /// A baud rate hb does not drive.
-    #[error("baud {baud} is not one of 9600, 19200, 38400, 57600, 115200, 230400, 460800")]
+    #[error("baud {baud} is not one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800")]
     BadBaud {
         /// The rate asked for.
         baud: u32,

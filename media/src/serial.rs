@@ -14,8 +14,11 @@ use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// The baud rates hb accepts (heartbeat's range).
+/// The baud rates hb accepts for heartbeat links (heartbeat's range).
 pub const BAUD_RATES: [u32; 7] = [9600, 19200, 38400, 57600, 115200, 230400, 460800];
+/// The baud rates [`open_serial`] drives: the heartbeat range and the slower rates of serial
+/// power devices (an APC Smart-UPS talks at 2400).
+pub const OPEN_BAUD_RATES: [u32; 10] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800];
 /// heartbeat's default `baud`.
 pub const DEFAULT_BAUD: u32 = 19200;
 /// Where UUCP-style lock files live (Debian's `/var/lock` points here).
@@ -165,7 +168,7 @@ fn take_lock(dir: &Path, path: &Path) -> Result<Option<LockFile>, MediaError> {
 /// Opens and configures the port `spec` names. See the module docs.
 pub fn open_serial(spec: &SerialSpec) -> Result<SerialPort, MediaError> {
     let path = &spec.path;
-    if !BAUD_RATES.contains(&spec.baud) {
+    if !OPEN_BAUD_RATES.contains(&spec.baud) {
         return Err(MediaError::BadBaud { baud: spec.baud });
     }
     match std::fs::metadata(path) {
@@ -231,7 +234,10 @@ mod tests {
         let e = open_serial(&s).unwrap_err();
         assert!(e.to_string().contains("/dev/hb-no-such-tty"), "{e}");
         let s = SerialSpec { path: "/dev/null".into(), baud: 12345 };
-        assert_eq!(open_serial(&s).unwrap_err().to_string(), "baud 12345 is not one of 9600, 19200, 38400, 57600, 115200, 230400, 460800");
+        assert_eq!(
+            open_serial(&s).unwrap_err().to_string(),
+            "baud 12345 is not one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800"
+        );
     }
 
     #[test]

@@ -59,6 +59,19 @@ impl StonithError {
     }
 }
 
+/// The most characters of a device's reply an error quotes.
+const QUOTED: usize = 160;
+
+/// The end of a device's reply, escaped and bounded, for an error message: what it said last
+/// is what tells the operator most, and garbage must not make a log line of kilobytes.
+pub(crate) fn quote_tail(reply: &str) -> String {
+    let escaped: Vec<char> = reply.trim().escape_debug().collect();
+    match escaped.len().checked_sub(QUOTED) {
+        Some(cut) if cut > 0 => format!("\"…{}\"", escaped[cut..].iter().collect::<String>()),
+        _ => format!("\"{}\"", escaped.iter().collect::<String>()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +84,13 @@ mod tests {
             assert_eq!(*c as usize, i);
         }
         assert_eq!(StonithError::new(Code::BadHost, "no outlet for node c").to_string(), "S_BADHOST: no outlet for node c");
+    }
+
+    #[test]
+    fn replies_are_quoted_escaped_and_bounded() {
+        assert_eq!(quote_tail(" Enter Password: \r\n"), "\"Enter Password:\"");
+        assert_eq!(quote_tail("a\u{1b}b"), "\"a\\u{1b}b\"");
+        let long = quote_tail(&"\u{14}".repeat(1000));
+        assert!(long.starts_with("\"…") && long.chars().count() == QUOTED + 3, "{long}");
     }
 }

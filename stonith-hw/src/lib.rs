@@ -12,7 +12,7 @@
 //! - [`registry`]: the drivers compiled in, by type name, and [`registry::open`];
 //! - [`lcus`]: LCUS-style USB relay boards (CH340, `A0 ch state sum` frames at 9600 baud);
 //! - [`rps10`]: WTI RPS-10M switches on a serial line; [`nw_rpc100s`]: the Night/Ware
-//!   RPC-100S;
+//!   RPC-100S; [`apcsmart`]: APC Smart-UPS (the Smart protocol);
 //! - [`rcd_serial`]: a reset circuit on a serial port's DTR or RTS line;
 //! - [`ipmi`]: IPMI over LAN, native (1.5 and 2.0/RMCP+), `ipmilan`;
 //! - [`snmp`]: APC PDUs over SNMP v1, v2c and v3 (USM), native, `apcmastersnmp`;
@@ -23,10 +23,9 @@
 //! - [`wti_nps`]: WTI network power switches through their telnet menu, over TCP;
 //!   [`apcmaster`]: APC MasterSwitch menus or AOS command line, over TCP; [`baytech`]:
 //!   Baytech RPC remote power controllers' telnet menu, over TCP.
-//!
-//! Not yet (issue 15, in progress): APC Smart-UPS.
 
 pub mod apcmaster;
+pub mod apcsmart;
 pub mod baytech;
 mod child;
 mod code;

@@ -1,8 +1,8 @@
 //! The drivers compiled in, by type name (`stonith -L`), and [`open`], which configures one.
 
 use crate::{
-    apcmaster, baytech, external, fence_agent, ipmi, lcus, meatware, nw_rpc100s, rcd_serial, rps10, snmp, wti_nps, Code, Driver, Info,
-    Params, StonithError,
+    apcmaster, apcsmart, baytech, external, fence_agent, ipmi, lcus, meatware, nw_rpc100s, rcd_serial, rps10, snmp, wti_nps, Code, Driver,
+    Info, Params, StonithError,
 };
 
 /// Every driver type this build has.
@@ -10,6 +10,7 @@ pub fn types() -> &'static [&'static Info] {
     &[
         &apcmaster::INFO,
         &snmp::INFO,
+        &apcsmart::INFO,
         &baytech::INFO,
         &fence_agent::INFO,
         &ipmi::INFO,
@@ -59,6 +60,7 @@ pub fn open(name: &str, params: &Params) -> Result<Box<dyn Driver>, StonithError
     match name {
         "fence_agent" => Ok(Box::new(fence_agent::FenceAgent::open(params)?)),
         "apcmaster" => Ok(Box::new(apcmaster::ApcMaster::open(params)?)),
+        "apcsmart" => Ok(Box::new(apcsmart::ApcSmart::open(params)?)),
         "baytech" => Ok(Box::new(baytech::Baytech::open(params)?)),
         "apcmastersnmp" => Ok(Box::new(snmp::ApcSnmp::open(params)?)),
         "ipmilan" => Ok(Box::new(ipmi::Ipmilan::open(params)?)),
@@ -79,11 +81,11 @@ mod tests {
 
     #[test]
     fn unknown_types_are_named() {
-        let e = open("apcsmart9", &Params::default()).err().expect("no such driver");
+        let e = open("apcsmartx", &Params::default()).err().expect("no such driver");
         assert_eq!(e.code, Code::BadConfig);
         assert!(
             e.what.contains(
-                "no STONITH driver \"apcsmart9\" (this build has: apcmaster, apcmastersnmp, baytech, fence_agent, ipmilan, lcus, meatware, nw_rpc100s, rcd_serial, rps10"
+                "no STONITH driver \"apcsmartx\" (this build has: apcmaster, apcmastersnmp, apcsmart, baytech, fence_agent, ipmilan, lcus, meatware, nw_rpc100s, rcd_serial, rps10"
             ),
             "{e}"
         );

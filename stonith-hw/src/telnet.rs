@@ -4,6 +4,7 @@
 //! what came after it kept for the next read. Every read is bounded in time (the deadline)
 //! and in size (the most recent [`MAX_REPLY`] bytes are kept).
 
+use crate::code::quote_tail;
 use crate::{Code, StonithError};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -111,7 +112,7 @@ impl Session {
             if left.is_zero() {
                 return Err(StonithError::new(
                     Code::Timeout,
-                    format!("{}: no {awaited} before the deadline (got {:?})", self.what, tail(&text)),
+                    format!("{}: no {awaited} before the deadline (got {})", self.what, quote_tail(&text)),
                 ));
             }
             let _ = self.conn.set_read_timeout(Some(left.max(Duration::from_millis(1))));
@@ -137,15 +138,6 @@ impl Session {
     /// Sends bytes as they are (an ESC, say).
     pub(crate) fn send_raw(&mut self, bytes: &[u8]) -> Result<(), StonithError> {
         self.conn.write_all(bytes).map_err(|e| StonithError::new(Code::Oops, format!("{}: {e}", self.what)))
-    }
-}
-
-/// The end of a long text, for an error message.
-fn tail(text: &str) -> &str {
-    let t = text.trim();
-    match t.char_indices().rev().nth(199) {
-        Some((i, _)) => &t[i..],
-        None => t,
     }
 }
 
@@ -192,6 +184,5 @@ mod tests {
         assert_eq!(prompt_end("menu\r\n> ", |l| l == ">"), Some(8));
         assert_eq!(prompt_end("menu\r\n> x", |l| l == ">"), None);
         assert_eq!(prompt_end("", |l| l == ">"), None);
-        assert_eq!(tail(&"x".repeat(500)).len(), 200);
     }
 }

@@ -3,6 +3,7 @@
 //! deadline, and reads of a device's ASCII replies until an expected token, a deadline, or a
 //! bound on what is kept.
 
+use crate::code::quote_tail;
 use crate::{Code, StonithError};
 use hb_media::serial::SerialPort;
 use std::time::Instant;
@@ -60,7 +61,7 @@ pub(crate) fn read_until(port: &SerialPort, tokens: &[&str], deadline: Instant) 
         if left.is_zero() {
             return Err(StonithError::new(
                 Code::Timeout,
-                format!("{}: no {} before the deadline (got {:?})", port.spec.path.display(), tokens.join(" or "), text.trim()),
+                format!("{}: no {} before the deadline (got {})", port.spec.path.display(), tokens.join(" or "), quote_tail(&text)),
             ));
         }
         let mut p = [PollFd::new(fd, PollFlags::POLLIN)];

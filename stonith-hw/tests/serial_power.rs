@@ -1,10 +1,10 @@
-//! The `rps10` and `nw_rpc100s` drivers against emulated switches on ptys
+//! The `rps10`, `nw_rpc100s` and `apcsmart` drivers against emulated switches on ptys
 //! (`hb_hwtest::serialpower`): off, on, reset and read-back through the devices' own ASCII
 //! protocols, garbage on the line, a switch that never answers. Each emulator is first checked
-//! with cluster-glue's own plugin of the same name (`stonith -t rps10|nw_rpc100s`), so the
+//! with cluster-glue's own plugin of the same name (`stonith -t rps10|nw_rpc100s|apcsmart`), so the
 //! emulator speaks what the third-party client expects.
 
-use hb_hwtest::serialpower::{Rpc100s, Rps10};
+use hb_hwtest::serialpower::{Rpc100s, Rps10, SmartUps};
 use hb_stonith_hw::{registry, Action, Code, Params, Power};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -66,30 +66,73 @@ fn nw_rpc100s_switches_its_outlet_as_cluster_glue_does() {
 }
 
 #[test]
-fn a_silent_or_babbling_line_is_a_timeout_within_the_deadline() {
-    // A null-modem cable with nobody at the other end, then someone sending garbage there.
-    let cable = hb_hwtest::nullmodem::NullModem::new(9600);
-    let p = format!("{} node1 0", cable.end_a().display());
-    let mut d = registry::open("rps10", &Params::parse_positional(&p, &["serial_to_targets"]).unwrap()).unwrap();
+fn a_silent_or_babbling_line_is_a_clean_error_within_the_deadline() {
+    for (kind, targets, names) in [
+        ("rps10", "node1 0", &["serial_to_targets"][..]),
+        ("nw_rpc100s", "node1", &["ttydev", "hostlist"][..]),
+        ("apcsmart", "node1", &["ttydev", "hostlist"][..]),
+    ] {
+        // A null-modem cable with nobody at the other end, then someone sending garbage there.
+        let cable = hb_hwtest::nullmodem::NullModem::new(9600);
+        let p = format!("{} {targets}", cable.end_a().display());
+        let mut d = registry::open(kind, &Params::parse_positional(&p, names).unwrap()).unwrap();
+        let start = Instant::now();
+        let e = d.act(Action::Off, "node1", Instant::now() + Duration::from_millis(500)).unwrap_err();
+        assert_eq!(e.code, Code::Timeout, "{kind}: {e}");
+        assert!(start.elapsed() < Duration::from_millis(1500), "{kind}");
+        let mut other = std::fs::OpenOptions::new().read(true).write(true).open(cable.end_b()).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s2 = stop.clone();
+        let t = std::thread::spawn(move || {
+            use std::io::Write;
+            let junk: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(151)).collect();
+            while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = other.write_all(&junk);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let start = Instant::now();
+        let e = d.act(Action::Off, "node1", Instant::now() + Duration::from_millis(500)).unwrap_err();
+        assert!(matches!(e.code, Code::Timeout | Code::Oops), "{kind}: {e}");
+        assert!(start.elapsed() < Duration::from_millis(1500), "{kind}");
+        assert!(e.what.len() < 600, "{kind}: a bounded error: {e}");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn apcsmart_cuts_and_restores_the_load_as_cluster_glue_does() {
+    let ups = SmartUps::start().unwrap();
+    let p = format!("{} node1 node2", ups.path().display());
+    // cluster-glue's plugin: status (which first finds and sets the smallest delays), off and
+    // on (Z or Ctrl-N twice, read back), and its reset (S refused on line power, then @000).
+    assert_eq!(cluster_glue("apcsmart", &p, &["-S"]), 0, "cluster-glue's apcsmart finds the emulator");
+    assert_eq!(cluster_glue("apcsmart", &p, &["-T", "off", "node1"]), 0);
+    assert!(!ups.log().on[0]);
+    assert_eq!(cluster_glue("apcsmart", &p, &["-T", "on", "node2"]), 0);
+    assert!(ups.log().on[0]);
+    assert_eq!(cluster_glue("apcsmart", &p, &["-T", "reset", "node2"]), 0);
+    assert!(ups.log().commands.contains(&"@000".to_string()), "{:?}", ups.log());
+    hb_hwtest::wait_for(Duration::from_secs(5), || ups.log().on[0].then_some(()));
+    // Ours, with the same parameter string.
+    let mut d = registry::open("apcsmart", &Params::parse_positional(&p, &["ttydev", "hostlist"]).unwrap()).unwrap();
+    assert_eq!(d.hosts(), ["node1", "node2"]);
+    d.status(soon()).unwrap();
+    assert_eq!(d.power("node2", soon()).unwrap(), Power::On);
     let start = Instant::now();
+    d.act(Action::Off, "node2", soon()).unwrap();
+    assert!(!ups.log().on[0]);
+    assert!(start.elapsed() >= hb_stonith_hw::apcsmart::PRESS_GAP, "two presses, apart");
+    assert_eq!(d.power("node1", soon()).unwrap(), Power::Off, "every host it feeds is off");
+    assert_eq!(cluster_glue("apcsmart", &p, &["-T", "on", "node1"]), 0, "cluster-glue turns on what we turned off");
+    assert_eq!(d.power("node1", soon()).unwrap(), Power::On, "we read what cluster-glue did");
+    d.act(Action::Reset, "node1", soon()).unwrap();
+    let log = ups.log();
+    assert!(log.on[0] && log.commands.ends_with(&["off".to_string(), "on".to_string()]), "{log:?}");
+    assert_eq!(d.act(Action::Off, "node9", soon()).unwrap_err().code, Code::BadHost);
+    // Too little time for the second press: a clean timeout, the load untouched.
     let e = d.act(Action::Off, "node1", Instant::now() + Duration::from_millis(500)).unwrap_err();
     assert_eq!(e.code, Code::Timeout, "{e}");
-    assert!(start.elapsed() < Duration::from_millis(1500));
-    let mut other = std::fs::OpenOptions::new().read(true).write(true).open(cable.end_b()).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let s2 = stop.clone();
-    let t = std::thread::spawn(move || {
-        use std::io::Write;
-        let junk: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(151)).collect();
-        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
-            let _ = other.write_all(&junk);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
-    let start = Instant::now();
-    let e = d.act(Action::Off, "node1", Instant::now() + Duration::from_millis(500)).unwrap_err();
-    assert_eq!(e.code, Code::Timeout, "{e}");
-    assert!(start.elapsed() < Duration::from_millis(1500));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    t.join().unwrap();
+    assert!(ups.log().on[0]);
 }

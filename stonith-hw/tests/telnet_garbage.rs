@@ -51,7 +51,13 @@ fn garbage_cut_dialogs_and_dripping_switches_give_clean_errors() {
     let cases: [Case; 3] = [
         ("garbage", garbage(), Duration::ZERO, false, &[Code::Timeout]),
         ("cut off", b"\r\nUser Name : username> Enter Password: ".to_vec(), Duration::ZERO, true, &[Code::Oops, Code::Timeout]),
-        ("dripping", b"\r\nThis switch is very slow to say anything at all\r\n".to_vec(), Duration::from_millis(20), false, &[Code::Timeout]),
+        (
+            "dripping",
+            b"\r\nThis switch is very slow to say anything at all\r\n".to_vec(),
+            Duration::from_millis(20),
+            false,
+            &[Code::Timeout],
+        ),
     ];
     for (what, reply, pace, close, codes) in cases {
         let port = bad_switch(reply, pace, close);
