@@ -15,7 +15,7 @@ fn types_names_and_metadata() {
     let (types, _, _) = stonith(&["-L"], &[]);
     assert!(
         types.starts_with(
-            "apcmaster\napcmastersnmp\nbaytech\nfence_agent\nipmilan\nlcus\nmeatware\nnw_rpc100s\nrcd_serial\nrps10\nwti_nps\n"
+            "apcmaster\napcmastersnmp\napcsmart\nbaytech\nfence_agent\nipmilan\nlcus\nmeatware\nnw_rpc100s\nrcd_serial\nrps10\nwti_nps\n"
         ),
         "{types}"
     );
