@@ -48,6 +48,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// Forbids this test process, every thread of it, to fork or exec from now on (a seccomp
+/// filter; threads may still be made): what proves a driver needs no other program. The test
+/// binary's own process only — nextest runs each test in one of its own.
+pub fn forbid_forks() -> std::io::Result<()> {
+    sys::forbid_forks()
+}
+
 /// Whether we run as root.
 pub fn is_root() -> bool {
     sys::euid() == 0

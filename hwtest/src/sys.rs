@@ -62,6 +62,65 @@ pub(crate) fn deny_io_uring(cmd: &mut std::process::Command) {
     }
 }
 
+/// Forbids this whole process (every thread, now and later) to start another program: fork,
+/// vfork, execve and execveat fail with EPERM, and so does a clone that does not make a
+/// thread. clone3 fails with ENOSYS, which makes glibc create threads with clone, whose flags
+/// a seccomp filter can read (clone3's are behind a pointer). Irreversible.
+pub(crate) fn forbid_forks() -> std::io::Result<()> {
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const NR_OFFSET: u32 = 0; // seccomp_data.nr
+    const ARCH_OFFSET: u32 = 4; // seccomp_data.arch
+    const ARG0_LOW: u32 = 16; // seccomp_data.args[0], low half (little-endian)
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: u32 = 0xC000_003E;
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: u32 = 0xC000_00B7;
+    // (fork, vfork): x86_64 only; aarch64 forks through clone. A number no call has stands in.
+    #[cfg(target_arch = "x86_64")]
+    const FORKS: [u32; 2] = [57, 58];
+    #[cfg(target_arch = "aarch64")]
+    const FORKS: [u32; 2] = [u32::MAX, u32::MAX];
+    let (execve, execveat, clone, clone3) = (libc::SYS_execve as u32, libc::SYS_execveat as u32, libc::SYS_clone as u32, 435u32);
+    let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+    let f = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let prog = [
+        f(LD_W_ABS, 0, 0, ARCH_OFFSET),
+        f(JEQ_K, 1, 0, ARCH),
+        f(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+        f(LD_W_ABS, 0, 0, NR_OFFSET),
+        f(JEQ_K, 6, 0, execve),
+        f(JEQ_K, 5, 0, execveat),
+        f(JEQ_K, 4, 0, FORKS[0]),
+        f(JEQ_K, 3, 0, FORKS[1]),
+        f(JEQ_K, 3, 0, clone3),
+        f(JEQ_K, 3, 0, clone),
+        f(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+        f(RET_K, 0, 0, eperm),
+        f(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+        // clone: a thread (CLONE_THREAD) is allowed, anything else is a new process.
+        f(LD_W_ABS, 0, 0, ARG0_LOW),
+        f(JSET_K, 0, 1, libc::CLONE_THREAD as u32),
+        f(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+        f(RET_K, 0, 0, eperm),
+    ];
+    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: prctl and seccomp read only `fprog` and the `prog` it points to, both alive for
+    // the calls; TSYNC puts the filter on every thread of the process.
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let flags = libc::SECCOMP_FILTER_FLAG_TSYNC;
+        if libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &fprog as *const libc::sock_fprog) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// CLOCK_MONOTONIC in ns (the clock hbd's events and the emulators' records share).
 pub(crate) fn monotonic_ns() -> u64 {
     let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).expect("CLOCK_MONOTONIC exists on Linux");
