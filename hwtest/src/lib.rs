@@ -21,13 +21,17 @@
 //! - [`flood::Flood`]: forged frames at a paced rate from a third host on a segment, any
 //!   source address included (a packet socket), for the flood tests and `hb-bench flood`.
 //!
-//! - [`relay::LcusBoard`]: an LCUS-style USB relay board on a pty, recording every relay
-//!   command (for the STONITH drivers).
+//! - Fencing devices for the STONITH drivers: [`relay::LcusBoard`] (an LCUS-style USB relay
+//!   board on a pty), [`serialpower`] (serial power switches and an APC Smart-UPS on ptys),
+//!   [`ipmi::IpmiSim`] (OpenIPMI's `ipmi_sim`), [`pdu::ApcPdu`] (net-snmp's `snmpd` as an APC
+//!   PDU), and the telnet-menu switches on [`telnetd`]: [`wti::WtiNps`], [`apc::ApcMaster`],
+//!   [`baytech::Baytech`]. Each is checked with third-party clients in its tests.
+//! - [`forbid_forks`]: a seccomp filter that stops this process starting programs.
 //!
 //! - [`procstat`]: CPU time and wake-ups per thread, and RSS, of a running process.
 //!
-//! Only addresses inside namespaces created here are ever used (10.77.0.0/24, fd77::/64).
-//! Later issues add the BMC/PDU emulators here.
+//! Only addresses inside namespaces created here are ever used (10.77.0.0/24, fd77::/64),
+//! and loopback.
 
 pub mod apc;
 pub mod baytech;
