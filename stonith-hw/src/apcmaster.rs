@@ -265,6 +265,11 @@ impl Driver for ApcMaster {
     }
 }
 
+/// The decoders of a switch's text, for the fuzz target.
+pub(crate) fn fuzz(text: &str) -> usize {
+    parse_outlets(text).len() + usize::from(crate::telnet::prompt_end(text, is_prompt).is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

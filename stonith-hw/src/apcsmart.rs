@@ -160,6 +160,11 @@ impl Driver for ApcSmart {
     }
 }
 
+/// The decoder of a UPS's answer, for the fuzz target.
+pub(crate) fn fuzz(text: &str) -> Option<bool> {
+    load_off(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -179,6 +179,11 @@ impl Driver for Baytech {
     }
 }
 
+/// The decoders of a controller's text, for the fuzz target.
+pub(crate) fn fuzz(text: &str) -> usize {
+    parse_status(text).len() + usize::from(prompt_end(text, is_prompt).is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,3 +51,24 @@ pub mod wti_nps;
 pub use code::{Code, StonithError};
 pub use driver::{Action, Driver, Info, Power};
 pub use params::Params;
+
+/// For the `device_replies` fuzz target: every decoder of what a telnet-menu switch, a serial
+/// power switch or a UPS sends, run on `data` as it arrives (telnet negotiation stripped, in
+/// two pieces split at every point the first byte picks) and as text. The fuzzer checks that
+/// none panics; the drivers' tests check what they decode.
+#[doc(hidden)]
+pub fn fuzz_device_replies(data: &[u8]) {
+    let split = usize::from(data.first().copied().unwrap_or(0)).min(data.len());
+    let mut text = Vec::new();
+    let state = telnet::strip_negotiation(telnet::Telnet::Text, &data[..split], &mut text);
+    telnet::strip_negotiation(state, &data[split..], &mut text);
+    assert!(text.len() <= telnet::MAX_REPLY);
+    for t in [String::from_utf8_lossy(&text), String::from_utf8_lossy(data)] {
+        let _ = wti_nps::fuzz(&t);
+        let _ = apcmaster::fuzz(&t);
+        let _ = baytech::fuzz(&t);
+        let _ = apcsmart::fuzz(&t);
+        let _ = rps10::fuzz(&t);
+        let _ = code::quote_tail(&t);
+    }
+}

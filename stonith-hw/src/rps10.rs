@@ -129,6 +129,11 @@ impl Driver for Rps10 {
     }
 }
 
+/// The decoder of a switch's answer, for the fuzz target.
+pub(crate) fn fuzz(text: &str) -> Option<Power> {
+    plug_state(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,7 @@ pub(crate) fn resolve(ip: &str, port: Option<&str>) -> Result<SocketAddr, Stonit
 
 /// Where a telnet byte stream is: text, or inside a negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Telnet {
+pub(crate) enum Telnet {
     Text,
     /// After IAC.
     Iac,
@@ -40,6 +40,37 @@ enum Telnet {
     Sub,
     /// IAC inside a subnegotiation.
     SubIac,
+}
+
+/// Appends the text of `bytes` to `text` (telnet negotiation and NULs taken out, `IAC IAC`
+/// as one 255), starting in `state`; returns the state at the end. Keeps the last
+/// [`MAX_REPLY`] bytes of `text`.
+pub(crate) fn strip_negotiation(mut state: Telnet, bytes: &[u8], text: &mut Vec<u8>) -> Telnet {
+    for &b in bytes {
+        state = match (state, b) {
+            (Telnet::Text, 255) => Telnet::Iac,
+            (Telnet::Text, 0) => Telnet::Text,
+            (Telnet::Text, b) => {
+                text.push(b);
+                Telnet::Text
+            }
+            (Telnet::Iac, 255) => {
+                text.push(255);
+                Telnet::Text
+            }
+            (Telnet::Iac, 251..=254) => Telnet::Option,
+            (Telnet::Iac, 250) => Telnet::Sub,
+            (Telnet::Iac, _) | (Telnet::Option, _) => Telnet::Text,
+            (Telnet::Sub, 255) => Telnet::SubIac,
+            (Telnet::Sub, _) => Telnet::Sub,
+            (Telnet::SubIac, 240) => Telnet::Text,
+            (Telnet::SubIac, _) => Telnet::Sub,
+        };
+    }
+    if text.len() > MAX_REPLY {
+        text.drain(..text.len() - MAX_REPLY);
+    }
+    state
 }
 
 /// One connection to a switch.
@@ -66,30 +97,7 @@ impl Session {
 
     /// Takes telnet negotiation out of `bytes` and appends the text.
     fn take(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.state = match (self.state, b) {
-                (Telnet::Text, 255) => Telnet::Iac,
-                (Telnet::Text, 0) => Telnet::Text,
-                (Telnet::Text, b) => {
-                    self.text.push(b);
-                    Telnet::Text
-                }
-                (Telnet::Iac, 255) => {
-                    self.text.push(255);
-                    Telnet::Text
-                }
-                (Telnet::Iac, 251..=254) => Telnet::Option,
-                (Telnet::Iac, 250) => Telnet::Sub,
-                (Telnet::Iac, _) | (Telnet::Option, _) => Telnet::Text,
-                (Telnet::Sub, 255) => Telnet::SubIac,
-                (Telnet::Sub, _) => Telnet::Sub,
-                (Telnet::SubIac, 240) => Telnet::Text,
-                (Telnet::SubIac, _) => Telnet::Sub,
-            };
-        }
-        if self.text.len() > MAX_REPLY {
-            self.text.drain(..self.text.len() - MAX_REPLY);
-        }
+        self.state = strip_negotiation(self.state, bytes, &mut self.text);
     }
 
     /// Reads until `found` gives the end of what it looks for in the text so far; returns the
