@@ -1,5 +1,11 @@
-//! The cluster resource manager (`hb-crmd`) — **not implemented yet**.
+//! The cluster resource manager, `hb-crmd`: it runs the cluster's resources and fails them
+//! over, in a separate process at normal priority, so nothing it does can delay a heartbeat.
+//! It talks to `hbd` only through the IPC.
 //!
-//! Resources, the policy engine and the executor will run here, in a separate process at
-//! normal priority, so nothing they do can delay a heartbeat. Until it exists `hbd` refuses
-//! `crm`, `pacemaker` and `respawn` by name, and `haresources` is not read.
+//! Built so far (issue 16, in progress):
+//! - [`haresources`]: heartbeat's `haresources`, read as heartbeat reads it.
+//!
+//! Not yet: the native configuration, the agents' executor, the policy engine, the daemon.
+//! Until they exist `hbd` refuses `crm respawn` by name.
+
+pub mod haresources;

@@ -337,7 +337,7 @@ mod tests {
     #[test]
     fn every_mistake_names_its_line() {
         for (extra, want) in [
-            ("stonith_host * apcmaster x", "ha.cf:4: no STONITH driver \"apcmaster\""),
+            ("stonith_host * apcmaster9 x", "ha.cf:4: no STONITH driver \"apcmaster9\""),
             ("stonith_host c meatware b", "ha.cf:4: stonith_host names c, which is not a `node`"),
             ("stonith_level b 1 nope", "ha.cf:4: no stonith_device named nope"),
             ("stonith_level b 0 x", "ha.cf:4: level \"0\" must be a number from 1 to 9"),
