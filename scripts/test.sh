@@ -15,9 +15,10 @@ FUZZ_SECONDS="${HB_FUZZ_SECONDS:-20}"
 #    driver is tested against) and ipmitool (the third-party client that cross-checks it),
 #    snmpd, snmp and python3 (the emulated APC PDU: net-snmp's agent with a Python
 #    pass_persist backend, read by net-snmp's snmpget) and fence-agents (fence_apc_snmp,
-#    which cross-checks the apcmastersnmp driver) and telnet (fence_wti drives the emulated
-#    WTI switch through it).
-PKGS="iproute2 heartbeat corosync gzip stress-ng nftables cluster-glue pacemaker-cli-utils openipmi ipmitool snmpd snmp python3 fence-agents telnet"
+#    which cross-checks the apcmastersnmp driver) and telnet (fence_wti and fence_apc drive the
+#    emulated switches through it), resource-agents (the OCF agents the CRM runs: Dummy,
+#    IPaddr2).
+PKGS="iproute2 heartbeat corosync gzip stress-ng nftables cluster-glue pacemaker-cli-utils openipmi ipmitool snmpd snmp python3 fence-agents telnet resource-agents"
 if [ "$(id -u)" = 0 ]; then
     missing=""
     for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

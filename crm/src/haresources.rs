@@ -71,9 +71,7 @@ fn resource(word: &str) -> Result<HaResource, String> {
     let mut parts = canon.split("::");
     let script = parts.next().unwrap_or("").to_string();
     let args: Vec<String> = parts.map(str::to_string).collect();
-    let name_ok = !script.is_empty()
-        && !script.starts_with('.')
-        && script.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+    let name_ok = !script.is_empty() && !script.starts_with('.') && script.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
     if !name_ok {
         return Err(format!("{word:?} is not a resource (NAME or NAME::ARG…, NAME a script in resource.d or init.d)"));
     }
@@ -141,8 +139,11 @@ pub fn parse(file: &Path, text: &str, nodes: &[String]) -> Result<Vec<Group>, Ha
 
 /// Reads and parses the file at `path`.
 pub fn read(path: &Path, nodes: &[String]) -> Result<Vec<Group>, HaresourcesError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| HaresourcesError { file: path.to_path_buf(), line: 0, what: format!("cannot read it: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| HaresourcesError {
+        file: path.to_path_buf(),
+        line: 0,
+        what: format!("cannot read it: {e}"),
+    })?;
     parse(path, &text, nodes)
 }
 
@@ -168,7 +169,10 @@ mod tests {
         assert_eq!(g[0].resources[2].script, "Filesystem");
         assert_eq!(g[0].resources[2].args, ["/dev/sda1", "/data1", "ext2"]);
         assert_eq!(g[0].key(), "IPaddr::10.0.0.10/24/eth0");
-        assert_eq!(g[1].resources[1], HaResource { script: "script".into(), args: vec!["a".into(), "b".into()], id: "script::a::b".into() });
+        assert_eq!(
+            g[1].resources[1],
+            HaResource { script: "script".into(), args: vec!["a".into(), "b".into()], id: "script::a::b".into() }
+        );
     }
 
     /// Every example of Debian's sample haresources (heartbeat 3.0.6), uncommented, parses.
@@ -195,8 +199,14 @@ mod tests {
             ("\nalpha\n", "haresources:2: node \"alpha\" has no resources: a group is NODE RESOURCE…"),
             ("alpha a\nbeta b a\n", "haresources:2: resource \"a\" is already in the group of line 1: a resource runs in one group"),
             ("alpha x::::y\n", "haresources:1: resource \"x::::y\" has an empty argument (between two ::)"),
-            ("alpha ../../bin/sh\n", "haresources:1: \"../../bin/sh\" is not a resource (NAME or NAME::ARG…, NAME a script in resource.d or init.d)"),
-            ("alpha a \\\n b \\\n\nbeta a\n", "haresources:4: resource \"a\" is already in the group of line 1: a resource runs in one group"),
+            (
+                "alpha ../../bin/sh\n",
+                "haresources:1: \"../../bin/sh\" is not a resource (NAME or NAME::ARG…, NAME a script in resource.d or init.d)",
+            ),
+            (
+                "alpha a \\\n b \\\n\nbeta a\n",
+                "haresources:4: resource \"a\" is already in the group of line 1: a resource runs in one group",
+            ),
         ] {
             assert_eq!(p(text).unwrap_err(), want, "{text:?}");
         }

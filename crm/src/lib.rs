@@ -3,9 +3,13 @@
 //! It talks to `hbd` only through the IPC.
 //!
 //! Built so far (issue 16, in progress):
-//! - [`haresources`]: heartbeat's `haresources`, read as heartbeat reads it.
+//! - [`haresources`]: heartbeat's `haresources`, read as heartbeat reads it;
+//! - [`agent`]: OCF, LSB and heartbeat `resource.d` agents, run under a deadline in their own
+//!   process group, their results in OCF's terms.
 //!
-//! Not yet: the native configuration, the agents' executor, the policy engine, the daemon.
+//! Not yet: the native configuration, the built-in resources, the policy engine, the
+//! transition executor, the daemon.
 //! Until they exist `hbd` refuses `crm respawn` by name.
 
+pub mod agent;
 pub mod haresources;
