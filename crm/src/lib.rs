@@ -5,11 +5,13 @@
 //! Built so far (issue 16, in progress):
 //! - [`haresources`]: heartbeat's `haresources`, read as heartbeat reads it;
 //! - [`agent`]: OCF, LSB and heartbeat `resource.d` agents, run under a deadline in their own
-//!   process group, their results in OCF's terms.
+//!   process group, their results in OCF's terms;
+//! - [`policy`]: the policy engine, a pure function from configuration and cluster state to
+//!   this node's plan.
 //!
-//! Not yet: the native configuration, the built-in resources, the policy engine, the
-//! transition executor, the daemon.
+//! Not yet: the native configuration, the built-in resources, the transition executor, the daemon.
 //! Until they exist `hbd` refuses `crm respawn` by name.
 
 pub mod agent;
 pub mod haresources;
+pub mod policy;
