@@ -8,7 +8,7 @@
 use crate::auth::Keyring;
 use crate::liveness::{Event, EventQueue, LinkState, Liveness, NodeState, Timing};
 use crate::time::Nanos;
-use crate::wire::{self, Echo, Echoes, Header, Heartbeat, Reject, MAX_HEARTBEAT, TYPE_HEARTBEAT};
+use crate::wire::{self, CrmState, Echo, Echoes, Header, Heartbeat, Reject, MAX_HEARTBEAT, TYPE_HEARTBEAT};
 use hdrhistogram::Histogram;
 
 /// What a valid packet was.
@@ -46,6 +46,8 @@ struct Peer {
     watchdog_ms: u32,
     /// It has been up in this life of hbd (a fresh packet kept it alive).
     up_once: bool,
+    /// Its CRM state, as its last heartbeat of this generation carried it.
+    crm: CrmState,
 }
 
 const EVENT_QUEUE: usize = 128;
@@ -96,6 +98,8 @@ pub struct Engine {
     leaving: bool,
     /// Our advertised self-fencing watchdog timeout, ms (0: none).
     watchdog_ms: u32,
+    /// Our CRM's state, carried in every heartbeat while set.
+    crm: CrmState,
     /// The wall clock (unix seconds) at a monotonic instant, when it can be trusted: bounds
     /// the generations peers may announce.
     wall: Option<(u64, Nanos)>,
@@ -138,6 +142,7 @@ impl Engine {
                     left: false,
                     watchdog_ms: 0,
                     up_once: false,
+                    crm: CrmState::NONE,
                 })
                 .collect(),
             live: Liveness::new(c.timing, n, c.links, now),
@@ -153,6 +158,7 @@ impl Engine {
             events: EventQueue::default(),
             leaving: false,
             watchdog_ms: 0,
+            crm: CrmState::NONE,
             wall: None,
         }
     }
@@ -247,6 +253,7 @@ impl Engine {
             peer.window = ReplayWindow::default();
             peer.left = false;
             peer.watchdog_ms = 0;
+            peer.crm = CrmState::NONE;
             // Loss restarts with the new generation, on every link.
             for p in &mut self.pairs[idx * self.nlinks..(idx + 1) * self.nlinks] {
                 p.since = Nanos::ZERO;
@@ -262,6 +269,10 @@ impl Engine {
             self.peers[idx].keepalive = Nanos::from_millis(u64::from(k));
         }
         self.peers[idx].watchdog_ms = hb.watchdog_ms;
+        if hb.crm != self.peers[idx].crm {
+            self.peers[idx].crm = hb.crm;
+            self.push(Event::PeerCrm { node: idx as u8, at: now, state: hb.crm });
+        }
         let p = &mut self.pairs[idx * self.nlinks + link];
         if p.since == Nanos::ZERO {
             p.since = now;
@@ -372,6 +383,11 @@ impl Engine {
         self.watchdog_ms = ms;
     }
 
+    /// Carries `state` (our CRM's) in every heartbeat from now on (empty: none).
+    pub fn set_crm_state(&mut self, state: CrmState) {
+        self.crm = state;
+    }
+
     /// A peer's advertised self-fencing watchdog timeout, ms (0: none).
     pub fn peer_watchdog_ms(&self, n: usize) -> u32 {
         self.peers[n].watchdog_ms
@@ -422,7 +438,7 @@ impl Engine {
             }
         }
         let timing = Some((self.timing.keepalive.as_millis() as u32, self.timing.deadtime.as_millis() as u32));
-        let hb = Heartbeat { timing, echoes, leaving: self.leaving, watchdog_ms: self.watchdog_ms };
+        let hb = Heartbeat { timing, echoes, leaving: self.leaving, watchdog_ms: self.watchdog_ms, crm: self.crm };
         self.links[link].tx += 1;
         wire::encode_heartbeat(&h, &hb, &self.keys, out)
     }
@@ -591,6 +607,27 @@ mod tests {
         assert!(matches!(a.pop_event(), Some(Event::LinkUp { .. })));
         assert!(matches!(a.pop_event(), Some(Event::NodeUp { returning: false, .. })));
         assert_eq!(a.pop_event(), None);
+    }
+
+    #[test]
+    fn a_peers_crm_state_is_reported_once_per_change_and_forgotten_by_its_next_life() {
+        let mut a = engine("a", "b", 10, K);
+        let mut b = engine("b", "a", 20, K);
+        let t = 1_000 * MS;
+        let s = CrmState::new(b"groups").unwrap();
+        b.set_crm_state(s);
+        a.receive(0, &hb(&mut b, t), Nanos(t)).unwrap();
+        a.receive(0, &hb(&mut b, t + MS), Nanos(t + MS)).unwrap();
+        let crm: Vec<Event> = std::iter::from_fn(|| a.pop_event()).filter(|e| matches!(e, Event::PeerCrm { .. })).collect();
+        assert_eq!(crm, [Event::PeerCrm { node: 0, at: Nanos(t), state: s }], "once, not per heartbeat");
+        b.set_crm_state(CrmState::NONE);
+        a.receive(0, &hb(&mut b, t + 2 * MS), Nanos(t + 2 * MS)).unwrap();
+        assert_eq!(a.pop_event(), Some(Event::PeerCrm { node: 0, at: Nanos(t + 2 * MS), state: CrmState::NONE }));
+        // A new life starts without one, and says it again.
+        let mut b2 = engine("b", "a", 21, K);
+        b2.set_crm_state(s);
+        a.receive(0, &hb(&mut b2, t + 3 * MS), Nanos(t + 3 * MS)).unwrap();
+        assert!(std::iter::from_fn(|| a.pop_event()).any(|e| e == Event::PeerCrm { node: 0, at: Nanos(t + 3 * MS), state: s }));
     }
 
     #[test]

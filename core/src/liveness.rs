@@ -96,6 +96,15 @@ pub enum Event {
         /// When.
         at: Nanos,
     },
+    /// A peer's CRM state changed (its heartbeats carry a new one).
+    PeerCrm {
+        /// Peer index.
+        node: u8,
+        /// When.
+        at: Nanos,
+        /// The state (empty: its CRM stopped saying).
+        state: crate::wire::CrmState,
+    },
     /// A peer restarted: a newer generation arrived while it was considered alive.
     NodeRestarted {
         /// Peer index.

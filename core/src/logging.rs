@@ -402,6 +402,9 @@ pub fn format_event(n: &Names, e: &Event) -> (Level, String) {
             (Level::Warn, format!("node {} restarted (generation {generation})", name(&n.peers, node)))
         }
         Event::NodeLeft { node, .. } => (Level::Info, format!("node {} stopped cleanly (it left; not a failure)", name(&n.peers, node))),
+        Event::PeerCrm { node, state, .. } => {
+            (Level::Info, format!("node {}'s CRM says a new state ({} bytes)", name(&n.peers, node), state.as_slice().len()))
+        }
         Event::LinkUp { node, link, .. } => (Level::Info, format!("link {} to {} is up", name(&n.links, link), name(&n.peers, node))),
         Event::LinkWarn { node, link, silent, .. } => (
             Level::Warn,

@@ -35,6 +35,43 @@ pub const FIELD_LEAVING: u8 = 3;
 /// when it loses the cluster (`stonith_watchdog`): peers may take it as off once twice that
 /// has passed since they last heard it.
 pub const FIELD_WATCHDOG: u8 = 4;
+/// Field: the sender's CRM state, opaque to hbd (1 to [`MAX_CRM`] bytes): what `hb-crmd`
+/// tells its peers (which resource groups it holds), carried in every heartbeat while set.
+pub const FIELD_CRM: u8 = 5;
+/// The most bytes of a CRM state.
+pub const MAX_CRM: usize = 48;
+
+/// A CRM state as carried in heartbeats: `len` bytes of `bytes` (0: none). `Copy` and of
+/// fixed size, so it crosses the RT thread's rings without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrmState {
+    len: u8,
+    bytes: [u8; MAX_CRM],
+}
+
+impl Default for CrmState {
+    fn default() -> CrmState {
+        CrmState::NONE
+    }
+}
+
+impl CrmState {
+    /// No state.
+    pub const NONE: CrmState = CrmState { len: 0, bytes: [0; MAX_CRM] };
+
+    /// A state of these bytes; `None` if longer than [`MAX_CRM`].
+    pub fn new(b: &[u8]) -> Option<CrmState> {
+        let mut s = CrmState::default();
+        s.bytes.get_mut(..b.len())?.copy_from_slice(b);
+        s.len = b.len() as u8;
+        Some(s)
+    }
+
+    /// Its bytes (empty: no state).
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
 
 /// Why a received packet was dropped. The discriminant indexes the per-link counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -218,6 +255,8 @@ pub struct Heartbeat {
     pub leaving: bool,
     /// The sender's self-fencing watchdog timeout, ms (0: it does not self-fence).
     pub watchdog_ms: u32,
+    /// The sender's CRM state (empty: none).
+    pub crm: CrmState,
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
@@ -298,7 +337,8 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<Heartbeat, Reject> {
             }
             FIELD_LEAVING if l == 0 => hb.leaving = true,
             FIELD_WATCHDOG if l == 4 => hb.watchdog_ms = u32_at(v, 0),
-            FIELD_TIMING | FIELD_ECHO | FIELD_LEAVING | FIELD_WATCHDOG => return Err(Reject::Malformed),
+            FIELD_CRM if (1..=MAX_CRM).contains(&l) => hb.crm = CrmState::new(v).ok_or(Reject::Malformed)?,
+            FIELD_TIMING | FIELD_ECHO | FIELD_LEAVING | FIELD_WATCHDOG | FIELD_CRM => return Err(Reject::Malformed),
             _ => {}
         }
         i += 2 + l;
@@ -307,9 +347,10 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<Heartbeat, Reject> {
 }
 
 /// The longest heartbeat signed with a MAC of `mac_len` bytes: header, timing, an echo for
-/// each of [`MAX_ECHOES`] peers, the leaving mark and the watchdog advertisement.
+/// each of [`MAX_ECHOES`] peers, the leaving mark, the watchdog advertisement and the
+/// longest CRM state.
 pub const fn max_heartbeat_len(mac_len: usize) -> usize {
-    heartbeat_len(mac_len, MAX_ECHOES) + 2 + WATCHDOG_FIELD_LEN
+    heartbeat_len(mac_len, MAX_ECHOES) + 2 + WATCHDOG_FIELD_LEN + 2 + MAX_CRM
 }
 
 /// The bytes the watchdog advertisement adds to a heartbeat.
@@ -322,7 +363,7 @@ pub const fn heartbeat_len(mac_len: usize, echoes: usize) -> usize {
 
 /// Writes a signed heartbeat into `out` and returns its length.
 pub fn encode_heartbeat(h: &Header, hb: &Heartbeat, keys: &Keyring, out: &mut [u8; MAX_HEARTBEAT]) -> usize {
-    let mut body = [0u8; 10 + 18 * MAX_ECHOES + 2 + WATCHDOG_FIELD_LEN];
+    let mut body = [0u8; 10 + 18 * MAX_ECHOES + 2 + WATCHDOG_FIELD_LEN + 2 + MAX_CRM];
     let mut bl = 0;
     if let Some((k, d)) = hb.timing {
         body[bl] = FIELD_TIMING;
@@ -349,6 +390,13 @@ pub fn encode_heartbeat(h: &Header, hb: &Heartbeat, keys: &Keyring, out: &mut [u
         body[bl + 1] = 4;
         body[bl + 2..bl + 6].copy_from_slice(&hb.watchdog_ms.to_be_bytes());
         bl += WATCHDOG_FIELD_LEN;
+    }
+    let crm = hb.crm.as_slice();
+    if !crm.is_empty() {
+        body[bl] = FIELD_CRM;
+        body[bl + 1] = crm.len() as u8;
+        body[bl + 2..bl + 2 + crm.len()].copy_from_slice(crm);
+        bl += 2 + crm.len();
     }
     out[0..2].copy_from_slice(&MAGIC);
     out[2] = VERSION;
@@ -402,6 +450,7 @@ mod tests {
         echoes: Echoes::one(Echo { peer: 0x0102_0304, timestamp: 99, held: 7 }),
         leaving: false,
         watchdog_ms: 0,
+        crm: CrmState::NONE,
     };
 
     /// The test vectors printed in docs/wire-format.md.
@@ -478,20 +527,30 @@ mod tests {
         assert_eq!(parse_heartbeat(&[FIELD_LEAVING, 1, 0]), Err(Reject::Malformed));
         assert_eq!(parse_heartbeat(&[FIELD_WATCHDOG, 4, 0, 0, 0x13, 0x88]).unwrap().watchdog_ms, 5000);
         assert_eq!(parse_heartbeat(&[FIELD_WATCHDOG, 2, 0, 0]), Err(Reject::Malformed));
+        assert_eq!(parse_heartbeat(&[FIELD_CRM, 2, 7, 9]).unwrap().crm.as_slice(), [7, 9]);
+        assert_eq!(parse_heartbeat(&[FIELD_CRM, 0]), Err(Reject::Malformed), "an empty CRM state is not sent");
+        let mut long = vec![FIELD_CRM, 49];
+        long.extend([0; 49]);
+        assert_eq!(parse_heartbeat(&long), Err(Reject::Malformed), "longer than MAX_CRM");
+        assert!(CrmState::new(&[0; 49]).is_none());
     }
 
     /// A heartbeat carries an echo for every peer (15 at most); a sixteenth is malformed.
     #[test]
     fn every_peer_gets_an_echo_and_the_list_is_bounded() {
         let keys = ring("auth 1\n1 sha256 k\n");
-        let mut hb = Heartbeat { timing: Some((10, 50)), echoes: Echoes::default(), leaving: true, watchdog_ms: 5000 };
+        let crm = CrmState::new(&[0xa5; MAX_CRM]).unwrap();
+        let mut hb = Heartbeat { timing: Some((10, 50)), echoes: Echoes::default(), leaving: true, watchdog_ms: 5000, crm };
         for i in 0..MAX_ECHOES as u32 {
             assert!(hb.echoes.push(Echo { peer: i + 1, timestamp: u64::from(i) * 1000, held: i }));
         }
         assert!(!hb.echoes.push(Echo::default()), "the list is full");
         let mut out = [0u8; MAX_HEARTBEAT];
         let n = encode_heartbeat(&vector_header(Method::Sha256), &hb, &keys, &mut out);
-        assert_eq!(n, MAX_HEARTBEAT, "15 echoes, the leaving mark, the watchdog and the longest MAC fill the buffer exactly");
+        assert_eq!(
+            n, MAX_HEARTBEAT,
+            "15 echoes, the leaving mark, the watchdog, the longest CRM state and the longest MAC fill the buffer exactly"
+        );
         let (_, body, _) = split(&out[..n]).unwrap();
         let got = parse_heartbeat(body).unwrap();
         assert_eq!(got, hb);

@@ -39,7 +39,8 @@ pub(super) struct Ready {
 
 /// Everything the RT thread owns.
 pub(super) struct RtCtx {
-    pub engine: Engine,
+    /// Boxed: the context moves by value through set-up, and debug builds copy each move.
+    pub engine: Box<Engine>,
     /// Ping pseudo-members, when `ha.cf` has any.
     pub pinger: Option<Pinger>,
     /// Their sockets: fds after the links' in the backend.
@@ -179,6 +180,8 @@ struct LoopState {
     cut_short: bool,
     /// When the loop planned to wake next.
     deadline: Nanos,
+    /// The CRM state's version last handed to the engine.
+    crm_seen: u64,
 }
 
 /// The RT loop: what the RT thread owns, its backend and its buffers. [`Loop::tick`] is one
@@ -205,6 +208,7 @@ impl<B: Backend> Loop<B> {
             pressure: false,
             cut_short: false,
             deadline: now,
+            crm_seen: 0,
         };
         Loop { backend, ctx, st }
     }
@@ -233,6 +237,10 @@ impl<B: Backend> Loop<B> {
             p.poll(now, &ctx.apps, ctx.engine.lost_cluster(), &mut ctx.stats, &mut ctx.rtlog);
         }
         if ctx.engine.tx_due(now) {
+            // What the CRM last said travels from now on (a lock-free read; no allocation).
+            if let Some(s) = ctx.apps.crm_state.changed(&mut st.crm_seen) {
+                ctx.engine.set_crm_state(s);
+            }
             send(backend, ctx, st, now);
         }
         // INVARIANT: the status page is published before the events go out, so a client that

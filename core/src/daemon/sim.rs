@@ -55,7 +55,7 @@ impl<B: Backend> SimLoop<B> {
         let (rtlog, log) = logging::spawn_log_thread(logger.clone(), names, log_stop.clone())?;
         let (producer, events) = rtrb::RingBuffer::<Event>::new(crate::ipc::EVENT_RING);
         let ctx = RtCtx {
-            engine: Engine::new(engine, now),
+            engine: Box::new(Engine::new(engine, now)),
             pinger: None,
             icmp: Vec::new(),
             links: links.into_iter().map(|dests| RtLink::Udp(UdpRt { socket: None, dests })).collect(),

@@ -395,7 +395,7 @@ impl Daemon {
         let wd_timeout_s = petter.as_ref().and_then(|p| p.timeout_s()).map_or(0, u64::from);
         self_fencing(&cfg, &opts.node_name, &mut engine, petter.as_mut(), wd_timeout_s, &logger);
         let rt_ctx = RtCtx {
-            engine,
+            engine: Box::new(engine),
             pinger,
             icmp,
             links: media.links,

@@ -9,6 +9,7 @@
 //! - `fencing`: the fence requests, and the jobs a dead peer causes, for the fencing thread.
 
 pub mod client;
+pub mod crm;
 mod fencing;
 pub mod proto;
 pub mod server;
@@ -39,4 +40,6 @@ pub struct AppShared {
     /// Events not queued for some subscriber because it fell behind, since start. Written by
     /// IPC.
     pub subscriber_missed: AtomicU64,
+    /// This node's CRM state, which its heartbeats carry. Written by IPC, read by RT.
+    pub crm_state: crm::CrmSlot,
 }

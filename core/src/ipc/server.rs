@@ -8,7 +8,7 @@
 //! for), and its log lines (rate-limited, with a count of what was suppressed).
 
 use super::proto::{self, AppState, AppStatus, ErrorCode, EventMsg, Reply, Request};
-use super::{fencing, AppShared, CRM_NAME};
+use super::{crm, fencing, AppShared, CRM_NAME};
 use crate::apphb::{self, AppError, AppEvent, Caller};
 use crate::config::ApiAuth;
 use crate::fence::thread::FenceLink;
@@ -180,6 +180,7 @@ pub struct Server {
     conn_log: RateLimit,
     state_log: RateLimit,
     fence_ids: fencing::Ids,
+    crm_peers: crm::PeerStates,
 }
 
 /// A liveness event as the stream carries it.
@@ -202,6 +203,7 @@ pub fn event_of(n: &Names, e: &Event) -> proto::Event {
         Event::PingUp { node, at } => proto::Event::PingUp { node: name(&n.pings, node), at_ns: at },
         Event::PingDead { node, at, silent } => proto::Event::PingDead { node: name(&n.pings, node), at_ns: at, silent_ns: silent },
         Event::Stall { at, late } => proto::Event::Stall { at_ns: at, late_ns: late },
+        Event::PeerCrm { node, at, state } => proto::Event::PeerCrm { node: peer(node), at_ns: at, state: crm::hex(state.as_slice()) },
     }
 }
 
@@ -254,6 +256,7 @@ impl Server {
             conn_log: RateLimit::new("IPC clients"),
             state_log: RateLimit::new("lost events and the peers file"),
             fence_ids: fencing::Ids::default(),
+            crm_peers: crm::PeerStates::default(),
         }
     }
 
@@ -369,6 +372,8 @@ impl Server {
             }
             Request::FenceConfirm { node } => fencing::confirm(&caller, node),
             Request::StonithStatus => fencing::status(self.ctx.fence.as_ref()),
+            Request::CrmState { state } => crm::set_state(&self.ctx.apps.crm_state, &caller, &state),
+            Request::CrmPeers => self.crm_peers.reply(),
         };
         (reply, events, subscribe)
     }
@@ -481,6 +486,7 @@ impl Server {
         while let Ok(ev) = events.pop() {
             generations_changed |= matches!(ev, Event::NodeUp { .. } | Event::NodeRestarted { .. });
             let e = event_of(&self.ctx.names, &ev);
+            self.crm_peers.on_event(&e);
             if let Some(refused) = fencing::on_event(self.ctx.fence.as_ref(), &e, &mut self.fence_ids) {
                 self.ctx.logger.error(&refused);
             }

@@ -9,8 +9,10 @@
 //! [`Event::Unknown`] and [`ErrorCode::Other`]. The `hello` exchange says which version each
 //! side speaks.
 
+mod error;
 mod fence;
 
+pub use error::{CrmPeer, ErrorCode};
 pub use fence::{DeviceStatus, FenceOp, FenceReason, TargetStatus};
 
 use crate::status::Snapshot;
@@ -89,6 +91,14 @@ pub enum Request {
     },
     /// The fencing devices, the topology, and what waits for an operator.
     StonithStatus,
+    /// Sets the state this node's heartbeats carry to its peers' CRMs: at most 48 bytes in
+    /// hex, opaque to hbd; empty stops carrying one (root and hbd's user only; `hb-crmd`).
+    CrmState {
+        /// The bytes, in hex.
+        state: String,
+    },
+    /// The CRM state each live peer's heartbeats carry.
+    CrmPeers,
 }
 
 /// hbd's answer to one request: one message.
@@ -181,6 +191,16 @@ pub enum Reply {
         /// Nodes a meatware action is waiting on an operator for.
         waiting_for_operator: Vec<String>,
     },
+    /// Answers `crm-state`: heartbeats carry the state from now on.
+    CrmStateSet {
+        /// Its length.
+        bytes: u32,
+    },
+    /// Answers `crm-peers`.
+    CrmPeers {
+        /// Each peer whose heartbeats carry a CRM state.
+        peers: Vec<CrmPeer>,
+    },
     /// The request was refused; the connection stays open unless `code` says otherwise.
     Error {
         /// What kind of refusal.
@@ -191,47 +211,6 @@ pub enum Reply {
     /// A reply this client's version does not know (from a newer hbd).
     #[serde(other)]
     Unknown,
-}
-
-/// Why a request was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ErrorCode {
-    /// Not a request: not JSON, a missing field, a wrong type, or too long.
-    BadRequest,
-    /// An `op` this hbd does not know.
-    UnknownRequest,
-    /// `hello` with version 0.
-    UnsupportedVersion,
-    /// The connection was refused: this user is not on the allow list (`apiauth`). hbd closes it.
-    PermissionDenied,
-    /// The connection was refused: this user (or everyone) has too many open. hbd closes it.
-    TooManyClients,
-    /// No such application heartbeat.
-    NotRegistered,
-    /// The name is taken by a live registration.
-    AlreadyRegistered,
-    /// The registration belongs to another user or connection.
-    NotOwner,
-    /// A name starting `hb-` from a user other than root or hbd's own.
-    ReservedName,
-    /// The application-heartbeat table is full.
-    TooMany,
-    /// A value out of range (interval, name).
-    Invalid,
-    /// A request only root and hbd's user may make.
-    NotPrivileged,
-    /// No device can fence that node (or none is configured).
-    NoFencing,
-    /// Not a node of this cluster (or this node itself).
-    NoSuchNode,
-    /// The fencing queue is full.
-    Busy,
-    /// `fence-confirm` for a node no action waits for.
-    NothingWaiting,
-    /// A code this client's version does not know.
-    #[serde(other)]
-    Other,
 }
 
 /// An application heartbeat's state.
@@ -389,6 +368,16 @@ pub enum Event {
         /// Its interval.
         interval_ns: Nanos,
     },
+    /// A peer's CRM state changed (`crm-state` on that node); empty when its CRM stopped
+    /// saying. A peer's state is forgotten when it dies, leaves or restarts.
+    PeerCrm {
+        /// The peer.
+        node: String,
+        /// When it arrived.
+        at_ns: Nanos,
+        /// The state, in hex.
+        state: String,
+    },
     /// An application heartbeat missed its interval.
     ApphbMissed {
         /// Its name.
@@ -529,7 +518,7 @@ pub fn encode<T: Serialize>(m: &T) -> Vec<u8> {
 
 impl Request {
     /// Every `op` of this version.
-    pub const OPS: [&'static str; 11] = [
+    pub const OPS: [&'static str; 13] = [
         "hello",
         "ping",
         "subscribe",
@@ -541,6 +530,8 @@ impl Request {
         "fence",
         "fence-confirm",
         "stonith-status",
+        "crm-state",
+        "crm-peers",
     ];
 }
 
@@ -616,6 +607,8 @@ mod tests {
             Request::Fence { node: "b".into(), action: FenceOp::Off },
             Request::FenceConfirm { node: "b".into() },
             Request::StonithStatus,
+            Request::CrmState { state: "01".into() },
+            Request::CrmPeers,
         ];
         assert_eq!(all.len(), Request::OPS.len());
         for r in all {
