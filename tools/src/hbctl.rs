@@ -676,6 +676,7 @@ fn event_text(m: &EventMsg) -> String {
         E::NodeDead { node, at_ns, silent_ns } => (*at_ns, format!("node-dead {node}{}", d(*silent_ns))),
         E::NodeRestarted { node, at_ns, generation } => (*at_ns, format!("node-restarted {node} generation {generation}")),
         E::NodeLeft { node, at_ns } => (*at_ns, format!("node-left {node} (stopped cleanly)")),
+        E::PeerCrm { node, at_ns, state } => (*at_ns, format!("peer-crm {node} state {}", if state.is_empty() { "(none)" } else { state })),
         E::LinkUp { node, link, at_ns } => (*at_ns, format!("link-up {node} link {link}")),
         E::LinkWarn { node, link, at_ns, silent_ns } => (*at_ns, format!("link-warn {node} link {link}{}", d(*silent_ns))),
         E::LinkDead { node, link, at_ns, silent_ns } => (*at_ns, format!("link-dead {node} link {link}{}", d(*silent_ns))),
