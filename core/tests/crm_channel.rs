@@ -3,6 +3,9 @@
 //! subscribers get a `peer-crm` event and find it in `crm-peers`; a peer that stops cleanly
 //! is forgotten.
 
+// Tests may read the clock and sleep; hbd's own code may not (core/clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::{wait_event, Node};
