@@ -13,5 +13,8 @@
 //! Until they exist `hbd` refuses `crm respawn` by name.
 
 pub mod agent;
+pub mod config;
+pub mod daemon;
+pub mod digest;
 pub mod haresources;
 pub mod policy;

@@ -1,0 +1,130 @@
+//! `hb-crmd`: hb's cluster resource manager. See `hb-crmd --help`.
+
+use hb_crm::config::Config;
+use hb_crm::daemon::{log, Crmd};
+use hb_crm::policy::NoFencing;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const HELP: &str = "\
+hb-crmd - hb's cluster resource manager
+
+USAGE:
+    hb-crmd [OPTIONS]
+
+Runs the resource groups of haresources on this node of an hb cluster and fails them over:
+it talks to the local hbd through its IPC socket, learns which peers are alive, dead, fenced
+or gone, tells the peers' CRMs (through hbd's heartbeats) which groups it holds, and never
+starts a group that a peer may still run. Groups start left to right and stop right to
+left; auto_failback comes from ha.cf.
+
+OPTIONS:
+    -c, --config-dir DIR        ha.cf and haresources                 [default: /etc/ha.d]
+    -r, --run-dir DIR           hbd's run directory (hbd.sock)        [default: /run/hb]
+    -n, --node-name NAME        this node's name                      [default: host name]
+        --resource-dir DIR      heartbeat resource scripts   [default: CONFIG-DIR/resource.d]
+        --init-dir DIR          LSB init scripts                      [default: /etc/init.d]
+        --no-fencing MODE       a dead peer that cannot be fenced: refuse (wait for an
+                                operator's hbctl fence-confirm) or r1 (take over at once,
+                                as heartbeat R1 did)                  [default: refuse]
+        --monitor-interval MS   how often running resources are checked [default: 5000]
+        --op-timeout S          each start, stop and monitor's deadline [default: 20]
+        --migration-threshold N failures after which a group leaves this node
+                                (0: never)                            [default: 3]
+        --check-config          validate the configuration, then exit
+    -h, --help                  this text
+
+EXIT STATUS:
+    0   --check-config: the configuration is valid
+    1   hbd went away, or the CRM could not act on it
+    2   bad command line
+    78  the configuration is invalid (the message names file and line)
+";
+
+/// The option's value, as text.
+fn value(p: &mut lexopt::Parser) -> String {
+    match p.value().map(|v| v.into_string()) {
+        Ok(Ok(v)) => v,
+        Ok(Err(_)) => usage("an option's value is not UTF-8".into()),
+        Err(e) => usage(e.to_string()),
+    }
+}
+
+fn usage(e: String) -> ! {
+    eprintln!("hb-crmd: {e} (see hb-crmd --help)");
+    std::process::exit(2)
+}
+
+fn main() {
+    let mut p = lexopt::Parser::from_env();
+    let mut config_dir = PathBuf::from("/etc/ha.d");
+    let mut run_dir = PathBuf::from("/run/hb");
+    let mut node = None;
+    let mut resource_dir = None;
+    let mut init_dir = PathBuf::from("/etc/init.d");
+    let mut no_fencing = NoFencing::Refuse;
+    let mut monitor_ms = 5000u64;
+    let mut op_timeout_s = 20u64;
+    let mut threshold = 3u32;
+    let mut check = false;
+    loop {
+        use lexopt::prelude::*;
+        let arg = match p.next() {
+            Ok(Some(a)) => a,
+            Ok(None) => break,
+            Err(e) => usage(e.to_string()),
+        };
+        let num = |v: String, what: &str| -> u64 { v.parse().unwrap_or_else(|_| usage(format!("{what}: {v:?} is not a number"))) };
+        match arg {
+            Short('c') | Long("config-dir") => config_dir = value(&mut p).into(),
+            Short('r') | Long("run-dir") => run_dir = value(&mut p).into(),
+            Short('n') | Long("node-name") => node = Some(value(&mut p)),
+            Long("resource-dir") => resource_dir = Some(PathBuf::from(value(&mut p))),
+            Long("init-dir") => init_dir = value(&mut p).into(),
+            Long("no-fencing") => {
+                no_fencing = match value(&mut p).as_str() {
+                    "refuse" => NoFencing::Refuse,
+                    "r1" => NoFencing::R1,
+                    other => usage(format!("--no-fencing {other:?}: refuse or r1")),
+                }
+            }
+            Long("monitor-interval") => monitor_ms = num(value(&mut p), "--monitor-interval").max(100),
+            Long("op-timeout") => op_timeout_s = num(value(&mut p), "--op-timeout").max(1),
+            Long("migration-threshold") => threshold = num(value(&mut p), "--migration-threshold") as u32,
+            Long("check-config") => check = true,
+            Short('h') | Long("help") => {
+                print!("{HELP}");
+                return;
+            }
+            other => usage(other.unexpected().to_string()),
+        }
+    }
+    let node = node.unwrap_or_else(hb_core::daemon::host_name);
+    let settings = hb_crm::config::Settings {
+        resource_dir: resource_dir.unwrap_or_else(|| config_dir.join("resource.d")),
+        config_dir,
+        init_dir,
+        node,
+        no_fencing,
+        monitor_interval: Duration::from_millis(monitor_ms),
+        op_timeout: Duration::from_secs(op_timeout_s),
+        migration_threshold: threshold,
+    };
+    let cfg = match Config::load(settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hb-crmd: {e}");
+            std::process::exit(78);
+        }
+    };
+    if check {
+        println!("hb-crmd: configuration valid: {} group(s), {} resource(s)", cfg.policy.groups.len(), cfg.resources.len());
+        return;
+    }
+    log("info", &format!("starting on {}: {} group(s)", cfg.settings.node, cfg.policy.groups.len()));
+    let result = Crmd::start(cfg, &run_dir, Duration::from_secs(30)).and_then(|mut c| c.run_forever());
+    if let Err(e) = result {
+        log("ERROR", &e);
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,285 @@
+//! `hb-crmd`'s loop: it learns the cluster from hbd (snapshot, `stonith-status`,
+//! `crm-peers`, then the event stream), probes every resource once, and then repeatedly asks
+//! the policy engine what this node must do and does it, one operation at a time, telling
+//! its peers through hbd which groups it holds before it starts one and after it has
+//! stopped one. Running resources are monitored; a failure counts against the group's
+//! migration threshold. The CRM checks in as the application heartbeat `hb-crmd`, so hbd
+//! can tie its watchdog to it (`watchdog_require_crm`).
+
+use crate::agent::{Op, Rc};
+use crate::config::Config;
+use crate::digest::{hex, unhex, Said};
+use crate::policy::{decide, Local, Peer, Step, View};
+use hb_core::ipc::proto::{Event, Reply, Request};
+use hb_core::ipc::{Client, ClientError};
+use hb_core::liveness::NodeState;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How often the CRM checks in with hbd (its registration promises [`APPHB_INTERVAL`]).
+const CHECKIN: Duration = Duration::from_millis(300);
+/// The application-heartbeat interval the CRM registers.
+const APPHB_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Writes a line to standard error, as hbd's own log lines look.
+pub fn log(level: &str, msg: &str) {
+    eprintln!("hb-crmd[{}]: {level}: {msg}", std::process::id());
+}
+
+/// What this CRM knows of one peer.
+#[derive(Debug, Clone)]
+struct PeerInfo {
+    state: Peer,
+    said: Option<Said>,
+}
+
+/// The running CRM.
+pub struct Crmd {
+    cfg: Config,
+    hbd: Client,
+    peers: BTreeMap<String, PeerInfo>,
+    view: View,
+    published: Option<Vec<u8>>,
+    last_checkin: Instant,
+    last_monitor: Instant,
+    /// What the groups waited for last round (logged when it changes).
+    waits: Vec<String>,
+}
+
+impl Crmd {
+    /// Connects to hbd in `run_dir` (waiting for it up to `wait`), registers, subscribes and
+    /// learns the cluster; then probes every resource.
+    pub fn start(cfg: Config, run_dir: &Path, wait: Duration) -> Result<Crmd, String> {
+        let end = Instant::now() + wait;
+        let mut hbd = loop {
+            match Client::connect_as(run_dir, hb_core::ipc::CRM_NAME) {
+                Ok(c) => break c,
+                Err(e) if Instant::now() >= end => return Err(format!("cannot reach hbd: {e}")),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        let err = |e: ClientError| format!("hbd: {e}");
+        hbd.call(&Request::ApphbRegister {
+            name: hb_core::ipc::CRM_NAME.into(),
+            interval_ms: APPHB_INTERVAL.as_millis() as u64,
+            persistent: false,
+        })
+        .map_err(err)?;
+        hbd.subscribe().map_err(err)?;
+        let fencing = match hbd.request(&Request::StonithStatus).map_err(err)? {
+            Reply::StonithStatus { targets, .. } => targets.into_iter().map(|t| (t.node, !t.levels.is_empty())).collect(),
+            _ => BTreeMap::new(),
+        };
+        let me = cfg.settings.node.clone();
+        let view = View {
+            me: me.clone(),
+            nodes: cfg.nodes.clone(),
+            peers: BTreeMap::new(),
+            standby: false,
+            here: BTreeMap::new(),
+            failures: BTreeMap::new(),
+            fencing,
+        };
+        let now = Instant::now();
+        let mut c =
+            Crmd { cfg, hbd, peers: BTreeMap::new(), view, published: None, last_checkin: now, last_monitor: now, waits: Vec::new() };
+        c.resync()?;
+        let ids: Vec<String> = c.cfg.resources.iter().map(|r| r.id.clone()).collect();
+        for id in ids {
+            c.run(Op::Monitor, &id);
+        }
+        Ok(c)
+    }
+
+    /// Reads the whole state again: each peer's liveness and what its CRM last said.
+    fn resync(&mut self) -> Result<(), String> {
+        let err = |e: ClientError| format!("hbd: {e}");
+        if let Reply::Snapshot { status, .. } = self.hbd.call(&Request::Snapshot).map_err(err)? {
+            for n in status.nodes.iter().filter(|n| n.id != 0 && n.name != self.view.me) {
+                let state = match n.state {
+                    NodeState::Dead => Peer::Dead { fenced: false },
+                    _ => Peer::Up { holds: None, standby: false },
+                };
+                self.peers.insert(n.name.clone(), PeerInfo { state, said: None });
+            }
+        }
+        if let Reply::CrmPeers { peers } = self.hbd.call(&Request::CrmPeers).map_err(err)? {
+            for p in peers {
+                self.heard(&p.node, &p.state);
+            }
+        }
+        self.refresh_peers();
+        Ok(())
+    }
+
+    /// A peer's CRM said `state` (hex).
+    fn heard(&mut self, node: &str, state: &str) {
+        let said = unhex(state).and_then(|b| Said::decode(&b));
+        if let Some(s) = said.as_ref().filter(|s| s.digest != self.cfg.digest) {
+            log("ERROR", &format!("{node}'s haresources differs from this node's (digest {:08x}, ours {:08x}): its groups cannot be read, and nothing it may hold is started", s.digest, self.cfg.digest));
+        }
+        let said = said.filter(|s| s.digest == self.cfg.digest);
+        let info = self.peers.entry(node.to_string()).or_insert(PeerInfo { state: Peer::Up { holds: None, standby: false }, said: None });
+        info.said = said;
+    }
+
+    /// The policy's view of each peer, from what is known of it.
+    fn refresh_peers(&mut self) {
+        let keys: Vec<String> = self.cfg.policy.groups.iter().map(|g| g.key.clone()).collect();
+        self.view.peers = self
+            .peers
+            .iter()
+            .map(|(n, p)| {
+                let state = match (&p.state, &p.said) {
+                    (Peer::Up { .. }, Some(s)) => {
+                        Peer::Up { holds: Some(s.holds.iter().filter_map(|i| keys.get(*i).cloned()).collect()), standby: s.standby }
+                    }
+                    (Peer::Up { .. }, None) => Peer::Up { holds: None, standby: false },
+                    (other, _) => other.clone(),
+                };
+                (n.clone(), state)
+            })
+            .collect();
+    }
+
+    /// Follows one event from hbd.
+    fn on_event(&mut self, e: &Event) -> Result<(), String> {
+        let set = |me: &mut Crmd, node: &str, state: Peer, forget: bool| {
+            if let Some(p) = me.peers.get_mut(node) {
+                p.state = state;
+                if forget {
+                    p.said = None;
+                }
+            }
+        };
+        match e {
+            Event::NodeUp { node, .. } => set(self, node, Peer::Up { holds: None, standby: false }, false),
+            Event::NodeRestarted { node, .. } => set(self, node, Peer::Up { holds: None, standby: false }, true),
+            Event::NodeDead { node, .. } => set(self, node, Peer::Dead { fenced: false }, true),
+            Event::NodeLeft { node, .. } => set(self, node, Peer::Left, true),
+            Event::PeerCrm { node, state, .. } => self.heard(node, state),
+            Event::FenceResult { node, ok: true, .. } => {
+                if matches!(self.peers.get(node).map(|p| &p.state), Some(Peer::Dead { .. })) {
+                    log("info", &format!("{node} is fenced (confirmed off): its groups may be taken over"));
+                    set(self, node, Peer::Dead { fenced: true }, true);
+                }
+            }
+            Event::Missed { .. } | Event::EventsLost { .. } => self.resync()?,
+            _ => {}
+        }
+        self.refresh_peers();
+        Ok(())
+    }
+
+    /// Runs `op` on resource `id` and records what it did.
+    fn run(&mut self, op: Op, id: &str) -> Rc {
+        let Some(r) = self.cfg.resource(id).cloned() else { return Rc::NotConfigured };
+        let out = r.agent.run(op, id, self.cfg.settings.op_timeout);
+        let state = match (op, out.rc) {
+            (Op::Start, Rc::Success) | (Op::Monitor, Rc::Success) => Local::Running,
+            (Op::Stop, Rc::Success) | (Op::Monitor, Rc::NotRunning) => Local::Stopped,
+            _ => Local::Failed,
+        };
+        let was = self.view.here.insert(id.to_string(), state);
+        if state == Local::Failed || (op == Op::Monitor && was == Some(Local::Running) && state != Local::Running) {
+            *self.view.failures.entry(r.group.clone()).or_default() += 1;
+        }
+        let level = if state == Local::Failed { "ERROR" } else { "info" };
+        if op != Op::Monitor || state == Local::Failed || was != Some(state) {
+            let took = out.took.as_secs_f64() * 1e3;
+            let tail = if out.output.is_empty() { String::new() } else { format!(": {}", out.output.lines().last().unwrap_or("")) };
+            log(level, &format!("{} {id}: {} in {took:.1} ms{tail}", op.name(), out.rc.name()));
+        }
+        out.rc
+    }
+
+    /// Tells the peers what this node holds: every group with a resource not stopped here,
+    /// and `starting`.
+    fn publish(&mut self, starting: Option<&str>) -> Result<(), String> {
+        let holds = self
+            .cfg
+            .policy
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| {
+                Some(g.key.as_str()) == starting
+                    || g.resources.iter().any(|r| matches!(self.view.here.get(r), Some(Local::Running | Local::Failed)))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let said = Said { standby: self.view.standby, digest: self.cfg.digest, holds };
+        let bytes = said.encode().ok_or("too many groups for the CRM state (at most 336)")?;
+        if self.published.as_ref() != Some(&bytes) {
+            self.hbd.call(&Request::CrmState { state: hex(&bytes) }).map_err(|e| format!("hbd: {e}"))?;
+            self.published = Some(bytes);
+        }
+        Ok(())
+    }
+
+    /// Checks in with hbd and monitors running resources when they are due.
+    fn housekeeping(&mut self) -> Result<(), String> {
+        if self.last_checkin.elapsed() >= CHECKIN {
+            self.hbd.call(&Request::ApphbCheckin { name: hb_core::ipc::CRM_NAME.into() }).map_err(|e| format!("hbd: {e}"))?;
+            self.last_checkin = Instant::now();
+        }
+        if self.last_monitor.elapsed() >= self.cfg.settings.monitor_interval {
+            let running: Vec<String> = self.view.here.iter().filter(|(_, s)| **s == Local::Running).map(|(r, _)| r.clone()).collect();
+            for id in running {
+                self.run(Op::Monitor, &id);
+            }
+            self.last_monitor = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// One round: decide, then carry out the plan's first operation (or wait for an event).
+    /// Returns whether it did something.
+    pub fn step(&mut self) -> Result<bool, String> {
+        self.housekeeping()?;
+        // Whatever happened meanwhile is known before deciding.
+        while let Some(m) = self.hbd.next_event(Duration::ZERO).map_err(|e| format!("hbd: {e}"))? {
+            self.on_event(&m.event)?;
+        }
+        let plan = decide(&self.cfg.policy, &self.view);
+        self.publish(None)?;
+        let run = plan.steps.iter().find_map(|s| match s {
+            Step::Run { op, resource, group } => Some((*op, resource.clone(), group.clone())),
+            Step::Wait { .. } => None,
+        });
+        if let Some((op, resource, group)) = run {
+            if op == Op::Start {
+                // The peers hear that this node holds the group before any of it starts.
+                self.publish(Some(&group))?;
+            }
+            self.run(op, &resource);
+            self.publish(None)?;
+            return Ok(true);
+        }
+        let waits: Vec<String> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Wait { group, why } => Some(format!("group {group} waits: {why}")),
+                Step::Run { .. } => None,
+            })
+            .collect();
+        if waits != self.waits {
+            waits.iter().for_each(|w| log("info", w));
+            self.waits = waits;
+        }
+        let wait = CHECKIN.min(self.cfg.settings.monitor_interval);
+        if let Some(m) = self.hbd.next_event(wait).map_err(|e| format!("hbd: {e}"))? {
+            self.on_event(&m.event)?;
+        }
+        Ok(false)
+    }
+
+    /// Runs until hbd goes away.
+    pub fn run_forever(&mut self) -> Result<(), String> {
+        loop {
+            self.step()?;
+        }
+    }
+}
