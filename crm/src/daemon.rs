@@ -15,6 +15,7 @@ use hb_core::ipc::{Client, ClientError};
 use hb_core::liveness::NodeState;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How often the CRM checks in with hbd (its registration promises [`APPHB_INTERVAL`]).
@@ -270,16 +271,44 @@ impl Crmd {
             self.waits = waits;
         }
         let wait = CHECKIN.min(self.cfg.settings.monitor_interval);
-        if let Some(m) = self.hbd.next_event(wait).map_err(|e| format!("hbd: {e}"))? {
-            self.on_event(&m.event)?;
+        match self.hbd.next_event(wait) {
+            Ok(Some(m)) => self.on_event(&m.event)?,
+            Ok(None) => {}
+            // A stop signal ends the wait early.
+            Err(_) if crate::sys::STOP.load(Ordering::SeqCst) => {}
+            Err(e) => return Err(format!("hbd: {e}")),
         }
         Ok(false)
     }
 
-    /// Runs until hbd goes away.
+    /// Runs until SIGTERM or SIGINT (then releases every group: [`Crmd::release_all`]) or
+    /// until hbd goes away.
     pub fn run_forever(&mut self) -> Result<(), String> {
-        loop {
+        while !crate::sys::STOP.load(Ordering::SeqCst) {
             self.step()?;
+        }
+        self.release_all()
+    }
+
+    /// Stops every resource not known stopped, groups in reverse order and each right to
+    /// left, then tells the peers this node holds nothing. An error if any stop failed: the
+    /// node must then not say it left cleanly (hbd sends no leaving mark, so the peers fence
+    /// it before taking over).
+    pub fn release_all(&mut self) -> Result<(), String> {
+        log("info", "stopping: releasing every resource group");
+        let groups: Vec<Vec<String>> = self.cfg.policy.groups.iter().rev().map(|g| g.resources.iter().rev().cloned().collect()).collect();
+        let mut failed = Vec::new();
+        for id in groups.into_iter().flatten() {
+            if self.view.here.get(&id) != Some(&Local::Stopped) && self.run(Op::Stop, &id) != Rc::Success {
+                failed.push(id);
+            }
+        }
+        self.publish(None)?;
+        if failed.is_empty() {
+            log("info", "every resource group released");
+            Ok(())
+        } else {
+            Err(format!("could not stop {}: this node may still run them", failed.join(", ")))
         }
     }
 }

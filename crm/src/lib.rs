@@ -18,3 +18,4 @@ pub mod daemon;
 pub mod digest;
 pub mod haresources;
 pub mod policy;
+pub mod sys;

@@ -43,12 +43,14 @@ fn bin(name: &str) -> PathBuf {
     p
 }
 
-fn start(dir: &Path, name: &str, port: u16) -> Node {
+/// Writes node `name`'s configuration (with `extra` appended to its ha.cf); returns its
+/// directory and run directory.
+fn configure(dir: &Path, name: &str, port: u16, extra: &str) -> (String, String) {
     let cfg = dir.join(name);
     let me = if name == "a" { "127.0.0.1" } else { "127.0.0.2" };
     std::fs::create_dir_all(cfg.join("resource.d")).unwrap();
     let hacf = format!(
-        "keepalive 20ms\nwarntime 100ms\ndeadtime 300ms\ninitdead 3\nudpport {port}\nucast lo 127.0.0.1 127.0.0.2\nbind {me}\nnode a b\nauto_failback on\n"
+        "keepalive 20ms\nwarntime 100ms\ndeadtime 300ms\ninitdead 3\nudpport {port}\nucast lo 127.0.0.1 127.0.0.2\nbind {me}\nnode a b\nauto_failback on\n{extra}"
     );
     std::fs::write(cfg.join("ha.cf"), hacf).unwrap();
     std::fs::write(cfg.join("authkeys"), KEYS).unwrap();
@@ -57,11 +59,23 @@ fn start(dir: &Path, name: &str, port: u16) -> Node {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::set_permissions(cfg.join("resource.d/svc"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (c, run) = (cfg.display().to_string(), cfg.join("run").display().to_string());
+    (cfg.display().to_string(), cfg.join("run").display().to_string())
+}
+
+/// Starts node `name`'s hbd (its environment tells the resource script who it is).
+fn hbd(dir: &Path, name: &str, c: &str, run: &str) -> Proc {
     let mut hbd = Command::new(bin("hbd"));
-    hbd.args(["-c", &c, "-n", name, "-r", &run, "-s", &format!("{c}/state")]);
-    hbd.stderr(std::fs::OpenOptions::new().create(true).append(true).open(cfg.join("hbd.log")).unwrap());
-    let hbd = Proc::spawn(hbd);
+    hbd.args(["-c", c, "-n", name, "-r", run, "-s", &format!("{c}/state")]);
+    hbd.env("HB_TEST_NODE", name).env("HB_TEST_DIR", dir.join("shared"));
+    hbd.stderr(std::fs::OpenOptions::new().create(true).append(true).open(Path::new(c).join("hbd.log")).unwrap());
+    Proc::spawn(hbd)
+}
+
+/// Starts node `name`: its hbd, and its CRM beside it.
+fn start(dir: &Path, name: &str, port: u16) -> Node {
+    let (c, run) = configure(dir, name, port, "");
+    let cfg = Path::new(&c);
+    let hbd = hbd(dir, name, &c, &run);
     let mut crmd = Command::new(bin("hb-crmd"));
     crmd.args(["-c", &c, "-n", name, "-r", &run, "--no-fencing", "r1", "--monitor-interval", "500"]);
     crmd.env("HB_TEST_NODE", name).env("HB_TEST_DIR", dir.join("shared"));
@@ -107,4 +121,56 @@ fn groups_start_on_their_nodes_fail_over_and_fail_back_never_running_twice() {
     assert!(double.is_empty(), "a resource ran on both nodes:\n{double}\n{}", logs(&dir.path));
     let crm_a = std::fs::read_to_string(dir.path.join("a/crmd.log")).unwrap();
     assert!(crm_a.contains("start svc::one: OCF_SUCCESS"), "{crm_a}");
+}
+
+/// The CRMs hbd started, by pid: the children of any of hbd `pid`'s threads.
+fn crm_children(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default();
+    tasks
+        .iter()
+        .flat_map(|t| {
+            std::fs::read_to_string(t.path().join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// With `crm respawn`, hbd starts the CRM and restarts it when it dies; the new one finds its
+/// group running and leaves it running. A clean stop of hbd makes its CRM release the group
+/// first, then its last heartbeat says it is leaving, and the peer takes the group over at
+/// once, without fencing (no_fencing is refuse: only the clean leave allows it).
+#[test]
+fn hbd_runs_and_respawns_the_crm_and_a_clean_stop_hands_the_groups_over() {
+    let dir = TempDir::new("hb-crm-respawn");
+    std::fs::create_dir_all(dir.path.join("shared")).unwrap();
+    let port = hb_hwtest::free_udp_port();
+    let (ca, runa) = configure(&dir.path, "a", port, "crm respawn\n");
+    let (cb, runb) = configure(&dir.path, "b", port, "crm respawn\n");
+    let mut a = hbd(&dir.path, "a", &ca, &runa);
+    let _b = hbd(&dir.path, "b", &cb, &runb);
+    wait_owner(&dir.path, "one", "a", "at start");
+    wait_owner(&dir.path, "two", "b", "at start");
+    // kill -9 of a's CRM: hbd starts another, which probes and keeps what runs.
+    let first = crm_children(a.pid());
+    assert_eq!(first.len(), 1, "one CRM under a's hbd: {first:?}");
+    let _ = Command::new("kill").args(["-9", &first[0].to_string()]).status();
+    let second = wait_for(Duration::from_secs(20), || crm_children(a.pid()).into_iter().find(|p| *p != first[0]));
+    assert!(second.is_some(), "a's CRM was not restarted\n{}", logs(&dir.path));
+    let log_a = || std::fs::read_to_string(dir.path.join("a/hbd.log")).unwrap_or_default();
+    let probed = wait_for(Duration::from_secs(20), || (log_a().matches("monitor svc::one: OCF_SUCCESS").count() >= 1).then_some(()));
+    assert!(probed.is_some(), "the new CRM found svc::one running\n{}", log_a());
+    assert_eq!(owner(&dir.path, "one").as_deref(), Some("a"));
+    assert_eq!(log_a().matches("start svc::one").count(), 1, "never restarted:\n{}", log_a());
+    // A clean stop: a releases, leaves; b takes over at once.
+    let st = a.terminate(Duration::from_secs(60)).expect("a's hbd stops on SIGTERM");
+    assert!(st.success(), "{st:?}\n{}", log_a());
+    assert!(log_a().contains("every resource group released"), "{}", log_a());
+    wait_owner(&dir.path, "one", "b", "after a stopped cleanly");
+    let log_b = std::fs::read_to_string(dir.path.join("b/hbd.log")).unwrap_or_default();
+    assert!(log_b.contains("node a stopped cleanly"), "{log_b}");
+    let double = std::fs::read_to_string(dir.path.join("shared/double.log")).unwrap_or_default();
+    assert!(double.is_empty(), "a resource ran on both nodes:\n{double}\n{}", logs(&dir.path));
 }

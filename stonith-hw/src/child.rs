@@ -25,6 +25,7 @@ pub struct Finished {
 /// is killed: `S_TIMEOUT`).
 pub fn run(mut cmd: Command, input: &str, deadline: Instant) -> Result<Finished, StonithError> {
     let what = format!("{:?}", cmd.get_program());
+    crate::sys::unblock_signals_on_exec(&mut cmd);
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -63,4 +64,22 @@ fn reader(pipe: Box<dyn Read + Send>) -> std::thread::JoinHandle<String> {
         let _ = std::io::copy(&mut p, &mut std::io::sink());
         String::from_utf8_lossy(&kept).into_owned()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// hbd blocks SIGTERM in every thread; the agents it runs start with nothing blocked.
+    #[test]
+    fn agents_start_with_no_signal_blocked() {
+        use nix::sys::signal::{SigSet, Signal};
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGTERM);
+        set.thread_block().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "grep SigBlk /proc/self/status"]);
+        let out = run(cmd, "", Instant::now() + Duration::from_secs(10)).unwrap();
+        assert_eq!(out.stdout.trim(), "SigBlk:\t0000000000000000", "{out:?}");
+    }
 }

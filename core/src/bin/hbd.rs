@@ -56,8 +56,12 @@ HA.CF
     bcast (alias udp), mcast, mcast6, ucast, ucast6, serial, baud, ping, ping6, ping_group,
     deadping, node, cluster, logfile,
     debugfile, logfacility, debug, realtime, rtprio, auto_failback (nice_failback), apiauth,
-    crm off, watchdog DEVICE (hbd pets it from its real-time loop; a clean stop disarms it with
-    the magic close, a crash, kill -9 or hang leaves it armed and the node is reset).
+    crm on|respawn|off (hbd starts hb-crmd, the resource manager, next to it; respawn restarts
+    it when it exits; a clean stop lets it release every resource group before the last
+    heartbeat says this node is leaving, and if it cannot, no leaving mark is sent, so the
+    peers fence this node before taking over), watchdog DEVICE (hbd pets it from its
+    real-time loop; a clean stop disarms it with the magic close, a crash, kill -9 or hang
+    leaves it armed and the node is reset).
     Times are heartbeat's: `2` and `1.5` are seconds, `250ms` milliseconds.
     heartbeat directives not implemented yet (respawn, hopfudge, hbaping, ...) are
     refused by name; hb never ignores a line silently.
@@ -137,7 +141,7 @@ SERIAL LINKS
                            resets                                      [default: off]
     watchdog_require_crm on|off
                            pet only while the CRM (application heartbeat 'hb-crmd')
-                           checks in; hb-crmd does not exist yet     [default: off]
+                           checks in                                 [default: off]
     stall_threshold TIME   a wake-up this much later than planned is our own stall, and is
                            discounted from peers' silence  [default: keepalive/2, 1ms..100ms]
     rx_wakeup on|off|auto  on: a received packet wakes the loop at once; off: packets wait

@@ -3,7 +3,7 @@
 //! values, order against earlier lines); what depends on the whole file is checked after the
 //! last line ([`super::checks`]).
 
-use super::{ApiAuth, AutoFailback, HaCf, MediaLine, PingLine, RawLine, SerialLine, MAX_NODES, MAX_NODE_NAME};
+use super::{ApiAuth, AutoFailback, CrmMode, HaCf, MediaLine, PingLine, RawLine, SerialLine, MAX_NODES, MAX_NODE_NAME};
 use crate::error::ConfigError;
 use crate::time::{parse_duration, Nanos};
 use hb_media::raw::{parse_ethertype, RawSpec, DEFAULT_ETHERTYPE};
@@ -170,7 +170,7 @@ pub(super) const DIRECTIVES: &[(&str, Parse)] = &[
     ("nice_failback", nice_failback),
     ("apiauth", apiauth),
     ("crm", crm),
-    ("pacemaker", crm),
+    ("pacemaker", pacemaker),
     ("stonith", super::stonith::stonith),
     ("stonith_host", super::stonith::stonith_host),
     ("stonith_device", super::stonith::stonith_device),
@@ -462,11 +462,23 @@ fn apiauth(p: &mut Parser, l: &Line) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn crm(_: &mut Parser, l: &Line) -> Result<(), ConfigError> {
+/// `pacemaker`: hb runs its own CRM, never Pacemaker's daemons.
+fn pacemaker(_: &mut Parser, l: &Line) -> Result<(), ConfigError> {
     let (d, a) = (l.directive, l.one()?);
     if boolean(a) != Some(false) {
-        return Err(l.err(format!("`{d} {a}`: hb's CRM is not implemented yet (only `{d} off` is accepted)")));
+        return Err(l.err(format!("`{d} {a}`: hb does not start Pacemaker; its own CRM is `crm respawn` (hb-crmd)")));
     }
+    Ok(())
+}
+
+fn crm(p: &mut Parser, l: &Line) -> Result<(), ConfigError> {
+    let (d, a) = (l.directive, l.one()?);
+    p.cfg.crm = match (a, boolean(a)) {
+        ("respawn", _) => CrmMode::Respawn,
+        (_, Some(true)) => CrmMode::On,
+        (_, Some(false)) => CrmMode::Off,
+        _ => return Err(l.err(format!("`{d} {a}`: expected on, respawn or off"))),
+    };
     Ok(())
 }
 

@@ -53,6 +53,18 @@ pub const MAX_PING_ADDRS: usize = 16;
 /// The longest node name accepted (heartbeat's limit is the host name's).
 pub const MAX_NODE_NAME: usize = 63;
 
+/// `crm` (heartbeat's directive): whether hbd starts the CRM, `hb-crmd`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrmMode {
+    /// No CRM (`off`, `no`): hb manages no resources.
+    Off,
+    /// Started with hbd; if it exits, it is not restarted (`on`, `yes`), and the node stops
+    /// saying it may leave cleanly.
+    On,
+    /// Started with hbd and restarted whenever it exits (`respawn`).
+    Respawn,
+}
+
 /// heartbeat's `auto_failback`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AutoFailback {
@@ -175,6 +187,8 @@ pub struct HaCf {
     pub apphb_watchdog: bool,
     /// hb: `watchdog_require_crm` — pet only while the CRM checks in.
     pub watchdog_require_crm: bool,
+    /// `crm`: whether hbd runs the CRM (`hb-crmd`), and whether it restarts it.
+    pub crm: CrmMode,
     /// hb: `rx_wakeup`, resolved (`auto` → keepalive > [`RX_WAKEUP_AUTO_MAX`]).
     pub rx_wakeup: bool,
     /// `stonith`, `stonith_host` and hb's `stonith_*` directives.
@@ -241,6 +255,7 @@ impl HaCf {
             watchdog_interval: Nanos::ZERO,
             apphb_watchdog: false,
             watchdog_require_crm: false,
+            crm: CrmMode::Off,
             stonith: StonithCfg::default(),
         }
     }
@@ -459,7 +474,7 @@ mod tests {
             ("rtprio 0\n", "ha.cf:1: rtprio \"0\" must be 1-99"),
             ("logfacility local9\n", "ha.cf:1: unknown syslog facility \"local9\""),
             ("auto_failback maybe\n", "ha.cf:1: auto_failback \"maybe\" must be on, off or legacy"),
-            ("crm respawn\n", "ha.cf:1: `crm respawn`: hb's CRM is not implemented yet (only `crm off` is accepted)"),
+            ("crm sometimes\n", "ha.cf:1: `crm sometimes`: expected on, respawn or off"),
             ("realtime sometimes\n", "ha.cf:1: realtime \"sometimes\" must be on or off"),
             ("rx_wakeup soon\n", "ha.cf:1: rx_wakeup \"soon\" must be on, off or auto"),
             ("apiauth ipfail uid=nosuchuserhere\n", "ha.cf:1: apiauth: unknown uid \"nosuchuserhere\""),

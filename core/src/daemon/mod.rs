@@ -13,6 +13,7 @@
 //!   [`serial`], [`icmp`] (ping nodes), behind [`link`]; all I/O and the clock go through the
 //!   [`crate::backend::Backend`] seam, so [`sim`] runs the same loop on a simulated network.
 
+mod crm;
 mod icmp;
 mod link;
 mod petter;
@@ -217,6 +218,8 @@ pub struct Daemon {
     ipc: Option<JoinHandle<()>>,
     log_stop: Arc<AtomicBool>,
     log: Option<JoinHandle<()>>,
+    /// The CRM's supervisor (`crm on|respawn`).
+    crm: Option<crm::Supervisor>,
     logger: Logger,
     run_dir: PathBuf,
     /// The backend the loop runs on.
@@ -254,6 +257,10 @@ impl Daemon {
     /// Stops cleanly: ends the loop, then the IPC and log threads; removes the socket and page.
     pub fn stop(mut self, why: &str) {
         self.logger.info(&format!("stopping ({why})"));
+        // The CRM first, while heartbeats still go: its peers hear it release its groups.
+        if let Some(c) = self.crm.take() {
+            c.stop(crm::STOP_TIMEOUT);
+        }
         self.stop.store(true, Ordering::Release);
         self.wake.notify();
         if let Some(h) = self.rt.take() {

@@ -157,7 +157,11 @@ fn run<B: Backend>(
     }
     let mut l = Loop::new(b, ctx);
     l.run();
-    l.leave();
+    if l.ctx.apps.crm_unreleased.load(std::sync::atomic::Ordering::Acquire) {
+        l.ctx.logger.warn("no leaving mark: the CRM did not release its resources, so the peers must declare this node dead and fence it");
+    } else {
+        l.leave();
+    }
     l.ctx.disarm_watchdog("clean stop");
 }
 

@@ -394,6 +394,7 @@ impl Daemon {
         let mut petter = arm_watchdog(&cfg, opts, &logger)?;
         let wd_timeout_s = petter.as_ref().and_then(|p| p.timeout_s()).map_or(0, u64::from);
         self_fencing(&cfg, &opts.node_name, &mut engine, petter.as_mut(), wd_timeout_s, &logger);
+        let crm_apps = ipc.apps.clone();
         let rt_ctx = RtCtx {
             engine: Box::new(engine),
             pinger,
@@ -408,7 +409,7 @@ impl Daemon {
             stop: stop.clone(),
             stats: LoopStats { rt_flags: flags, wd_timeout_s, ..Default::default() },
             petter,
-            apps: ipc.apps,
+            apps: ipc.apps.clone(),
             ring_lost: 0,
             logger: logger.clone(),
         };
@@ -426,6 +427,7 @@ impl Daemon {
             logger.warn(n);
         }
         let (rt, ports_stop, ports) = start_keeper(media.keeper, &logger, &wake, &stop, rt)?;
+        let crm = start_crm(&cfg, opts, crm_apps, &logger)?;
         log_started(&logger, opts, &cfg, generation, peers.len(), &media.names.join(", "), &ready);
         Ok(Daemon {
             stop,
@@ -439,12 +441,25 @@ impl Daemon {
             ipc: Some(ipc.thread),
             log_stop,
             log: Some(log),
+            crm,
             logger,
             run_dir: opts.run_dir.clone(),
             backend: ready.backend,
             rt_flags: ready.rt_flags,
         })
     }
+}
+
+/// `crm on|respawn`: starts `hb-crmd` under its supervisor (nothing with `crm off`).
+fn start_crm(cfg: &HaCf, opts: &Options, apps: Arc<AppShared>, logger: &Logger) -> Result<Option<super::crm::Supervisor>, StartError> {
+    if cfg.crm == crate::config::CrmMode::Off {
+        return Ok(None);
+    }
+    let err = |source| StartError::Thread { what: "crm", source };
+    let exe = super::crm::crmd_path().map_err(err)?;
+    let path = |p: &std::path::Path| p.display().to_string();
+    let args = vec!["-c".into(), path(&opts.config_dir), "-r".into(), path(&opts.run_dir), "-n".into(), opts.node_name.clone()];
+    super::crm::Supervisor::start(cfg.crm, &exe, args, apps, logger.clone()).map(Some).map_err(err)
 }
 
 /// Opens every STONITH device this node runs (a bad one stops start-up, naming its line),

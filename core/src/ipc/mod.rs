@@ -42,4 +42,7 @@ pub struct AppShared {
     pub subscriber_missed: AtomicU64,
     /// This node's CRM state, which its heartbeats carry. Written by IPC, read by RT.
     pub crm_state: crm::CrmSlot,
+    /// The CRM may have left resources running (it died, or did not release them when
+    /// stopped): a clean stop must not send the leaving mark. Written by the CRM supervisor.
+    pub crm_unreleased: AtomicBool,
 }

@@ -16,7 +16,7 @@ Runs the resource groups of haresources on this node of an hb cluster and fails 
 it talks to the local hbd through its IPC socket, learns which peers are alive, dead, fenced
 or gone, tells the peers' CRMs (through hbd's heartbeats) which groups it holds, and never
 starts a group that a peer may still run. Groups start left to right and stop right to
-left; auto_failback comes from ha.cf.
+left; auto_failback comes from ha.cf. SIGTERM or SIGINT stops every group before exiting.
 
 OPTIONS:
     -c, --config-dir DIR        ha.cf and haresources                 [default: /etc/ha.d]
@@ -36,7 +36,8 @@ OPTIONS:
 
 EXIT STATUS:
     0   --check-config: the configuration is valid
-    1   hbd went away, or the CRM could not act on it
+    0   stopped by SIGTERM or SIGINT after releasing every resource group
+    1   hbd went away, the CRM could not act on it, or a resource would not stop
     2   bad command line
     78  the configuration is invalid (the message names file and line)
 ";
@@ -120,6 +121,10 @@ fn main() {
     if check {
         println!("hb-crmd: configuration valid: {} group(s), {} resource(s)", cfg.policy.groups.len(), cfg.resources.len());
         return;
+    }
+    if let Err(e) = hb_crm::sys::catch_stop_signals() {
+        log("ERROR", &format!("cannot catch SIGTERM: {e}"));
+        std::process::exit(1);
     }
     log("info", &format!("starting on {}: {} group(s)", cfg.settings.node, cfg.policy.groups.len()));
     let result = Crmd::start(cfg, &run_dir, Duration::from_secs(30)).and_then(|mut c| c.run_forever());
