@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 /// The most bytes kept while waiting for a token.
 pub(crate) const MAX_REPLY: usize = 16 * 1024;
+/// How long to wait before trying a refused connection again.
+const RETRY: Duration = Duration::from_millis(200);
 
 /// Resolves `ipaddr` and an optional `port` parameter (default 23: cluster-glue's plugins can
 /// use no other) once, at configuration.
@@ -84,15 +86,26 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// Connects before `deadline` (`S_TIMEOUT` if it cannot, `S_OOPS` if refused).
+    /// Connects before `deadline` (`S_TIMEOUT` if it cannot, `S_OOPS` if refused). A refused
+    /// connection is tried again every [`RETRY`] until the deadline: these switches take one
+    /// session at a time, and the other node (or an operator) may hold it.
     pub(crate) fn connect(addr: SocketAddr, what: String, deadline: Instant) -> Result<Session, StonithError> {
-        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-        let conn = TcpStream::connect_timeout(&addr, left).map_err(|e| {
-            let code = if e.kind() == std::io::ErrorKind::TimedOut { Code::Timeout } else { Code::Oops };
-            StonithError::new(code, format!("{what}: {e}"))
-        })?;
-        let _ = conn.set_nodelay(true);
-        Ok(Session { conn, what, text: Vec::new(), state: Telnet::Text })
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            match TcpStream::connect_timeout(&addr, left) {
+                Ok(conn) => {
+                    let _ = conn.set_nodelay(true);
+                    return Ok(Session { conn, what, text: Vec::new(), state: Telnet::Text });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && Instant::now() + RETRY < deadline => {
+                    std::thread::sleep(RETRY);
+                }
+                Err(e) => {
+                    let code = if e.kind() == std::io::ErrorKind::TimedOut { Code::Timeout } else { Code::Oops };
+                    return Err(StonithError::new(code, format!("{what}: {e}")));
+                }
+            }
+        }
     }
 
     /// Takes telnet negotiation out of `bytes` and appends the text.
@@ -185,6 +198,25 @@ mod tests {
         assert!(e.what.contains("\"x\""), "{e}");
         drop(peer);
         assert_eq!(s.expect(&["never"], soon).unwrap_err().code, Code::Oops);
+    }
+
+    #[test]
+    fn a_refused_connection_is_tried_again_until_the_deadline() {
+        // A port nobody listens on yet, opened a moment later (the switch's one session ended).
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = probe.local_addr().unwrap();
+        drop(probe);
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            std::net::TcpListener::bind(addr).ok().map(|l| l.accept())
+        });
+        let s = Session::connect(addr, "test".into(), Instant::now() + Duration::from_secs(5));
+        assert!(s.is_ok(), "{:?}", s.err());
+        let _ = late.join();
+        let start = Instant::now();
+        let e = Session::connect(addr, "test".into(), Instant::now() + Duration::from_millis(500)).err().unwrap();
+        assert_eq!(e.code, Code::Oops, "{e}");
+        assert!(start.elapsed() < Duration::from_secs(2));
     }
 
     #[test]
