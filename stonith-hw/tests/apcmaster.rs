@@ -1,7 +1,8 @@
 //! The native `apcmaster` driver against an emulated APC MasterSwitch
 //! (`hb_hwtest::apc::ApcMaster`), in both of its dialogs. The emulator is checked with the
 //! unmodified third-party clients first — cluster-glue's `stonith -t apcmaster` on the menus
-//! (it only ever connects to port 23, so that switch listens on 127.0.0.2:23: root) and
+//! (it only ever connects to port 23, so that switch listens on 127.0.0.3:23 — its own address,
+//! as the WTI and Baytech tests use .2 and .4, so they can run at once: root) and
 //! `fence_apc` on the AOS command line (through Debian's `telnet`) — then our driver drives
 //! the same switch, and each reads what the other did.
 
@@ -26,10 +27,10 @@ fn the_menus_speak_as_cluster_glue_expects_and_our_driver_agrees_with_it() {
     if !hb_hwtest::require_root("the_menus_speak_as_cluster_glue_expects_and_our_driver_agrees_with_it") {
         return;
     }
-    let sw = ApcMaster::start("127.0.0.2:23", Dialect::Menus).expect("the emulated switch on 127.0.0.2:23");
+    let sw = ApcMaster::start("127.0.0.3:23", Dialect::Menus).expect("the emulated switch on 127.0.0.3:23");
     let glue = |cmd: &[&str]| {
         let out = Command::new("stonith")
-            .args(["-t", "apcmaster", "ipaddr=127.0.0.2", &format!("login={USER}"), &format!("password={PASSWORD}")])
+            .args(["-t", "apcmaster", "ipaddr=127.0.0.3", &format!("login={USER}"), &format!("password={PASSWORD}")])
             .args(cmd)
             .output()
             .expect("cluster-glue's stonith");
@@ -47,7 +48,7 @@ fn the_menus_speak_as_cluster_glue_expects_and_our_driver_agrees_with_it() {
     assert_eq!(rc, Some(0), "{out}");
     assert!(sw.commands().contains(&"reboot 1".to_string()) && sw.on(1));
     // Our driver on the same switch, every outlet of a host.
-    let p = Params::parse_pairs(&["ipaddr=127.0.0.2", &format!("login={USER}"), &format!("password={PASSWORD}")]).unwrap();
+    let p = Params::parse_pairs(&["ipaddr=127.0.0.3", &format!("login={USER}"), &format!("password={PASSWORD}")]).unwrap();
     let mut d = registry::open("apcmaster", &p).unwrap();
     assert_eq!(d.hosts(), ["node1", "node2", "spare"]);
     d.status(soon()).unwrap();

@@ -1,7 +1,7 @@
 //! The native `baytech` driver against an emulated Baytech RPC-5 (`hb_hwtest::baytech`). The
 //! emulator is checked with the unmodified third-party client first — cluster-glue's
 //! `stonith -t baytech`, which only ever connects to port 23, so the controller listens on
-//! 127.0.0.2:23 (root) — then our driver drives the same controller, and each reads what the
+//! 127.0.0.4:23 (root) — then our driver drives the same controller, and each reads what the
 //! other did.
 
 use hb_hwtest::baytech::{Baytech, PASSWORD, USER};
@@ -18,10 +18,10 @@ fn the_controller_speaks_as_cluster_glue_expects_and_our_driver_agrees_with_it()
     if !hb_hwtest::require_root("the_controller_speaks_as_cluster_glue_expects_and_our_driver_agrees_with_it") {
         return;
     }
-    let rpc = Baytech::start("127.0.0.2:23").expect("the emulated controller on 127.0.0.2:23");
+    let rpc = Baytech::start("127.0.0.4:23").expect("the emulated controller on 127.0.0.4:23");
     let glue = |cmd: &[&str]| {
         let out = Command::new("stonith")
-            .args(["-t", "baytech", "ipaddr=127.0.0.2", &format!("login={USER}"), &format!("password={PASSWORD}")])
+            .args(["-t", "baytech", "ipaddr=127.0.0.4", &format!("login={USER}"), &format!("password={PASSWORD}")])
             .args(cmd)
             .output()
             .expect("cluster-glue's stonith");
@@ -35,7 +35,7 @@ fn the_controller_speaks_as_cluster_glue_expects_and_our_driver_agrees_with_it()
     assert_eq!(rc, Some(0), "{out}");
     assert!(!rpc.on(2) && !rpc.on(3) && rpc.on(1), "{:?}", rpc.commands());
     // Our driver on the same controller.
-    let p = Params::parse_pairs(&["ipaddr=127.0.0.2", &format!("login={USER}"), &format!("password={PASSWORD}")]).unwrap();
+    let p = Params::parse_pairs(&["ipaddr=127.0.0.4", &format!("login={USER}"), &format!("password={PASSWORD}")]).unwrap();
     let mut d = registry::open("baytech", &p).unwrap();
     assert_eq!(d.hosts(), ["node1", "node2", "spare"]);
     d.status(soon()).unwrap();
