@@ -93,7 +93,8 @@ fn check_events(rx: &mut Engine, fresh: bool) {
             Event::NodeUp { node, .. }
             | Event::NodeDead { node, .. }
             | Event::NodeRestarted { node, .. }
-            | Event::NodeLeft { node, .. } => {
+            | Event::NodeLeft { node, .. }
+            | Event::PeerCrm { node, .. } => {
                 assert_eq!(node, 0)
             }
             Event::LinkUp { node, link, .. } | Event::LinkWarn { node, link, .. } | Event::LinkDead { node, link, .. } => {
