@@ -3,6 +3,10 @@
 //! that can be wrong is found here, at start-up or with `hb-crmd --check-config`, and named
 //! with its file and line.
 //!
+//! `crm.cf` (optional, in the same directory) holds the CRM's own settings, one per line:
+//! `no_fencing refuse|r1`, `monitor_interval TIME`, `op_timeout TIME`, `migration_threshold N`
+//! (times in heartbeat's syntax: `5`, `1.5`, `500ms`). `hb-crmd`'s options override it.
+//!
 //! A `haresources` resource `NAME[::ARG…]` is heartbeat's: the script `NAME` in the
 //! `resource.d` directory (`/etc/ha.d/resource.d`), else the LSB init script
 //! `/etc/init.d/NAME`, run as `SCRIPT ARG… start|stop|status`.
@@ -33,6 +37,69 @@ pub struct Settings {
     pub op_timeout: Duration,
     /// Failures after which a group leaves this node (0: never).
     pub migration_threshold: u32,
+}
+
+impl Settings {
+    /// The defaults, for `node` with its configuration in `config_dir`.
+    pub fn defaults(config_dir: PathBuf, node: String) -> Settings {
+        Settings {
+            resource_dir: config_dir.join("resource.d"),
+            config_dir,
+            init_dir: PathBuf::from("/etc/init.d"),
+            node,
+            no_fencing: NoFencing::Refuse,
+            monitor_interval: Duration::from_secs(5),
+            op_timeout: Duration::from_secs(20),
+            migration_threshold: 3,
+        }
+    }
+
+    /// Applies `crm.cf` from the configuration directory, if there is one.
+    pub fn read_crm_cf(&mut self) -> Result<(), String> {
+        let path = self.config_dir.join("crm.cf");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("{}: cannot read it: {e}", path.display())),
+        };
+        self.apply(&path, &text)
+    }
+
+    /// Applies the settings in `text` (the contents of `path`).
+    pub fn apply(&mut self, path: &Path, text: &str) -> Result<(), String> {
+        for (i, raw) in text.lines().enumerate() {
+            let err = |what: String| format!("{}:{}: {what}", path.display(), i + 1);
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (key, value) = line.split_once(char::is_whitespace).map(|(k, v)| (k, v.trim())).unwrap_or((line, ""));
+            let time = |v: &str| -> Result<Duration, String> {
+                let t = hb_core::time::parse_duration(v).map_err(|e| err(format!("{key}: {e}")))?;
+                Ok(Duration::from_nanos(t.0))
+            };
+            match key {
+                "no_fencing" => {
+                    self.no_fencing = match value {
+                        "refuse" => NoFencing::Refuse,
+                        "r1" => NoFencing::R1,
+                        _ => return Err(err(format!("no_fencing {value:?}: refuse or r1"))),
+                    }
+                }
+                "monitor_interval" => self.monitor_interval = time(value)?.max(Duration::from_millis(100)),
+                "op_timeout" => self.op_timeout = time(value)?.max(Duration::from_secs(1)),
+                "migration_threshold" => {
+                    self.migration_threshold = value.parse().map_err(|_| err(format!("migration_threshold {value:?} is not a number")))?
+                }
+                _ => {
+                    return Err(err(format!(
+                        "unknown setting {key:?} (crm.cf takes no_fencing, monitor_interval, op_timeout, migration_threshold)"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One resource, ready to run.
@@ -151,15 +218,29 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn settings(dir: &Path) -> Settings {
-        Settings {
-            config_dir: dir.to_path_buf(),
-            resource_dir: dir.join("resource.d"),
-            init_dir: dir.join("init.d"),
-            node: "a".into(),
-            no_fencing: NoFencing::Refuse,
-            monitor_interval: Duration::from_secs(5),
-            op_timeout: Duration::from_secs(20),
-            migration_threshold: 3,
+        let mut s = Settings::defaults(dir.to_path_buf(), "a".into());
+        s.init_dir = dir.join("init.d");
+        s
+    }
+
+    #[test]
+    fn crm_cf_sets_and_errors_name_the_line() {
+        let mut s = Settings::defaults("/x".into(), "a".into());
+        s.apply(Path::new("crm.cf"), "# mine\nno_fencing r1\nmonitor_interval 500ms # often\nop_timeout 30\nmigration_threshold 0\n")
+            .unwrap();
+        assert_eq!(
+            (s.no_fencing, s.monitor_interval, s.op_timeout, s.migration_threshold),
+            (NoFencing::R1, Duration::from_millis(500), Duration::from_secs(30), 0)
+        );
+        for (text, want) in [
+            ("\nno_fencing maybe\n", "crm.cf:2: no_fencing \"maybe\": refuse or r1"),
+            ("op_timeout soon\n", "crm.cf:1: op_timeout: \"soon\" is not a time (use e.g. 2, 1.5, 250ms)"),
+            (
+                "stickiness 5\n",
+                "crm.cf:1: unknown setting \"stickiness\" (crm.cf takes no_fencing, monitor_interval, op_timeout, migration_threshold)",
+            ),
+        ] {
+            assert_eq!(s.apply(Path::new("crm.cf"), text).unwrap_err(), want);
         }
     }
 

@@ -9,9 +9,11 @@ use std::process::Command;
 #[test]
 fn man_pages_are_the_help_texts() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let hbd = root.join("target").join(if cfg!(debug_assertions) { "debug" } else { "release" }).join("hbd");
+    let bin =
+        |name: &str| root.join("target").join(if cfg!(debug_assertions) { "debug" } else { "release" }).join(name).display().to_string();
     let programs = [
-        (hbd.display().to_string(), "hbd"),
+        (bin("hbd"), "hbd"),
+        (bin("hb-crmd"), "hb-crmd"),
         (env!("CARGO_BIN_EXE_hbctl").to_string(), "hbctl"),
         (env!("CARGO_BIN_EXE_hb-stonith").to_string(), "hb-stonith"),
     ];

@@ -1,6 +1,6 @@
 //! `hb-crmd`: hb's cluster resource manager. See `hb-crmd --help`.
 
-use hb_crm::config::Config;
+use hb_crm::config::{Config, Settings};
 use hb_crm::daemon::{log, Crmd};
 use hb_crm::policy::NoFencing;
 use std::path::PathBuf;
@@ -18,8 +18,11 @@ or gone, tells the peers' CRMs (through hbd's heartbeats) which groups it holds,
 starts a group that a peer may still run. Groups start left to right and stop right to
 left; auto_failback comes from ha.cf. SIGTERM or SIGINT stops every group before exiting.
 
+Its own settings are in CONFIG-DIR/crm.cf (optional): no_fencing refuse|r1,
+monitor_interval TIME, op_timeout TIME, migration_threshold N. The options below override it.
+
 OPTIONS:
-    -c, --config-dir DIR        ha.cf and haresources                 [default: /etc/ha.d]
+    -c, --config-dir DIR        ha.cf, haresources and crm.cf         [default: /etc/ha.d]
     -r, --run-dir DIR           hbd's run directory (hbd.sock)        [default: /run/hb]
     -n, --node-name NAME        this node's name                      [default: host name]
         --resource-dir DIR      heartbeat resource scripts   [default: CONFIG-DIR/resource.d]
@@ -62,11 +65,11 @@ fn main() {
     let mut run_dir = PathBuf::from("/run/hb");
     let mut node = None;
     let mut resource_dir = None;
-    let mut init_dir = PathBuf::from("/etc/init.d");
-    let mut no_fencing = NoFencing::Refuse;
-    let mut monitor_ms = 5000u64;
-    let mut op_timeout_s = 20u64;
-    let mut threshold = 3u32;
+    let mut init_dir = None;
+    let mut no_fencing = None;
+    let mut monitor_ms = None;
+    let mut op_timeout_s = None;
+    let mut threshold = None;
     let mut check = false;
     loop {
         use lexopt::prelude::*;
@@ -81,17 +84,17 @@ fn main() {
             Short('r') | Long("run-dir") => run_dir = value(&mut p).into(),
             Short('n') | Long("node-name") => node = Some(value(&mut p)),
             Long("resource-dir") => resource_dir = Some(PathBuf::from(value(&mut p))),
-            Long("init-dir") => init_dir = value(&mut p).into(),
+            Long("init-dir") => init_dir = Some(PathBuf::from(value(&mut p))),
             Long("no-fencing") => {
-                no_fencing = match value(&mut p).as_str() {
+                no_fencing = Some(match value(&mut p).as_str() {
                     "refuse" => NoFencing::Refuse,
                     "r1" => NoFencing::R1,
                     other => usage(format!("--no-fencing {other:?}: refuse or r1")),
-                }
+                })
             }
-            Long("monitor-interval") => monitor_ms = num(value(&mut p), "--monitor-interval").max(100),
-            Long("op-timeout") => op_timeout_s = num(value(&mut p), "--op-timeout").max(1),
-            Long("migration-threshold") => threshold = num(value(&mut p), "--migration-threshold") as u32,
+            Long("monitor-interval") => monitor_ms = Some(num(value(&mut p), "--monitor-interval").max(100)),
+            Long("op-timeout") => op_timeout_s = Some(num(value(&mut p), "--op-timeout").max(1)),
+            Long("migration-threshold") => threshold = Some(num(value(&mut p), "--migration-threshold") as u32),
             Long("check-config") => check = true,
             Short('h') | Long("help") => {
                 print!("{HELP}");
@@ -101,16 +104,17 @@ fn main() {
         }
     }
     let node = node.unwrap_or_else(hb_core::daemon::host_name);
-    let settings = hb_crm::config::Settings {
-        resource_dir: resource_dir.unwrap_or_else(|| config_dir.join("resource.d")),
-        config_dir,
-        init_dir,
-        node,
-        no_fencing,
-        monitor_interval: Duration::from_millis(monitor_ms),
-        op_timeout: Duration::from_secs(op_timeout_s),
-        migration_threshold: threshold,
-    };
+    let mut settings = Settings::defaults(config_dir, node);
+    if let Err(e) = settings.read_crm_cf() {
+        eprintln!("hb-crmd: {e}");
+        std::process::exit(78);
+    }
+    settings.resource_dir = resource_dir.unwrap_or(settings.resource_dir);
+    settings.init_dir = init_dir.unwrap_or(settings.init_dir);
+    settings.no_fencing = no_fencing.unwrap_or(settings.no_fencing);
+    settings.monitor_interval = monitor_ms.map_or(settings.monitor_interval, Duration::from_millis);
+    settings.op_timeout = op_timeout_s.map_or(settings.op_timeout, Duration::from_secs);
+    settings.migration_threshold = threshold.unwrap_or(settings.migration_threshold);
     let cfg = match Config::load(settings) {
         Ok(c) => c,
         Err(e) => {
