@@ -290,7 +290,14 @@ impl Engine {
                 self.live.left(idx, now, &mut |e| push_event(events, pairs, nl, e));
             } else if !self.peers[idx].left {
                 self.peers[idx].up_once = true;
+                let was_dead = self.live.node_state(idx) == NodeState::Dead;
                 self.live.heard(idx, link, now, &mut |e| push_event(events, pairs, nl, e));
+                // Its CRM state was forgotten when it died (IPC, CRM): for a returning peer it
+                // is news again, though its heartbeats never stopped carrying it.
+                let crm = self.peers[idx].crm;
+                if was_dead && !crm.as_slice().is_empty() {
+                    self.push(Event::PeerCrm { node: idx as u8, at: now, state: crm });
+                }
             }
         }
         Ok(Rx::Peer(idx))
@@ -616,6 +623,7 @@ mod tests {
         let t = 1_000 * MS;
         let s = CrmState::new(b"groups").unwrap();
         b.set_crm_state(s);
+        b.receive(0, &hb(&mut a, t), Nanos(t)).unwrap();
         a.receive(0, &hb(&mut b, t), Nanos(t)).unwrap();
         a.receive(0, &hb(&mut b, t + MS), Nanos(t + MS)).unwrap();
         let crm: Vec<Event> = std::iter::from_fn(|| a.pop_event()).filter(|e| matches!(e, Event::PeerCrm { .. })).collect();
@@ -623,11 +631,23 @@ mod tests {
         b.set_crm_state(CrmState::NONE);
         a.receive(0, &hb(&mut b, t + 2 * MS), Nanos(t + 2 * MS)).unwrap();
         assert_eq!(a.pop_event(), Some(Event::PeerCrm { node: 0, at: Nanos(t + 2 * MS), state: CrmState::NONE }));
+        // A peer that died and returns (same life) says it again, though it never changed.
+        b.set_crm_state(s);
+        a.receive(0, &hb(&mut b, t + 3 * MS), Nanos(t + 3 * MS)).unwrap();
+        a.poll(Nanos(t + 500 * MS));
+        assert_eq!(a.node_state(0), NodeState::Dead);
+        while a.pop_event().is_some() {}
+        let echoed = hb(&mut a, t + 501 * MS);
+        // Stale for b (its echo is old), but b learns the timestamp to echo back.
+        let _ = b.receive(0, &echoed, Nanos(t + 501 * MS));
+        a.receive(0, &hb(&mut b, t + 502 * MS), Nanos(t + 502 * MS)).unwrap();
+        assert_eq!(a.node_state(0), NodeState::Up);
+        assert!(std::iter::from_fn(|| a.pop_event()).any(|e| e == Event::PeerCrm { node: 0, at: Nanos(t + 502 * MS), state: s }));
         // A new life starts without one, and says it again.
         let mut b2 = engine("b", "a", 21, K);
         b2.set_crm_state(s);
-        a.receive(0, &hb(&mut b2, t + 3 * MS), Nanos(t + 3 * MS)).unwrap();
-        assert!(std::iter::from_fn(|| a.pop_event()).any(|e| e == Event::PeerCrm { node: 0, at: Nanos(t + 3 * MS), state: s }));
+        a.receive(0, &hb(&mut b2, t + 503 * MS), Nanos(t + 503 * MS)).unwrap();
+        assert!(std::iter::from_fn(|| a.pop_event()).any(|e| e == Event::PeerCrm { node: 0, at: Nanos(t + 503 * MS), state: s }));
     }
 
     #[test]

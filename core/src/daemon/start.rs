@@ -394,7 +394,7 @@ impl Daemon {
         let mut petter = arm_watchdog(&cfg, opts, &logger)?;
         let wd_timeout_s = petter.as_ref().and_then(|p| p.timeout_s()).map_or(0, u64::from);
         self_fencing(&cfg, &opts.node_name, &mut engine, petter.as_mut(), wd_timeout_s, &logger);
-        let crm_apps = ipc.apps.clone();
+        let crm = start_crm(&cfg, opts, ipc.apps.clone(), &logger)?;
         let rt_ctx = RtCtx {
             engine: Box::new(engine),
             pinger,
@@ -409,7 +409,7 @@ impl Daemon {
             stop: stop.clone(),
             stats: LoopStats { rt_flags: flags, wd_timeout_s, ..Default::default() },
             petter,
-            apps: ipc.apps.clone(),
+            apps: ipc.apps,
             ring_lost: 0,
             logger: logger.clone(),
         };
@@ -423,11 +423,8 @@ impl Daemon {
             rx_wakeup: cfg.rx_wakeup,
         };
         let (rt, ready) = spawn_rt(rt_ctx, setup)?;
-        for n in &ready.notes {
-            logger.warn(n);
-        }
+        ready.notes.iter().for_each(|n| logger.warn(n));
         let (rt, ports_stop, ports) = start_keeper(media.keeper, &logger, &wake, &stop, rt)?;
-        let crm = start_crm(&cfg, opts, crm_apps, &logger)?;
         log_started(&logger, opts, &cfg, generation, peers.len(), &media.names.join(", "), &ready);
         Ok(Daemon {
             stop,
