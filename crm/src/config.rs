@@ -5,7 +5,9 @@
 //!
 //! `crm.cf` (optional, in the same directory) holds the CRM's own settings, one per line:
 //! `no_fencing refuse|r1`, `monitor_interval TIME`, `op_timeout TIME`, `migration_threshold N`
-//! (times in heartbeat's syntax: `5`, `1.5`, `500ms`). `hb-crmd`'s options override it.
+//! (times in heartbeat's syntax: `5`, `1.5`, `500ms`), which `hb-crmd`'s options override;
+//! and native `resource` and `group` definitions ([`crate::native`]), after `haresources`'s
+//! groups. Either file may be absent.
 //!
 //! A `haresources` resource `NAME[::ARG…]` is heartbeat's: the script `NAME` in the
 //! `resource.d` directory (`/etc/ha.d/resource.d`), else the LSB init script
@@ -37,6 +39,8 @@ pub struct Settings {
     pub op_timeout: Duration,
     /// Failures after which a group leaves this node (0: never).
     pub migration_threshold: u32,
+    /// `crm.cf`'s `resource` and `group` lines, with their line numbers ([`crate::native`]).
+    pub native: Vec<(usize, String)>,
 }
 
 impl Settings {
@@ -51,6 +55,7 @@ impl Settings {
             monitor_interval: Duration::from_secs(5),
             op_timeout: Duration::from_secs(20),
             migration_threshold: 3,
+            native: Vec::new(),
         }
     }
 
@@ -88,14 +93,13 @@ impl Settings {
                 }
                 "monitor_interval" => self.monitor_interval = time(value)?.max(Duration::from_millis(100)),
                 "op_timeout" => self.op_timeout = time(value)?.max(Duration::from_secs(1)),
+                "resource" | "group" => self.native.push((i + 1, line.to_string())),
                 "migration_threshold" => {
                     self.migration_threshold = value.parse().map_err(|_| err(format!("migration_threshold {value:?} is not a number")))?
                 }
-                _ => {
-                    return Err(err(format!(
-                        "unknown setting {key:?} (crm.cf takes no_fencing, monitor_interval, op_timeout, migration_threshold)"
-                    )))
-                }
+                _ => return Err(err(format!(
+                    "unknown setting {key:?} (crm.cf takes no_fencing, monitor_interval, op_timeout, migration_threshold, resource, group)"
+                ))),
             }
         }
         Ok(())
@@ -161,7 +165,7 @@ impl Config {
             ));
         }
         let hares_path = settings.config_dir.join("haresources");
-        let groups = haresources::read(&hares_path, &hacf.nodes).map_err(|e| e.to_string())?;
+        let groups = if hares_path.exists() { haresources::read(&hares_path, &hacf.nodes).map_err(|e| e.to_string())? } else { Vec::new() };
         let failback = match hacf.auto_failback {
             AutoFailback::On => Failback::On,
             AutoFailback::Off => Failback::Off,
@@ -201,6 +205,7 @@ impl Config {
                 resources: g.resources.iter().map(|r| r.id.clone()).collect(),
             });
         }
+        crate::native::add(&settings, &nodes, &mut resources, &mut specs)?;
         let keys: Vec<u8> = specs.iter().flat_map(|g| g.key.bytes().chain([0])).collect();
         let policy = Policy { groups: specs, failback, no_fencing: settings.no_fencing, migration_threshold: settings.migration_threshold };
         Ok(Config { policy, resources, nodes, digest: fnv1a(&keys), settings })
@@ -237,7 +242,7 @@ mod tests {
             ("op_timeout soon\n", "crm.cf:1: op_timeout: \"soon\" is not a time (use e.g. 2, 1.5, 250ms)"),
             (
                 "stickiness 5\n",
-                "crm.cf:1: unknown setting \"stickiness\" (crm.cf takes no_fencing, monitor_interval, op_timeout, migration_threshold)",
+                "crm.cf:1: unknown setting \"stickiness\" (crm.cf takes no_fencing, monitor_interval, op_timeout, migration_threshold, resource, group)",
             ),
         ] {
             assert_eq!(s.apply(Path::new("crm.cf"), text).unwrap_err(), want);

@@ -17,5 +17,6 @@ pub mod config;
 pub mod daemon;
 pub mod digest;
 pub mod haresources;
+pub mod native;
 pub mod policy;
 pub mod sys;

@@ -55,6 +55,10 @@ fn configure(dir: &Path, name: &str, port: u16, extra: &str) -> (String, String)
     std::fs::write(cfg.join("ha.cf"), hacf).unwrap();
     std::fs::write(cfg.join("authkeys"), KEYS).unwrap();
     std::fs::write(cfg.join("haresources"), "a svc::one\nb svc::two\n").unwrap();
+    // A native OCF group too: Debian's Dummy agent, its state in this node's directory.
+    let state = cfg.join("dummy.state");
+    std::fs::write(cfg.join("crm.cf"), format!("resource dummy ocf:heartbeat:Dummy state={}\ngroup ocf-group a dummy\n", state.display()))
+        .unwrap();
     std::fs::write(cfg.join("resource.d/svc"), SVC).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -108,15 +112,22 @@ fn groups_start_on_their_nodes_fail_over_and_fail_back_never_running_twice() {
     let _b = start(&dir.path, "b", port);
     wait_owner(&dir.path, "one", "a", "at start");
     wait_owner(&dir.path, "two", "b", "at start");
+    let dummy = |n: &str| dir.path.join(n).join("dummy.state").exists();
+    assert!(wait_for(Duration::from_secs(30), || dummy("a").then_some(())).is_some(), "the OCF group started on a\n{}", logs(&dir.path));
+    assert!(!dummy("b"));
     // a dies as a machine does: its processes at once, and what it ran with them.
     a.crmd.kill9();
     a.hbd.kill9();
     std::fs::remove_file(dir.path.join("shared/one")).unwrap();
+    std::fs::remove_file(dir.path.join("a/dummy.state")).unwrap();
     wait_owner(&dir.path, "one", "b", "after a died");
+    assert!(wait_for(Duration::from_secs(30), || dummy("b").then_some(())).is_some(), "the OCF group moved to b\n{}", logs(&dir.path));
     assert_eq!(owner(&dir.path, "two").as_deref(), Some("b"));
     // a comes back: its group returns to it, after b has stopped it.
     let _a2 = start(&dir.path, "a", port);
     wait_owner(&dir.path, "one", "a", "after a came back");
+    let back = wait_for(Duration::from_secs(30), || (dummy("a") && !dummy("b")).then_some(()));
+    assert!(back.is_some(), "the OCF group went back to a\n{}", logs(&dir.path));
     let double = std::fs::read_to_string(dir.path.join("shared/double.log")).unwrap_or_default();
     assert!(double.is_empty(), "a resource ran on both nodes:\n{double}\n{}", logs(&dir.path));
     let crm_a = std::fs::read_to_string(dir.path.join("a/crmd.log")).unwrap();
