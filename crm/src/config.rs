@@ -97,9 +97,11 @@ impl Settings {
                 "migration_threshold" => {
                     self.migration_threshold = value.parse().map_err(|_| err(format!("migration_threshold {value:?} is not a number")))?
                 }
-                _ => return Err(err(format!(
+                _ => {
+                    return Err(err(format!(
                     "unknown setting {key:?} (crm.cf takes no_fencing, monitor_interval, op_timeout, migration_threshold, resource, group)"
-                ))),
+                )))
+                }
             }
         }
         Ok(())

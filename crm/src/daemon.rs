@@ -9,7 +9,7 @@
 use crate::agent::{Op, Rc};
 use crate::config::Config;
 use crate::digest::{hex, unhex, Said};
-use crate::policy::{decide, Local, Peer, Step, View};
+use crate::policy::{decide, Local, Peer, Plan, Step, View};
 use hb_core::ipc::proto::{Event, Reply, Request};
 use hb_core::ipc::{Client, ClientError};
 use hb_core::liveness::NodeState;
@@ -46,6 +46,12 @@ pub struct Crmd {
     last_monitor: Instant,
     /// What the groups waited for last round (logged when it changes).
     waits: Vec<String>,
+    /// The last plan (for `crm-status`).
+    plan: Plan,
+    /// Each resource's last operation here: what, its result, how long (ms).
+    last: BTreeMap<String, (Op, Rc, f64)>,
+    /// Requests from `crmd.sock` ([`crate::api`]).
+    api: Option<std::sync::mpsc::Receiver<crate::api::Pending>>,
 }
 
 impl Crmd {
@@ -83,8 +89,26 @@ impl Crmd {
             fencing,
         };
         let now = Instant::now();
-        let mut c =
-            Crmd { cfg, hbd, peers: BTreeMap::new(), view, published: None, last_checkin: now, last_monitor: now, waits: Vec::new() };
+        let mut c = Crmd {
+            cfg,
+            hbd,
+            peers: BTreeMap::new(),
+            view,
+            published: None,
+            last_checkin: now,
+            last_monitor: now,
+            waits: Vec::new(),
+            plan: Plan::default(),
+            last: BTreeMap::new(),
+            api: None,
+        };
+        match crate::api::listen(run_dir) {
+            Ok(rx) => c.api = Some(rx),
+            Err(e) => log(
+                "WARN",
+                &format!("no local API ({}): {e}; hbctl crm cannot reach this CRM", run_dir.join(crate::api::SOCKET_NAME).display()),
+            ),
+        }
         c.resync()?;
         let ids: Vec<String> = c.cfg.resources.iter().map(|r| r.id.clone()).collect();
         for id in ids {
@@ -182,6 +206,7 @@ impl Crmd {
             (Op::Stop, Rc::Success) | (Op::Monitor, Rc::NotRunning) => Local::Stopped,
             _ => Local::Failed,
         };
+        self.last.insert(id.to_string(), (op, out.rc, out.took.as_secs_f64() * 1e3));
         let was = self.view.here.insert(id.to_string(), state);
         if state == Local::Failed || (op == Op::Monitor && was == Some(Local::Running) && state != Local::Running) {
             *self.view.failures.entry(r.group.clone()).or_default() += 1;
@@ -243,7 +268,11 @@ impl Crmd {
         while let Some(m) = self.hbd.next_event(Duration::ZERO).map_err(|e| format!("hbd: {e}"))? {
             self.on_event(&m.event)?;
         }
+        while let Some((req, reply)) = self.api.as_ref().and_then(|a| a.try_recv().ok()) {
+            let _ = reply.send(self.answer(&req));
+        }
         let plan = decide(&self.cfg.policy, &self.view);
+        self.plan = plan.clone();
         self.publish(None)?;
         let run = plan.steps.iter().find_map(|s| match s {
             Step::Run { op, resource, group } => Some((*op, resource.clone(), group.clone())),
@@ -279,6 +308,71 @@ impl Crmd {
             Err(e) => return Err(format!("hbd: {e}")),
         }
         Ok(false)
+    }
+
+    /// Answers a request of the local API.
+    fn answer(&self, req: &crate::api::Request) -> crate::api::Reply {
+        use crate::api::{GroupStatus, PeerStatus, Reply, Request, ResourceStatus};
+        match req {
+            Request::CrmStatus => {
+                let state = |id: &str| match self.view.here.get(id) {
+                    None | Some(Local::Unknown) => "unknown",
+                    Some(Local::Running) => "running",
+                    Some(Local::Stopped) => "stopped",
+                    Some(Local::Failed) => "failed",
+                };
+                let groups = self
+                    .cfg
+                    .policy
+                    .groups
+                    .iter()
+                    .map(|g| GroupStatus {
+                        group: g.key.clone(),
+                        preferred: g.preferred.clone(),
+                        owner: self.plan.placements.iter().find(|p| p.group == g.key).and_then(|p| p.owner.clone()),
+                        here: g.resources.iter().any(|r| matches!(self.view.here.get(r), Some(Local::Running | Local::Failed))),
+                        waiting: self.plan.steps.iter().find_map(|s| match s {
+                            Step::Wait { group, why } if *group == g.key => Some(why.clone()),
+                            _ => None,
+                        }),
+                        fail_count: self.view.failures.get(&g.key).copied().unwrap_or(0),
+                        resources: g
+                            .resources
+                            .iter()
+                            .map(|r| {
+                                let last = self.last.get(r);
+                                ResourceStatus {
+                                    id: r.clone(),
+                                    state: state(r).into(),
+                                    last_op: last.map(|l| l.0.name().into()),
+                                    last_rc: last.map(|l| l.1.name()),
+                                    last_ms: last.map(|l| l.2),
+                                }
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                let peers = self
+                    .view
+                    .peers
+                    .iter()
+                    .map(|(n, p)| {
+                        let (state, holds) = match p {
+                            Peer::Up { holds, .. } => ("up", holds.clone()),
+                            Peer::Dead { fenced: false } => ("dead", None),
+                            Peer::Dead { fenced: true } => ("fenced", Some(Vec::new())),
+                            Peer::Left => ("left", Some(Vec::new())),
+                        };
+                        PeerStatus { node: n.clone(), state: state.into(), holds }
+                    })
+                    .collect();
+                let no_fencing = match self.cfg.settings.no_fencing {
+                    crate::policy::NoFencing::R1 => "r1",
+                    crate::policy::NoFencing::Refuse => "refuse",
+                };
+                Reply::CrmStatus { node: self.view.me.clone(), standby: self.view.standby, no_fencing: no_fencing.into(), groups, peers }
+            }
+        }
     }
 
     /// Runs until SIGTERM or SIGINT (then releases every group: [`Crmd::release_all`]) or

@@ -13,6 +13,7 @@
 //! Until they exist `hbd` refuses `crm respawn` by name.
 
 pub mod agent;
+pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod digest;

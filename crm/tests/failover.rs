@@ -164,6 +164,24 @@ fn hbd_runs_and_respawns_the_crm_and_a_clean_stop_hands_the_groups_over() {
     let _b = hbd(&dir.path, "b", &cb, &runb);
     wait_owner(&dir.path, "one", "a", "at start");
     wait_owner(&dir.path, "two", "b", "at start");
+    // hbctl shows the CRM's view, in text and in JSON.
+    let hbctl = |args: &[&str]| {
+        let out = Command::new(bin("hbctl")).args(["-r", &runa]).args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let said = wait_for(Duration::from_secs(10), || {
+        let (rc, text) = hbctl(&["crm"]);
+        (rc == Some(0) && text.contains("peer b: up, holds svc::two")).then_some(text)
+    });
+    let text = said.unwrap_or_else(|| hbctl(&["crm"]).1);
+    assert!(text.contains("group svc::one (prefers a): runs here"), "{text}");
+    assert!(text.contains("last start: OCF_SUCCESS"), "{text}");
+    assert!(text.contains("group ocf-group (prefers a): runs here"), "{text}");
+    let (rc, json) = hbctl(&["crm", "--json"]);
+    assert_eq!(rc, Some(0), "{json}");
+    assert!(json.contains("\"reply\":\"crm-status\"") && json.contains("\"owner\":\"a\""), "{json}");
+    let status = hbctl(&["status"]).1;
+    assert!(status.contains("Resources (CRM on a, no_fencing refuse):"), "{status}");
     // kill -9 of a's CRM: hbd starts another, which probes and keeps what runs.
     let first = crm_children(a.pid());
     assert_eq!(first.len(), 1, "one CRM under a's hbd: {first:?}");

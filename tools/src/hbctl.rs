@@ -2,6 +2,7 @@
 //! configuration checks and key generation. Queries read hbd's status page (no syscall into
 //! hbd); `events` uses the IPC socket. Every query takes `--json` for scripts.
 
+use crate::hbctl_crm;
 use crate::hbctl_fence;
 use hb_core::daemon::{host_name, load_config, StartError};
 use hb_core::ipc::proto::{EventMsg, FenceOp, Reply, Request};
@@ -80,6 +81,9 @@ COMMANDS
                    device's fencing, which waits for exactly this
     stonith        this node's STONITH devices (type, hosts, whether each forks or reads
                    power back), each peer's levels, and what waits for an operator
+    crm            the resource manager's view (hb-crmd, `crm respawn`): each group, where
+                   it runs or what it waits for, each resource's state here and its last
+                   operation, what each peer's CRM holds (status shows it too)
     keygen         write a fresh random authkeys (HMAC-SHA256), mode 0600
                      -o, --output FILE      [default: standard output]
                      --force                replace an existing FILE
@@ -191,6 +195,7 @@ pub fn run(args: Vec<String>, out: &mut dyn Write) -> Exit {
         "keygen" => keygen(&a, out),
         "apphb" => apphb(&a, out),
         "fence" | "fence-confirm" | "stonith" => fencing(&a, out),
+        "crm" => crm(&a, out),
         "" => Err((Exit::Usage, "no command given; try 'hbctl --help'".to_string())),
         other => Err((Exit::Usage, format!("unknown command {other:?}; try 'hbctl --help'"))),
     };
@@ -229,13 +234,16 @@ fn query(a: &Args, out: &mut dyn Write) -> CmdResult {
         match a.cmd.as_str() {
             "nodes" => nodes_json(&s),
             "links" => links_json(&s),
-            _ => status_json(&s, hbctl_fence::stonith_status(&a.run_dir).ok()),
+            _ => status_json(&s, hbctl_fence::stonith_status(&a.run_dir).ok(), hbctl_crm::crm_status(&a.run_dir).ok()),
         }
     } else {
         match a.cmd.as_str() {
             "nodes" => nodes_text(&s),
             "links" => links_text(&s),
-            _ => status_text(&s) + &hbctl_fence::status_text(&hbctl_fence::stonith_status(&a.run_dir).unwrap_or(Reply::Unknown)),
+            _ => {
+                let crm = hbctl_crm::crm_status(&a.run_dir).map(|r| hbctl_crm::text(&r)).unwrap_or_default();
+                status_text(&s) + &hbctl_fence::status_text(&hbctl_fence::stonith_status(&a.run_dir).unwrap_or(Reply::Unknown)) + &crm
+            }
         }
     };
     let _ = out.write_all(text.as_bytes());
@@ -590,9 +598,12 @@ struct StatusView<'a> {
     /// The `stonith-status` reply (absent when hbd's socket could not be asked).
     #[serde(skip_serializing_if = "Option::is_none")]
     stonith: Option<Reply>,
+    /// The CRM's `crm-status` reply (absent without a CRM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resources: Option<hb_crm::api::Reply>,
 }
 
-fn status_json(s: &Snapshot, stonith: Option<Reply>) -> String {
+fn status_json(s: &Snapshot, stonith: Option<Reply>, resources: Option<hb_crm::api::Reply>) -> String {
     let w = &s.watchdog;
     to_json(&StatusView {
         node: &s.self_name,
@@ -623,6 +634,7 @@ fn status_json(s: &Snapshot, stonith: Option<Reply>) -> String {
         }),
         peers: node_views(s),
         stonith,
+        resources,
     })
 }
 
@@ -763,6 +775,13 @@ fn fencing(a: &Args, out: &mut dyn Write) -> CmdResult {
             Ok(Exit::Ok)
         }
     }
+}
+
+fn crm(a: &Args, out: &mut dyn Write) -> CmdResult {
+    let r = hbctl_crm::crm_status(&a.run_dir).map_err(|e| (Exit::NotRunning, e))?;
+    let text = if a.json { to_json(&r) } else { hbctl_crm::text(&r) };
+    let _ = out.write_all(text.as_bytes());
+    Ok(Exit::Ok)
 }
 
 fn check_config(a: &Args, out: &mut dyn Write) -> CmdResult {

@@ -11,6 +11,7 @@
 
 pub mod fence_cli;
 pub mod hbctl;
+pub mod hbctl_crm;
 pub mod hbctl_fence;
 pub mod manpage;
 pub mod stonith_cli;

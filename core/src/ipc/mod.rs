@@ -6,6 +6,7 @@
 //!   `SO_PEERGROUPS`) are checked against an allow list (root, hbd's user, `apiauth`);
 //!   connections are limited per user, and root always has room of its own.
 //! - [`client`]: [`Client`] (hbctl, the tests, the CRM) and [`AppHeartbeat`].
+//! - [`crm`]: the CRMs' channel through hbd (`crm-state`, `crm-peers`, `peer-crm`).
 //! - `fencing`: the fence requests, and the jobs a dead peer causes, for the fencing thread.
 
 pub mod client;
@@ -14,6 +15,8 @@ mod fencing;
 pub mod proto;
 pub mod server;
 
+/// The socket type of hb's local APIs, for the CRM's own (`crmd.sock`).
+pub use crate::sys::seqpacket::SeqPacket;
 pub use client::{AppHeartbeat, Client, ClientError};
 pub use server::{spawn_server, AllowList, ServerCtx};
 

@@ -1,0 +1,47 @@
+//! `hbctl crm`: the resource manager's view, as `crm_mon` gives it — each group, where it
+//! runs or what it waits for, each resource's state here and its last operation — through the
+//! CRM's own socket (`crmd.sock`); and the resource lines of `hbctl status`.
+
+use hb_crm::api::{ask, Reply, Request};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The CRM's `crm-status`, or why it cannot be had.
+pub fn crm_status(run_dir: &Path) -> Result<Reply, String> {
+    match ask(run_dir, &Request::CrmStatus)? {
+        Reply::Error { message } => Err(format!("the CRM refused: {message}")),
+        r => Ok(r),
+    }
+}
+
+/// The view as text (empty for anything but a `crm-status` reply).
+pub fn text(r: &Reply) -> String {
+    let Reply::CrmStatus { node, standby, no_fencing, groups, peers } = r else { return String::new() };
+    let mut t = format!("Resources (CRM on {node}{}, no_fencing {no_fencing}):\n", if *standby { ", in standby" } else { "" });
+    for p in peers {
+        let holds = match &p.holds {
+            Some(h) if h.is_empty() => "holds nothing".to_string(),
+            Some(h) => format!("holds {}", h.join(", ")),
+            None => "has not said what it holds".to_string(),
+        };
+        let _ = writeln!(t, "  peer {}: {}, {holds}", p.node, p.state);
+    }
+    for g in groups {
+        let place = match (&g.owner, &g.waiting) {
+            (_, Some(w)) => format!("waits: {w}"),
+            (Some(o), None) if *o == *node => "runs here".to_string(),
+            (Some(o), None) => format!("runs on {o}"),
+            (None, None) => "placed nowhere yet".to_string(),
+        };
+        let fails = if g.fail_count > 0 { format!(", {} failure(s) here", g.fail_count) } else { String::new() };
+        let _ = writeln!(t, "  group {} (prefers {}): {place}{fails}", g.group, g.preferred);
+        for r in &g.resources {
+            let last = match (&r.last_op, &r.last_rc, r.last_ms) {
+                (Some(op), Some(rc), Some(ms)) => format!("  last {op}: {rc} in {ms:.1} ms"),
+                _ => String::new(),
+            };
+            let _ = writeln!(t, "    {:<32} {:<8}{last}", r.id, r.state);
+        }
+    }
+    t
+}
