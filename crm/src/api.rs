@@ -25,6 +25,33 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Request {
     /// Every group and resource, as this node's CRM knows them.
     CrmStatus,
+    /// This node gives up the groups `which` names and will not run them (heartbeat's
+    /// `hb_standby`), until a `takeover` here.
+    Standby {
+        /// Which groups (default `all`).
+        #[serde(default)]
+        which: Which,
+    },
+    /// This node asks for the groups `which` names (heartbeat's `hb_takeover`): the peer
+    /// holding them gives them up and stands by for them; here, any standby for them ends.
+    Takeover {
+        /// Which groups (default `all`).
+        #[serde(default)]
+        which: Which,
+    },
+}
+
+/// The groups a `standby` or `takeover` names, as `hb_standby` and `hb_takeover` take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Which {
+    /// Every group.
+    #[default]
+    All,
+    /// The groups whose preferred node is this one.
+    Local,
+    /// The groups whose preferred node is another.
+    Foreign,
 }
 
 /// One resource on this node.
@@ -88,6 +115,16 @@ pub enum Reply {
         groups: Vec<GroupStatus>,
         /// Every peer.
         peers: Vec<PeerStatus>,
+    },
+    /// Answers `standby`: the groups given up.
+    Standby {
+        /// Their keys.
+        groups: Vec<String>,
+    },
+    /// Answers `takeover`: the groups asked for.
+    Takeover {
+        /// Their keys.
+        groups: Vec<String>,
     },
     /// The request was refused.
     Error {
@@ -178,6 +215,8 @@ mod tests {
     #[test]
     fn requests_decode_and_garbage_is_refused() {
         assert_eq!(decode(br#"{"op":"crm-status","extra":1}"#), Ok(Request::CrmStatus));
+        assert_eq!(decode(br#"{"op":"standby","which":"foreign"}"#), Ok(Request::Standby { which: Which::Foreign }));
+        assert!(decode(br#"{"op":"takeover","which":"some"}"#).is_err());
         assert!(decode(br#"{"op":"frob"}"#).is_err());
         assert!(decode(b"\xff\x00").is_err());
         assert!(decode(&[b' '; MAX_REQUEST + 1]).unwrap_err().contains("at most"));

@@ -52,6 +52,9 @@ pub struct Crmd {
     last: BTreeMap<String, (Op, Rc, f64)>,
     /// Requests from `crmd.sock` ([`crate::api`]).
     api: Option<std::sync::mpsc::Receiver<crate::api::Pending>>,
+    /// Groups this node stands by for because a peer asked for them (its takeover), by the
+    /// peer: that standby ends when the peer dies or leaves, so the group is not stranded.
+    given: BTreeMap<String, String>,
 }
 
 impl Crmd {
@@ -84,6 +87,8 @@ impl Crmd {
             nodes: cfg.nodes.clone(),
             peers: BTreeMap::new(),
             standby: false,
+            refuse: Default::default(),
+            wants: Default::default(),
             here: BTreeMap::new(),
             failures: BTreeMap::new(),
             fencing,
@@ -101,6 +106,7 @@ impl Crmd {
             plan: Plan::default(),
             last: BTreeMap::new(),
             api: None,
+            given: BTreeMap::new(),
         };
         match crate::api::listen(run_dir) {
             Ok(rx) => c.api = Some(rx),
@@ -124,7 +130,7 @@ impl Crmd {
             for n in status.nodes.iter().filter(|n| n.id != 0 && n.name != self.view.me) {
                 let state = match n.state {
                     NodeState::Dead => Peer::Dead { fenced: false },
-                    _ => Peer::Up { holds: None, standby: false },
+                    _ => Peer::unknown(),
                 };
                 self.peers.insert(n.name.clone(), PeerInfo { state, said: None });
             }
@@ -145,8 +151,49 @@ impl Crmd {
             log("ERROR", &format!("{node}'s haresources differs from this node's (digest {:08x}, ours {:08x}): its groups cannot be read, and nothing it may hold is started", s.digest, self.cfg.digest));
         }
         let said = said.filter(|s| s.digest == self.cfg.digest);
-        let info = self.peers.entry(node.to_string()).or_insert(PeerInfo { state: Peer::Up { holds: None, standby: false }, said: None });
+        let info = self.peers.entry(node.to_string()).or_insert(PeerInfo { state: Peer::unknown(), said: None });
         info.said = said;
+    }
+
+    /// A peer asks for groups (`hbctl takeover` there): this node stands by for them, as
+    /// heartbeat's `hb_takeover` has the other node do, until `hbctl takeover` here.
+    fn give_up_what_is_asked_for(&mut self, node: &str) {
+        let Some(said) = self.peers.get(node).and_then(|p| p.said.clone()) else { return };
+        for i in said.wants {
+            let Some(key) = self.cfg.policy.groups.get(i).map(|g| g.key.clone()) else { continue };
+            if self.view.refuse.insert(key.clone()) {
+                self.view.wants.remove(&key);
+                self.given.insert(key.clone(), node.to_string());
+                log("info", &format!("{node} asks for group {key}: standing by for it (until hbctl takeover here)"));
+            }
+        }
+    }
+
+    /// `node` is gone: the standby it asked of this node (its takeover) ends.
+    fn take_back_from(&mut self, node: &str) {
+        let keys: Vec<String> = self.given.iter().filter(|(_, n)| *n == node).map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            self.given.remove(&k);
+            self.view.refuse.remove(&k);
+            log("info", &format!("{node} is gone: no longer standing by for group {k}"));
+        }
+    }
+
+    /// The groups `which` names, from this node's point of view.
+    fn groups_named(&self, which: crate::api::Which) -> Vec<String> {
+        use crate::api::Which;
+        let me = &self.view.me;
+        self.cfg
+            .policy
+            .groups
+            .iter()
+            .filter(|g| match which {
+                Which::All => true,
+                Which::Local => g.preferred == *me,
+                Which::Foreign => g.preferred != *me,
+            })
+            .map(|g| g.key.clone())
+            .collect()
     }
 
     /// The policy's view of each peer, from what is known of it.
@@ -156,11 +203,12 @@ impl Crmd {
             .peers
             .iter()
             .map(|(n, p)| {
+                let named = |set: &[usize]| -> Vec<String> { set.iter().filter_map(|i| keys.get(*i).cloned()).collect() };
                 let state = match (&p.state, &p.said) {
                     (Peer::Up { .. }, Some(s)) => {
-                        Peer::Up { holds: Some(s.holds.iter().filter_map(|i| keys.get(*i).cloned()).collect()), standby: s.standby }
+                        Peer::Up { holds: Some(named(&s.holds)), standby: s.standby, refuses: named(&s.refuses), wants: named(&s.wants) }
                     }
-                    (Peer::Up { .. }, None) => Peer::Up { holds: None, standby: false },
+                    (Peer::Up { .. }, None) => Peer::unknown(),
                     (other, _) => other.clone(),
                 };
                 (n.clone(), state)
@@ -179,11 +227,20 @@ impl Crmd {
             }
         };
         match e {
-            Event::NodeUp { node, .. } => set(self, node, Peer::Up { holds: None, standby: false }, false),
-            Event::NodeRestarted { node, .. } => set(self, node, Peer::Up { holds: None, standby: false }, true),
-            Event::NodeDead { node, .. } => set(self, node, Peer::Dead { fenced: false }, true),
-            Event::NodeLeft { node, .. } => set(self, node, Peer::Left, true),
-            Event::PeerCrm { node, state, .. } => self.heard(node, state),
+            Event::NodeUp { node, .. } => set(self, node, Peer::unknown(), false),
+            Event::NodeRestarted { node, .. } => set(self, node, Peer::unknown(), true),
+            Event::NodeDead { node, .. } => {
+                set(self, node, Peer::Dead { fenced: false }, true);
+                self.take_back_from(node);
+            }
+            Event::NodeLeft { node, .. } => {
+                set(self, node, Peer::Left, true);
+                self.take_back_from(node);
+            }
+            Event::PeerCrm { node, state, .. } => {
+                self.heard(node, state);
+                self.give_up_what_is_asked_for(node);
+            }
             Event::FenceResult { node, ok: true, .. } => {
                 if matches!(self.peers.get(node).map(|p| &p.state), Some(Peer::Dead { .. })) {
                     log("info", &format!("{node} is fenced (confirmed off): its groups may be taken over"));
@@ -235,7 +292,16 @@ impl Crmd {
             })
             .map(|(i, _)| i)
             .collect();
-        let said = Said { standby: self.view.standby, digest: self.cfg.digest, holds };
+        let index = |set: &std::collections::BTreeSet<String>| -> Vec<usize> {
+            self.cfg.policy.groups.iter().enumerate().filter(|(_, g)| set.contains(&g.key)).map(|(i, _)| i).collect()
+        };
+        let said = Said {
+            standby: self.view.standby,
+            digest: self.cfg.digest,
+            holds,
+            refuses: index(&self.view.refuse),
+            wants: index(&self.view.wants),
+        };
         let bytes = said.encode().ok_or("too many groups for the CRM state (at most 336)")?;
         if self.published.as_ref() != Some(&bytes) {
             self.hbd.call(&Request::CrmState { state: hex(&bytes) }).map_err(|e| format!("hbd: {e}"))?;
@@ -271,6 +337,16 @@ impl Crmd {
         while let Some((req, reply)) = self.api.as_ref().and_then(|a| a.try_recv().ok()) {
             let _ = reply.send(self.answer(&req));
         }
+        // A takeover is done once the group runs here in full.
+        let running: Vec<String> = self
+            .cfg
+            .policy
+            .groups
+            .iter()
+            .filter(|g| g.resources.iter().all(|r| self.view.here.get(r) == Some(&Local::Running)))
+            .map(|g| g.key.clone())
+            .collect();
+        self.view.wants.retain(|g| !running.contains(g));
         let plan = decide(&self.cfg.policy, &self.view);
         self.plan = plan.clone();
         self.publish(None)?;
@@ -311,9 +387,36 @@ impl Crmd {
     }
 
     /// Answers a request of the local API.
-    fn answer(&self, req: &crate::api::Request) -> crate::api::Reply {
+    fn answer(&mut self, req: &crate::api::Request) -> crate::api::Reply {
         use crate::api::{GroupStatus, PeerStatus, Reply, Request, ResourceStatus};
         match req {
+            Request::Standby { which } => {
+                let groups = self.groups_named(*which);
+                for g in &groups {
+                    self.view.refuse.insert(g.clone());
+                    self.view.wants.remove(g);
+                    // An operator's standby outlasts any peer.
+                    self.given.remove(g);
+                }
+                log(
+                    "info",
+                    &format!("standby: this node gives up {}", if groups.is_empty() { "nothing".into() } else { groups.join(", ") }),
+                );
+                Reply::Standby { groups }
+            }
+            Request::Takeover { which } => {
+                let groups = self.groups_named(*which);
+                for g in &groups {
+                    self.view.refuse.remove(g);
+                    self.view.wants.insert(g.clone());
+                    self.given.remove(g);
+                }
+                log(
+                    "info",
+                    &format!("takeover: this node asks for {}", if groups.is_empty() { "nothing".into() } else { groups.join(", ") }),
+                );
+                Reply::Takeover { groups }
+            }
             Request::CrmStatus => {
                 let state = |id: &str| match self.view.here.get(id) {
                     None | Some(Local::Unknown) => "unknown",

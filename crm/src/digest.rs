@@ -1,8 +1,10 @@
 //! What a CRM tells its peers through hbd (the `crm-state` bytes, at most 48): a version
 //! byte (1), flags (bit 0: standby), the digest of its groups (`Config::digest`, 4 bytes,
-//! big-endian), then a bitmap of the groups it holds, by their index in `haresources` (bit
-//! `i % 8` of byte `i / 8`): at most 336 groups. A peer whose digest differs has another
-//! `haresources`; its bitmap cannot be read, and the CRM says so rather than guess.
+//! big-endian), then three bitmaps of groups by their index in the configuration (bit `i % 8`
+//! of byte `i / 8`): those it holds, those it refuses (`hbctl standby`) and those it asks for
+//! (`hbctl takeover`). The first two are each preceded by their length in bytes; the last
+//! runs to the end. At most [`MAX_GROUPS`] groups. A peer whose digest differs has another
+//! configuration; its bitmaps cannot be read, and the CRM says so rather than guess.
 
 /// A CRM's word to its peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,40 +15,57 @@ pub struct Said {
     pub digest: u32,
     /// The groups it holds (or is starting), by index.
     pub holds: Vec<usize>,
+    /// The groups it will not run (standby), by index.
+    pub refuses: Vec<usize>,
+    /// The groups it asks for (takeover), by index.
+    pub wants: Vec<usize>,
 }
 
-/// The most groups a state can name.
-pub const MAX_GROUPS: usize = (48 - 6) * 8;
+/// The most groups a state can name (all three bitmaps full).
+pub const MAX_GROUPS: usize = (48 - 8) / 3 * 8;
+
+fn bitmap(set: &[usize]) -> Vec<u8> {
+    let mut b = vec![0u8; set.iter().max().map_or(0, |m| m / 8 + 1)];
+    for &i in set {
+        b[i / 8] |= 1 << (i % 8);
+    }
+    b
+}
+
+fn members(b: &[u8]) -> Vec<usize> {
+    b.iter().enumerate().flat_map(|(byte, v)| (0..8).filter(move |bit| v & (1 << bit) != 0).map(move |bit| byte * 8 + bit)).collect()
+}
 
 impl Said {
     /// The bytes (`None` if a group index is past [`MAX_GROUPS`]).
     pub fn encode(&self) -> Option<Vec<u8>> {
+        if [&self.holds, &self.refuses, &self.wants].iter().any(|s| s.iter().any(|i| *i >= MAX_GROUPS)) {
+            return None;
+        }
         let mut b = vec![1, u8::from(self.standby)];
         b.extend_from_slice(&self.digest.to_be_bytes());
-        for &i in &self.holds {
-            if i >= MAX_GROUPS {
-                return None;
-            }
-            if b.len() < 6 + i / 8 + 1 {
-                b.resize(6 + i / 8 + 1, 0);
-            }
-            b[6 + i / 8] |= 1 << (i % 8);
+        for set in [&self.holds, &self.refuses] {
+            let m = bitmap(set);
+            b.push(m.len() as u8);
+            b.extend(m);
         }
+        b.extend(bitmap(&self.wants));
         Some(b)
     }
 
     /// Reads what a peer said; `None` if it is not a version-1 state.
     pub fn decode(b: &[u8]) -> Option<Said> {
-        if b.len() < 6 || b[0] != 1 {
+        if b.len() < 8 || b[0] != 1 {
             return None;
         }
         let digest = u32::from_be_bytes([b[2], b[3], b[4], b[5]]);
-        let holds = b[6..]
-            .iter()
-            .enumerate()
-            .flat_map(|(byte, v)| (0..8).filter(move |bit| v & (1 << bit) != 0).map(move |bit| byte * 8 + bit))
-            .collect();
-        Some(Said { standby: b[1] & 1 != 0, digest, holds })
+        let holds_len = usize::from(b[6]);
+        let holds = b.get(7..7 + holds_len)?;
+        let at = 7 + holds_len;
+        let refuses_len = usize::from(*b.get(at)?);
+        let refuses = b.get(at + 1..at + 1 + refuses_len)?;
+        let wants = &b[at + 1 + refuses_len..];
+        Some(Said { standby: b[1] & 1 != 0, digest, holds: members(holds), refuses: members(refuses), wants: members(wants) })
     }
 }
 
@@ -70,17 +89,19 @@ mod tests {
     #[test]
     fn states_round_trip_and_garbage_is_refused() {
         for s in [
-            Said { standby: false, digest: 7, holds: vec![] },
-            Said { standby: true, digest: 0xdead_beef, holds: vec![0, 3, 9, MAX_GROUPS - 1] },
+            Said { standby: false, digest: 7, holds: vec![], refuses: vec![], wants: vec![] },
+            Said { standby: true, digest: 0xdead_beef, holds: vec![0, 3, 9, MAX_GROUPS - 1], refuses: vec![1], wants: vec![2, 100] },
+            Said { standby: false, digest: 1, holds: vec![MAX_GROUPS - 1], refuses: vec![MAX_GROUPS - 1], wants: vec![MAX_GROUPS - 1] },
         ] {
             let b = s.encode().unwrap();
             assert!(b.len() <= 48);
             assert_eq!(Said::decode(&b), Some(s.clone()));
             assert_eq!(unhex(&hex(&b)), Some(b));
         }
-        assert_eq!(Said { standby: false, digest: 0, holds: vec![MAX_GROUPS] }.encode(), None);
-        assert_eq!(Said::decode(&[2, 0, 0, 0, 0, 0]), None, "another version");
+        assert_eq!(Said { standby: false, digest: 0, holds: vec![MAX_GROUPS], refuses: vec![], wants: vec![] }.encode(), None);
+        assert_eq!(Said::decode(&[2, 0, 0, 0, 0, 0, 0, 0]), None, "another version");
         assert_eq!(Said::decode(&[1, 0, 0]), None, "short");
+        assert_eq!(Said::decode(&[1, 0, 0, 0, 0, 0, 9, 0]), None, "a length past the end");
         assert_eq!(unhex("0g"), None);
     }
 }

@@ -46,12 +46,17 @@ pub enum NoFencing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peer {
     /// Alive. `holds`: the groups it last said it holds (`None`: it has not said yet);
-    /// `standby`: it gives its groups away.
+    /// `standby`: it gives all its groups away; `refuses`: groups it will not run
+    /// (`hbctl standby`); `wants`: groups it asks for (`hbctl takeover`).
     Up {
         /// Its groups, by key.
         holds: Option<Vec<String>>,
         /// In standby.
         standby: bool,
+        /// Groups it will not run.
+        refuses: Vec<String>,
+        /// Groups it asks for.
+        wants: Vec<String>,
     },
     /// Declared dead; `fenced` once the fencing is confirmed.
     Dead {
@@ -60,6 +65,13 @@ pub enum Peer {
     },
     /// Stopped cleanly (its last heartbeat said so): it holds nothing.
     Left,
+}
+
+impl Peer {
+    /// Alive, and its CRM has not said anything yet.
+    pub fn unknown() -> Peer {
+        Peer::Up { holds: None, standby: false, refuses: Vec::new(), wants: Vec::new() }
+    }
 }
 
 /// A resource's state on this node.
@@ -97,6 +109,10 @@ pub struct View {
     pub peers: BTreeMap<String, Peer>,
     /// This node is in standby.
     pub standby: bool,
+    /// Groups this node will not run (`hbctl standby`), by key.
+    pub refuse: std::collections::BTreeSet<String>,
+    /// Groups this node asks for (`hbctl takeover`), by key.
+    pub wants: std::collections::BTreeSet<String>,
     /// Each resource's state here, by id (missing: unknown).
     pub here: BTreeMap<String, Local>,
     /// Each group's failures here, by key.
@@ -166,9 +182,19 @@ impl View {
     fn eligible(&self, node: &str, g: &GroupSpec, policy: &Policy) -> bool {
         if node == self.me {
             let failed = self.failures.get(&g.key).copied().unwrap_or(0);
-            return !self.standby && (policy.migration_threshold == 0 || failed < policy.migration_threshold);
+            return !self.standby
+                && !self.refuse.contains(&g.key)
+                && (policy.migration_threshold == 0 || failed < policy.migration_threshold);
         }
-        matches!(self.peers.get(node), Some(Peer::Up { standby: false, .. }))
+        matches!(self.peers.get(node), Some(Peer::Up { standby: false, refuses, .. }) if !refuses.contains(&g.key))
+    }
+
+    /// Whether `node` asks for `g` (`hbctl takeover` there).
+    fn wants(&self, node: &str, g: &GroupSpec) -> bool {
+        if node == self.me {
+            return self.wants.contains(&g.key);
+        }
+        matches!(self.peers.get(node), Some(Peer::Up { wants, .. }) if wants.contains(&g.key))
     }
 
     /// Whether the group runs here (any resource running or failed).
@@ -226,7 +252,11 @@ pub fn decide(policy: &Policy, view: &View) -> Plan {
         let mut order: Vec<&String> = vec![&g.preferred];
         order.extend(view.nodes.iter().filter(|n| **n != g.preferred));
         let first_eligible = order.iter().copied().find(|n| view.eligible(n, g, policy)).cloned();
+        // A node that asks for the group (takeover) and may run it gets it; the preferred
+        // node first if several ask.
+        let asked = order.iter().copied().find(|n| view.wants(n, g) && view.eligible(n, g, policy)).cloned();
         let owner = match (policy.failback, &held_by) {
+            _ if asked.is_some() => asked,
             (Failback::Off, Some(h)) if !contested && view.eligible(h, g, policy) => Some(h.clone()),
             _ if view.eligible(&g.preferred, g, policy) => Some(g.preferred.clone()),
             _ => first_eligible,
@@ -279,6 +309,8 @@ mod tests {
             nodes: vec!["a".into(), "b".into()],
             peers: BTreeMap::from([(other.to_string(), peer)]),
             standby: false,
+            refuse: Default::default(),
+            wants: Default::default(),
             here: l,
             failures: BTreeMap::new(),
             fencing: BTreeMap::from([(other.to_string(), fencing)]),
@@ -286,7 +318,7 @@ mod tests {
     }
 
     fn up(holds: &[&str]) -> Peer {
-        Peer::Up { holds: Some(holds.iter().map(|s| s.to_string()).collect()), standby: false }
+        Peer::Up { holds: Some(holds.iter().map(|s| s.to_string()).collect()), standby: false, refuses: vec![], wants: vec![] }
     }
 
     /// The steps as short text: `start ip`, `stop db`, `wait web: …`.
@@ -342,13 +374,13 @@ mod tests {
             (
                 "the peer has not said what it holds",
                 policy(On, R1),
-                view("a", Peer::Up { holds: None, standby: false }, &[], true),
+                view("a", Peer::Up { holds: None, standby: false, refuses: vec![], wants: vec![] }, &[], true),
                 vec!["wait ip: waiting for b to say which groups it holds"],
             ),
             (
                 "peer in standby: take its group",
                 policy(On, R1),
-                view("a", Peer::Up { holds: Some(vec![]), standby: true }, &["ip", "db"], true),
+                view("a", Peer::Up { holds: Some(vec![]), standby: true, refuses: vec![], wants: vec![] }, &["ip", "db"], true),
                 vec!["start web"],
             ),
             (
@@ -380,6 +412,25 @@ mod tests {
     }
 
     #[test]
+    fn standby_and_takeover_move_single_groups() {
+        let p = policy(Failback::On, NoFencing::R1);
+        // a refuses its own group (hbctl standby local): it stops it; b takes it once a says.
+        let mut v = view("a", up(&["web"]), &["ip", "db"], true);
+        v.refuse.insert("ip".into());
+        assert_eq!(steps(&decide(&p, &v)), ["stop db", "stop ip"]);
+        let refusing = Peer::Up { holds: Some(vec![]), standby: false, refuses: vec!["ip".into()], wants: vec![] };
+        assert_eq!(steps(&decide(&p, &view("b", refusing, &["web"], true))), ["start ip", "start db"]);
+        // b asks for a's group (hbctl takeover foreign): a, preferred, still gives it up.
+        let asking = Peer::Up { holds: Some(vec!["web".into()]), standby: false, refuses: vec![], wants: vec!["ip".into()] };
+        assert_eq!(steps(&decide(&p, &view("a", asking, &["ip", "db"], true))), ["stop db", "stop ip"]);
+        // A node that asks for a group it refuses does not get it.
+        let mut v = view("b", up(&["ip"]), &["web"], true);
+        v.wants.insert("ip".into());
+        v.refuse.insert("ip".into());
+        assert_eq!(steps(&decide(&p, &v)), Vec::<String>::new());
+    }
+
+    #[test]
     fn the_migration_threshold_moves_a_failing_group() {
         let p = policy(Failback::On, NoFencing::R1);
         let mut v = view("a", up(&["web"]), &["ip"], true);
@@ -389,11 +440,11 @@ mod tests {
         v.failures.insert("ip".into(), 3);
         assert_eq!(steps(&decide(&p, &v)), ["stop db", "stop ip"], "at the threshold: given up");
         // And b, which hears a no longer holds it, takes it.
-        let v = view("b", Peer::Up { holds: Some(vec![]), standby: false }, &["web"], true);
+        let v = view("b", Peer::Up { holds: Some(vec![]), standby: false, refuses: vec![], wants: vec![] }, &["web"], true);
         let mut pb = p.clone();
         pb.groups[0].preferred = "a".into();
         let mut vb = v.clone();
-        vb.peers.insert("a".into(), Peer::Up { holds: Some(vec![]), standby: true });
+        vb.peers.insert("a".into(), Peer::Up { holds: Some(vec![]), standby: true, refuses: vec![], wants: vec![] });
         assert_eq!(steps(&decide(&pb, &vb)), ["start ip", "start db"]);
     }
 }

@@ -182,6 +182,18 @@ fn hbd_runs_and_respawns_the_crm_and_a_clean_stop_hands_the_groups_over() {
     assert!(json.contains("\"reply\":\"crm-status\"") && json.contains("\"owner\":\"a\""), "{json}");
     let status = hbctl(&["status"]).1;
     assert!(status.contains("Resources (CRM on a, no_fencing refuse):"), "{status}");
+    // hbctl standby local on a: its groups go to b; takeover local: they come back.
+    let (rc, said) = hbctl(&["standby", "local"]);
+    assert_eq!(rc, Some(0), "{said}");
+    assert!(said.contains("gives up svc::one, ocf-group"), "{said}");
+    wait_owner(&dir.path, "one", "b", "after hbctl standby local on a");
+    let dummy = |n: &str| dir.path.join(n).join("dummy.state").exists();
+    assert!(wait_for(Duration::from_secs(30), || (dummy("b") && !dummy("a")).then_some(())).is_some(), "{}", logs(&dir.path));
+    let (rc, said) = hbctl(&["takeover", "local"]);
+    assert_eq!(rc, Some(0), "{said}");
+    wait_owner(&dir.path, "one", "a", "after hbctl takeover local on a");
+    assert!(wait_for(Duration::from_secs(30), || (dummy("a") && !dummy("b")).then_some(())).is_some(), "{}", logs(&dir.path));
+    assert_eq!(owner(&dir.path, "two").as_deref(), Some("b"), "b's own group never moved");
     // kill -9 of a's CRM: hbd starts another, which probes and keeps what runs.
     let first = crm_children(a.pid());
     assert_eq!(first.len(), 1, "one CRM under a's hbd: {first:?}");
@@ -192,7 +204,12 @@ fn hbd_runs_and_respawns_the_crm_and_a_clean_stop_hands_the_groups_over() {
     let probed = wait_for(Duration::from_secs(20), || (log_a().matches("monitor svc::one: OCF_SUCCESS").count() >= 1).then_some(()));
     assert!(probed.is_some(), "the new CRM found svc::one running\n{}", log_a());
     assert_eq!(owner(&dir.path, "one").as_deref(), Some("a"));
-    assert_eq!(log_a().matches("start svc::one").count(), 1, "never restarted:\n{}", log_a());
+    assert_eq!(
+        log_a().matches("start svc::one").count(),
+        2,
+        "started at the beginning and after the takeover, never by the new CRM:\n{}",
+        log_a()
+    );
     // A clean stop: a releases, leaves; b takes over at once.
     let st = a.terminate(Duration::from_secs(60)).expect("a's hbd stops on SIGTERM");
     assert!(st.success(), "{st:?}\n{}", log_a());

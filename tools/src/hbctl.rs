@@ -84,6 +84,13 @@ COMMANDS
     crm            the resource manager's view (hb-crmd, `crm respawn`): each group, where
                    it runs or what it waits for, each resource's state here and its last
                    operation, what each peer's CRM holds (status shows it too)
+    standby [all|foreign|local]
+                   this node gives up those groups (all; those preferring this node; those
+                   preferring another) and will not run them until a takeover here, as
+                   heartbeat's hb_standby                     [default: all]
+    takeover [all|foreign|local]
+                   this node asks for those groups: the peer holding them gives them up and
+                   stands by for them, as heartbeat's hb_takeover   [default: all]
     keygen         write a fresh random authkeys (HMAC-SHA256), mode 0600
                      -o, --output FILE      [default: standard output]
                      --force                replace an existing FILE
@@ -162,7 +169,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
                 }
             }
             Value(v) if a.cmd.is_empty() => a.cmd = v.into_string().map_err(|_| "not UTF-8")?,
-            Value(v) if ["apphb", "fence", "fence-confirm"].contains(&a.cmd.as_str()) => {
+            Value(v) if ["apphb", "fence", "fence-confirm", "standby", "takeover"].contains(&a.cmd.as_str()) => {
                 a.rest.push(v.into_string().map_err(|_| "not UTF-8")?)
             }
             other => return Err(other.unexpected().to_string()),
@@ -196,6 +203,17 @@ pub fn run(args: Vec<String>, out: &mut dyn Write) -> Exit {
         "apphb" => apphb(&a, out),
         "fence" | "fence-confirm" | "stonith" => fencing(&a, out),
         "crm" => crm(&a, out),
+        "standby" | "takeover" => {
+            let which = match a.rest.as_slice() {
+                [] => Ok(None),
+                [w] => Ok(Some(w.as_str())),
+                _ => Err((Exit::Usage, format!("usage: hbctl {} [all|foreign|local]", a.cmd))),
+            };
+            which.and_then(|w| hbctl_crm::standby_or_takeover(&a.run_dir, &a.cmd, w).map_err(|e| (Exit::NotRunning, e))).map(|line| {
+                let _ = out.write_all(line.as_bytes());
+                Exit::Ok
+            })
+        }
         "" => Err((Exit::Usage, "no command given; try 'hbctl --help'".to_string())),
         other => Err((Exit::Usage, format!("unknown command {other:?}; try 'hbctl --help'"))),
     };

@@ -1,8 +1,8 @@
-//! `hbctl crm`: the resource manager's view, as `crm_mon` gives it — each group, where it
+//! `hbctl crm`, `hbctl standby`, `hbctl takeover`: the resource manager's view, as `crm_mon` gives it — each group, where it
 //! runs or what it waits for, each resource's state here and its last operation — through the
 //! CRM's own socket (`crmd.sock`); and the resource lines of `hbctl status`.
 
-use hb_crm::api::{ask, Reply, Request};
+use hb_crm::api::{ask, Reply, Request, Which};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -11,6 +11,29 @@ pub fn crm_status(run_dir: &Path) -> Result<Reply, String> {
     match ask(run_dir, &Request::CrmStatus)? {
         Reply::Error { message } => Err(format!("the CRM refused: {message}")),
         r => Ok(r),
+    }
+}
+
+/// `hbctl standby|takeover [all|foreign|local]`: the groups moved, as a line.
+pub fn standby_or_takeover(run_dir: &Path, op: &str, which: Option<&str>) -> Result<String, String> {
+    let which = match which.unwrap_or("all") {
+        "all" => Which::All,
+        "local" => Which::Local,
+        "foreign" => Which::Foreign,
+        other => return Err(format!("{other:?}: all, foreign or local")),
+    };
+    let req = if op == "standby" { Request::Standby { which } } else { Request::Takeover { which } };
+    match ask(run_dir, &req)? {
+        Reply::Standby { groups } if groups.is_empty() => Ok("standby: no group named\n".into()),
+        Reply::Standby { groups } => {
+            Ok(format!("standby: this node gives up {} and will not run them until hbctl takeover\n", groups.join(", ")))
+        }
+        Reply::Takeover { groups } if groups.is_empty() => Ok("takeover: no group named\n".into()),
+        Reply::Takeover { groups } => {
+            Ok(format!("takeover: this node asks for {}; the peer holding them gives them up\n", groups.join(", ")))
+        }
+        Reply::Error { message } => Err(format!("the CRM refused: {message}")),
+        other => Err(format!("unexpected reply from the CRM: {other:?}")),
     }
 }
 
