@@ -295,14 +295,14 @@ impl Crmd {
         let index = |set: &std::collections::BTreeSet<String>| -> Vec<usize> {
             self.cfg.policy.groups.iter().enumerate().filter(|(_, g)| set.contains(&g.key)).map(|(i, _)| i).collect()
         };
-        let said = Said {
-            standby: self.view.standby,
-            digest: self.cfg.digest,
-            holds,
-            refuses: index(&self.view.refuse),
-            wants: index(&self.view.wants),
-        };
-        let bytes = said.encode().ok_or("too many groups for the CRM state (at most 336)")?;
+        // A group over its migration threshold here is refused as a standby is: the peers must
+        // know this node will not run it, or they would leave it to this (preferred) node.
+        let t = self.cfg.settings.migration_threshold;
+        let mut refused = self.view.refuse.clone();
+        refused.extend(self.view.failures.iter().filter(|(_, n)| t > 0 && **n >= t).map(|(g, _)| g.clone()));
+        let said =
+            Said { standby: self.view.standby, digest: self.cfg.digest, holds, refuses: index(&refused), wants: index(&self.view.wants) };
+        let bytes = said.encode().ok_or(format!("too many groups for the CRM state (at most {})", crate::digest::MAX_GROUPS))?;
         if self.published.as_ref() != Some(&bytes) {
             self.hbd.call(&Request::CrmState { state: hex(&bytes) }).map_err(|e| format!("hbd: {e}"))?;
             self.published = Some(bytes);

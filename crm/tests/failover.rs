@@ -57,8 +57,14 @@ fn configure(dir: &Path, name: &str, port: u16, extra: &str) -> (String, String)
     std::fs::write(cfg.join("haresources"), "a svc::one\nb svc::two\n").unwrap();
     // A native OCF group too: Debian's Dummy agent, its state in this node's directory.
     let state = cfg.join("dummy.state");
-    std::fs::write(cfg.join("crm.cf"), format!("resource dummy ocf:heartbeat:Dummy state={}\ngroup ocf-group a dummy\n", state.display()))
-        .unwrap();
+    std::fs::write(
+        cfg.join("crm.cf"),
+        format!(
+            "resource dummy ocf:heartbeat:Dummy state={}\ngroup ocf-group a dummy\nmigration_threshold 2\nmonitor_interval 300ms\n",
+            state.display()
+        ),
+    )
+    .unwrap();
     std::fs::write(cfg.join("resource.d/svc"), SVC).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -217,6 +223,30 @@ fn hbd_runs_and_respawns_the_crm_and_a_clean_stop_hands_the_groups_over() {
     wait_owner(&dir.path, "one", "b", "after a stopped cleanly");
     let log_b = std::fs::read_to_string(dir.path.join("b/hbd.log")).unwrap_or_default();
     assert!(log_b.contains("node a stopped cleanly"), "{log_b}");
+    let double = std::fs::read_to_string(dir.path.join("shared/double.log")).unwrap_or_default();
+    assert!(double.is_empty(), "a resource ran on both nodes:\n{double}\n{}", logs(&dir.path));
+}
+
+/// A resource that keeps failing its monitor is restarted in place, and at the migration
+/// threshold (2 here, in crm.cf) its group moves to the other node.
+#[test]
+fn a_failing_resource_is_restarted_then_moved() {
+    let dir = TempDir::new("hb-crm-migrate");
+    std::fs::create_dir_all(dir.path.join("shared")).unwrap();
+    let port = hb_hwtest::free_udp_port();
+    let _a = start(&dir.path, "a", port);
+    let _b = start(&dir.path, "b", port);
+    wait_owner(&dir.path, "one", "a", "at start");
+    let log_a = || std::fs::read_to_string(dir.path.join("a/crmd.log")).unwrap_or_default();
+    // The service dies under a: its monitor sees it, and a starts it again.
+    std::fs::remove_file(dir.path.join("shared/one")).unwrap();
+    let restarted = wait_for(Duration::from_secs(20), || (log_a().matches("start svc::one: OCF_SUCCESS").count() == 2).then_some(()));
+    assert!(restarted.is_some(), "restarted in place\n{}", logs(&dir.path));
+    wait_owner(&dir.path, "one", "a", "after the first failure");
+    // It dies again: the second failure reaches the threshold, and the group moves to b.
+    std::fs::remove_file(dir.path.join("shared/one")).unwrap();
+    wait_owner(&dir.path, "one", "b", "after the second failure");
+    assert!(log_a().matches("monitor svc::one: OCF_NOT_RUNNING").count() >= 2, "{}", log_a());
     let double = std::fs::read_to_string(dir.path.join("shared/double.log")).unwrap_or_default();
     assert!(double.is_empty(), "a resource ran on both nodes:\n{double}\n{}", logs(&dir.path));
 }
