@@ -52,6 +52,15 @@ pub struct Crmd {
     last: BTreeMap<String, (Op, Rc, f64)>,
     /// Requests from `crmd.sock` ([`crate::api`]).
     api: Option<std::sync::mpsc::Receiver<crate::api::Pending>>,
+    /// This node's ping nodes (and ping groups), and whether each answers (ipfail).
+    pings: BTreeMap<String, bool>,
+    /// This node's sequence number (what it says changed that many times).
+    seq: u16,
+    /// What it said last, its sequence number and acknowledgements aside.
+    said_content: Option<Vec<u8>>,
+    /// Groups this node has claimed and waits to start, with the sequence number of the claim:
+    /// a group starts only once every live peer has seen the claim and claims it not itself.
+    claims: BTreeMap<String, u16>,
     /// Groups this node stands by for because a peer asked for them (its takeover), by the
     /// peer: that standby ends when the peer dies or leaves, so the group is not stranded.
     given: BTreeMap<String, String>,
@@ -89,6 +98,7 @@ impl Crmd {
             standby: false,
             refuse: Default::default(),
             wants: Default::default(),
+            pings: 0,
             here: BTreeMap::new(),
             failures: BTreeMap::new(),
             fencing,
@@ -107,6 +117,10 @@ impl Crmd {
             last: BTreeMap::new(),
             api: None,
             given: BTreeMap::new(),
+            pings: BTreeMap::new(),
+            seq: 0,
+            said_content: None,
+            claims: BTreeMap::new(),
         };
         match crate::api::listen(run_dir) {
             Ok(rx) => c.api = Some(rx),
@@ -127,6 +141,8 @@ impl Crmd {
     fn resync(&mut self) -> Result<(), String> {
         let err = |e: ClientError| format!("hbd: {e}");
         if let Reply::Snapshot { status, .. } = self.hbd.call(&Request::Snapshot).map_err(err)? {
+            self.pings = status.nodes.iter().filter(|n| n.id == 0).map(|n| (n.name.clone(), n.state == NodeState::Up)).collect();
+            self.count_pings();
             for n in status.nodes.iter().filter(|n| n.id != 0 && n.name != self.view.me) {
                 let state = match n.state {
                     NodeState::Dead => Peer::Dead { fenced: false },
@@ -169,6 +185,15 @@ impl Crmd {
         }
     }
 
+    /// How many ping nodes answer, for the policy and the peers (ipfail).
+    fn count_pings(&mut self) {
+        let up = self.pings.values().filter(|u| **u).count().min(255) as u8;
+        if up != self.view.pings {
+            log("info", &format!("{up} of {} ping node(s) answer here", self.pings.len()));
+        }
+        self.view.pings = up;
+    }
+
     /// `node` is gone: the standby it asked of this node (its takeover) ends.
     fn take_back_from(&mut self, node: &str) {
         let keys: Vec<String> = self.given.iter().filter(|(_, n)| *n == node).map(|(k, _)| k.clone()).collect();
@@ -205,9 +230,13 @@ impl Crmd {
             .map(|(n, p)| {
                 let named = |set: &[usize]| -> Vec<String> { set.iter().filter_map(|i| keys.get(*i).cloned()).collect() };
                 let state = match (&p.state, &p.said) {
-                    (Peer::Up { .. }, Some(s)) => {
-                        Peer::Up { holds: Some(named(&s.holds)), standby: s.standby, refuses: named(&s.refuses), wants: named(&s.wants) }
-                    }
+                    (Peer::Up { .. }, Some(s)) => Peer::Up {
+                        holds: Some(named(&s.holds)),
+                        standby: s.standby,
+                        refuses: named(&s.refuses),
+                        wants: named(&s.wants),
+                        pings: s.pings,
+                    },
                     (Peer::Up { .. }, None) => Peer::unknown(),
                     (other, _) => other.clone(),
                 };
@@ -247,6 +276,10 @@ impl Crmd {
                     set(self, node, Peer::Dead { fenced: true }, true);
                 }
             }
+            Event::PingUp { node, .. } | Event::PingDead { node, .. } => {
+                self.pings.insert(node.clone(), matches!(e, Event::PingUp { .. }));
+                self.count_pings();
+            }
             Event::Missed { .. } | Event::EventsLost { .. } => self.resync()?,
             _ => {}
         }
@@ -278,8 +311,9 @@ impl Crmd {
     }
 
     /// Tells the peers what this node holds: every group with a resource not stopped here,
-    /// and `starting`.
-    fn publish(&mut self, starting: Option<&str>) -> Result<(), String> {
+    /// and every group it claims; what it refuses and asks for; how many ping nodes it
+    /// reaches; and the last sequence number it heard from each peer.
+    fn publish(&mut self) -> Result<(), String> {
         let holds = self
             .cfg
             .policy
@@ -287,7 +321,7 @@ impl Crmd {
             .iter()
             .enumerate()
             .filter(|(_, g)| {
-                Some(g.key.as_str()) == starting
+                self.claims.contains_key(&g.key)
                     || g.resources.iter().any(|r| matches!(self.view.here.get(r), Some(Local::Running | Local::Failed)))
             })
             .map(|(i, _)| i)
@@ -300,14 +334,72 @@ impl Crmd {
         let t = self.cfg.settings.migration_threshold;
         let mut refused = self.view.refuse.clone();
         refused.extend(self.view.failures.iter().filter(|(_, n)| t > 0 && **n >= t).map(|(g, _)| g.clone()));
-        let said =
-            Said { standby: self.view.standby, digest: self.cfg.digest, holds, refuses: index(&refused), wants: index(&self.view.wants) };
-        let bytes = said.encode().ok_or(format!("too many groups for the CRM state (at most {})", crate::digest::MAX_GROUPS))?;
+        let mut said = Said {
+            standby: self.view.standby,
+            digest: self.cfg.digest,
+            pings: self.view.pings,
+            seq: 0,
+            seen: Vec::new(),
+            holds,
+            refuses: index(&refused),
+            wants: index(&self.view.wants),
+        };
+        let content = said.encode().ok_or(format!("too many groups for the CRM state (at most {})", crate::digest::MAX_GROUPS))?;
+        if self.said_content.as_ref() != Some(&content) {
+            self.seq = self.seq.wrapping_add(1);
+            self.said_content = Some(content);
+        }
+        said.seq = self.seq;
+        said.seen = self
+            .peers
+            .iter()
+            .filter_map(|(n, p)| Some((self.cfg.nodes.iter().position(|x| x == n)? as u8, p.said.as_ref()?.seq)))
+            .take(1)
+            .collect();
+        let bytes = said.encode().ok_or("the CRM state has no room")?;
         if self.published.as_ref() != Some(&bytes) {
             self.hbd.call(&Request::CrmState { state: hex(&bytes) }).map_err(|e| format!("hbd: {e}"))?;
             self.published = Some(bytes);
         }
         Ok(())
+    }
+
+    /// Whether group `g` may start now. While a peer is alive it must first have seen this
+    /// node's claim on it (a sequence number it acknowledges) and claim it not itself; when
+    /// two claim at once (their views differed), the node whose name sorts first keeps its
+    /// claim and the other withdraws.
+    fn claim_settled(&mut self, g: &str) -> Result<bool, String> {
+        let me_idx = self.cfg.nodes.iter().position(|n| *n == self.view.me).unwrap_or(0) as u8;
+        let key_index = self.cfg.policy.groups.iter().position(|x| x.key == g);
+        let live: Vec<(String, Option<Said>)> =
+            self.peers.iter().filter(|(_, p)| matches!(p.state, Peer::Up { .. })).map(|(n, p)| (n.clone(), p.said.clone())).collect();
+        if live.is_empty() {
+            return Ok(true);
+        }
+        let Some(&claimed_at) = self.claims.get(g) else {
+            self.claims.insert(g.to_string(), 0);
+            self.publish()?;
+            self.claims.insert(g.to_string(), self.seq);
+            log("info", &format!("claiming group {g}: it starts once the peers have seen the claim"));
+            return Ok(false);
+        };
+        for (peer, said) in live {
+            let Some(said) = said else { return Ok(false) };
+            if key_index.is_some_and(|i| said.holds.contains(&i)) {
+                if self.view.me < peer {
+                    return Ok(false);
+                }
+                log("info", &format!("{peer} claims group {g} too: {peer} sorts first; withdrawing this node's claim"));
+                self.claims.remove(g);
+                self.publish()?;
+                return Ok(false);
+            }
+            let acked = said.seen.iter().any(|(n, s)| *n == me_idx && s.wrapping_sub(claimed_at) < 0x8000);
+            if !acked {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Checks in with hbd and monitors running resources when they are due.
@@ -349,19 +441,27 @@ impl Crmd {
         self.view.wants.retain(|g| !running.contains(g));
         let plan = decide(&self.cfg.policy, &self.view);
         self.plan = plan.clone();
-        self.publish(None)?;
+        // Claims the plan no longer wants to start are withdrawn.
+        let starting: Vec<String> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Run { op: Op::Start, group, .. } => Some(group.clone()),
+                _ => None,
+            })
+            .collect();
+        self.claims.retain(|g, _| starting.contains(g));
+        self.publish()?;
         let run = plan.steps.iter().find_map(|s| match s {
             Step::Run { op, resource, group } => Some((*op, resource.clone(), group.clone())),
             Step::Wait { .. } => None,
         });
         if let Some((op, resource, group)) = run {
-            if op == Op::Start {
-                // The peers hear that this node holds the group before any of it starts.
-                self.publish(Some(&group))?;
+            if op != Op::Start || self.claim_settled(&group)? {
+                self.run(op, &resource);
+                self.publish()?;
+                return Ok(true);
             }
-            self.run(op, &resource);
-            self.publish(None)?;
-            return Ok(true);
         }
         let waits: Vec<String> = plan
             .steps
@@ -500,7 +600,8 @@ impl Crmd {
                 failed.push(id);
             }
         }
-        self.publish(None)?;
+        self.claims.clear();
+        self.publish()?;
         if failed.is_empty() {
             log("info", "every resource group released");
             Ok(())

@@ -57,6 +57,8 @@ pub enum Peer {
         refuses: Vec<String>,
         /// Groups it asks for.
         wants: Vec<String>,
+        /// How many of its ping nodes answer (ipfail).
+        pings: u8,
     },
     /// Declared dead; `fenced` once the fencing is confirmed.
     Dead {
@@ -70,7 +72,7 @@ pub enum Peer {
 impl Peer {
     /// Alive, and its CRM has not said anything yet.
     pub fn unknown() -> Peer {
-        Peer::Up { holds: None, standby: false, refuses: Vec::new(), wants: Vec::new() }
+        Peer::Up { holds: None, standby: false, refuses: Vec::new(), wants: Vec::new(), pings: 0 }
     }
 }
 
@@ -113,6 +115,9 @@ pub struct View {
     pub refuse: std::collections::BTreeSet<String>,
     /// Groups this node asks for (`hbctl takeover`), by key.
     pub wants: std::collections::BTreeSet<String>,
+    /// How many of this node's ping nodes answer (ipfail): a node that reaches fewer than
+    /// another that may run a group is not given it.
+    pub pings: u8,
     /// Each resource's state here, by id (missing: unknown).
     pub here: BTreeMap<String, Local>,
     /// Each group's failures here, by key.
@@ -178,8 +183,31 @@ impl View {
         self.here.get(id).copied().unwrap_or(Local::Unknown)
     }
 
-    /// Whether `node` may run `g`.
+    /// Whether `node` may run `g`: its own rules (standby, refusals, failures), and ipfail's —
+    /// no node that may run it reaches more ping nodes.
     fn eligible(&self, node: &str, g: &GroupSpec, policy: &Policy) -> bool {
+        let Some(mine) = self.pings_of(node) else { return false };
+        if !self.may_run(node, g, policy) {
+            return false;
+        }
+        let best = self.nodes.iter().filter(|n| self.may_run(n, g, policy)).filter_map(|n| self.pings_of(n)).max().unwrap_or(0);
+        mine >= best
+    }
+
+    /// How many ping nodes `node` reaches (`None`: its CRM has not said).
+    fn pings_of(&self, node: &str) -> Option<u8> {
+        if node == self.me {
+            return Some(self.pings);
+        }
+        match self.peers.get(node) {
+            Some(Peer::Up { holds: Some(_), pings, .. }) => Some(*pings),
+            Some(Peer::Up { holds: None, .. }) => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Whether `node` may run `g` by its own rules, ping nodes aside.
+    fn may_run(&self, node: &str, g: &GroupSpec, policy: &Policy) -> bool {
         if node == self.me {
             let failed = self.failures.get(&g.key).copied().unwrap_or(0);
             return !self.standby
@@ -311,6 +339,7 @@ mod tests {
             standby: false,
             refuse: Default::default(),
             wants: Default::default(),
+            pings: 0,
             here: l,
             failures: BTreeMap::new(),
             fencing: BTreeMap::from([(other.to_string(), fencing)]),
@@ -318,7 +347,7 @@ mod tests {
     }
 
     fn up(holds: &[&str]) -> Peer {
-        Peer::Up { holds: Some(holds.iter().map(|s| s.to_string()).collect()), standby: false, refuses: vec![], wants: vec![] }
+        Peer::Up { holds: Some(holds.iter().map(|s| s.to_string()).collect()), standby: false, refuses: vec![], wants: vec![], pings: 0 }
     }
 
     /// The steps as short text: `start ip`, `stop db`, `wait web: …`.
@@ -374,13 +403,13 @@ mod tests {
             (
                 "the peer has not said what it holds",
                 policy(On, R1),
-                view("a", Peer::Up { holds: None, standby: false, refuses: vec![], wants: vec![] }, &[], true),
+                view("a", Peer::Up { holds: None, standby: false, refuses: vec![], wants: vec![], pings: 0 }, &[], true),
                 vec!["wait ip: waiting for b to say which groups it holds"],
             ),
             (
                 "peer in standby: take its group",
                 policy(On, R1),
-                view("a", Peer::Up { holds: Some(vec![]), standby: true, refuses: vec![], wants: vec![] }, &["ip", "db"], true),
+                view("a", Peer::Up { holds: Some(vec![]), standby: true, refuses: vec![], wants: vec![], pings: 0 }, &["ip", "db"], true),
                 vec!["start web"],
             ),
             (
@@ -418,15 +447,39 @@ mod tests {
         let mut v = view("a", up(&["web"]), &["ip", "db"], true);
         v.refuse.insert("ip".into());
         assert_eq!(steps(&decide(&p, &v)), ["stop db", "stop ip"]);
-        let refusing = Peer::Up { holds: Some(vec![]), standby: false, refuses: vec!["ip".into()], wants: vec![] };
+        let refusing = Peer::Up { holds: Some(vec![]), standby: false, refuses: vec!["ip".into()], wants: vec![], pings: 0 };
         assert_eq!(steps(&decide(&p, &view("b", refusing, &["web"], true))), ["start ip", "start db"]);
         // b asks for a's group (hbctl takeover foreign): a, preferred, still gives it up.
-        let asking = Peer::Up { holds: Some(vec!["web".into()]), standby: false, refuses: vec![], wants: vec!["ip".into()] };
+        let asking = Peer::Up { holds: Some(vec!["web".into()]), standby: false, refuses: vec![], wants: vec!["ip".into()], pings: 0 };
         assert_eq!(steps(&decide(&p, &view("a", asking, &["ip", "db"], true))), ["stop db", "stop ip"]);
         // A node that asks for a group it refuses does not get it.
         let mut v = view("b", up(&["ip"]), &["web"], true);
         v.wants.insert("ip".into());
         v.refuse.insert("ip".into());
+        assert_eq!(steps(&decide(&p, &v)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn ipfail_gives_groups_to_the_node_that_reaches_more_ping_nodes() {
+        let p = policy(Failback::On, NoFencing::R1);
+        let b_sees = |pings: u8, holds: &[&str]| Peer::Up {
+            holds: Some(holds.iter().map(|s| s.to_string()).collect()),
+            standby: false,
+            refuses: vec![],
+            wants: vec![],
+            pings,
+        };
+        // a lost its upstream (0 of 1), b has it: a gives its group away, b takes it.
+        let mut v = view("a", b_sees(1, &["web"]), &["ip", "db"], true);
+        v.pings = 0;
+        assert_eq!(steps(&decide(&p, &v)), ["stop db", "stop ip"]);
+        let mut v = view("b", b_sees(0, &[]), &["web"], true);
+        v.pings = 1;
+        v.peers.insert("a".into(), b_sees(0, &[]));
+        assert_eq!(steps(&decide(&p, &v)), ["start ip", "start db"]);
+        // Both lost it: nothing moves (each keeps what it has).
+        let mut v = view("a", b_sees(0, &["web"]), &["ip", "db"], true);
+        v.pings = 0;
         assert_eq!(steps(&decide(&p, &v)), Vec::<String>::new());
     }
 
@@ -440,11 +493,11 @@ mod tests {
         v.failures.insert("ip".into(), 3);
         assert_eq!(steps(&decide(&p, &v)), ["stop db", "stop ip"], "at the threshold: given up");
         // And b, which hears a no longer holds it, takes it.
-        let v = view("b", Peer::Up { holds: Some(vec![]), standby: false, refuses: vec![], wants: vec![] }, &["web"], true);
+        let v = view("b", Peer::Up { holds: Some(vec![]), standby: false, refuses: vec![], wants: vec![], pings: 0 }, &["web"], true);
         let mut pb = p.clone();
         pb.groups[0].preferred = "a".into();
         let mut vb = v.clone();
-        vb.peers.insert("a".into(), Peer::Up { holds: Some(vec![]), standby: true, refuses: vec![], wants: vec![] });
+        vb.peers.insert("a".into(), Peer::Up { holds: Some(vec![]), standby: true, refuses: vec![], wants: vec![], pings: 0 });
         assert_eq!(steps(&decide(&pb, &vb)), ["start ip", "start db"]);
     }
 }
