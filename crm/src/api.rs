@@ -39,6 +39,36 @@ pub enum Request {
         #[serde(default)]
         which: Which,
     },
+    /// What the CRMs would do if something happened, without doing it (as `crm_simulate`):
+    /// this node's plan from its own view, and each live peer's from what it has said.
+    Simulate {
+        /// What to suppose.
+        #[serde(flatten)]
+        what_if: WhatIf,
+    },
+}
+
+/// What a `simulate` supposes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WhatIf {
+    /// This node dies (or a peer does; fencing, where configured, is taken to succeed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_dead: Option<String>,
+    /// This resource fails its monitor on the node that runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_fails: Option<String>,
+    /// This node goes into standby (all its groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<String>,
+}
+
+/// One node's part of a simulated transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePlan {
+    /// The node.
+    pub node: String,
+    /// What it would do, in order (`start svc::one`, `stop db`, `svc::one waits: …`).
+    pub steps: Vec<String>,
 }
 
 /// The groups a `standby` or `takeover` names, as `hb_standby` and `hb_takeover` take them.
@@ -125,6 +155,13 @@ pub enum Reply {
     Takeover {
         /// Their keys.
         groups: Vec<String>,
+    },
+    /// Answers `simulate`: each live node's plan, and where each group would be.
+    Simulate {
+        /// Each node that would be alive.
+        nodes: Vec<NodePlan>,
+        /// Each group's placement after it, by this node's reckoning.
+        placements: Vec<(String, Option<String>)>,
     },
     /// The request was refused.
     Error {
@@ -217,6 +254,10 @@ mod tests {
         assert_eq!(decode(br#"{"op":"crm-status","extra":1}"#), Ok(Request::CrmStatus));
         assert_eq!(decode(br#"{"op":"standby","which":"foreign"}"#), Ok(Request::Standby { which: Which::Foreign }));
         assert!(decode(br#"{"op":"takeover","which":"some"}"#).is_err());
+        assert_eq!(
+            decode(br#"{"op":"simulate","node_dead":"b"}"#),
+            Ok(Request::Simulate { what_if: WhatIf { node_dead: Some("b".into()), ..WhatIf::default() } })
+        );
         assert!(decode(br#"{"op":"frob"}"#).is_err());
         assert!(decode(b"\xff\x00").is_err());
         assert!(decode(&[b' '; MAX_REQUEST + 1]).unwrap_err().contains("at most"));

@@ -490,6 +490,10 @@ impl Crmd {
     fn answer(&mut self, req: &crate::api::Request) -> crate::api::Reply {
         use crate::api::{GroupStatus, PeerStatus, Reply, Request, ResourceStatus};
         match req {
+            Request::Simulate { what_if } => {
+                let (nodes, placements) = crate::simulate::simulate(&self.cfg.policy, &self.view, what_if);
+                Reply::Simulate { nodes, placements }
+            }
             Request::Standby { which } => {
                 let groups = self.groups_named(*which);
                 for g in &groups {

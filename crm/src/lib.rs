@@ -1,16 +1,22 @@
 //! The cluster resource manager, `hb-crmd`: it runs the cluster's resources and fails them
-//! over, in a separate process at normal priority, so nothing it does can delay a heartbeat.
-//! It talks to `hbd` only through the IPC.
+//! over, in a separate process, so nothing it does can delay a heartbeat. It talks to `hbd`
+//! only through the IPC, and hbd starts it (`crm respawn`).
 //!
-//! Built so far (issue 16, in progress):
 //! - [`haresources`]: heartbeat's `haresources`, read as heartbeat reads it;
+//! - [`config`]: `ha.cf`, `haresources` and `crm.cf` together, each resource resolved to its
+//!   agent; [`native`]: `crm.cf`'s OCF, LSB and heartbeat resources in named groups;
 //! - [`agent`]: OCF, LSB and heartbeat `resource.d` agents, run under a deadline in their own
 //!   process group, their results in OCF's terms;
 //! - [`policy`]: the policy engine, a pure function from configuration and cluster state to
-//!   this node's plan.
+//!   this node's plan; [`simulate`]: what-ifs through it, nothing done (`hbctl simulate`);
+//! - [`digest`]: what a CRM tells its peers through hbd (groups held, claimed, refused and
+//!   asked for, ping nodes reached, acknowledgements);
+//! - [`daemon`]: `hb-crmd`'s loop over hbd's IPC; [`api`]: its own socket, `crmd.sock`, for
+//!   `hbctl crm|standby|takeover|simulate`; [`sys`]: its stop-signal handler.
 //!
-//! Not yet: the native configuration, the built-in resources, the transition executor, the daemon.
-//! Until they exist `hbd` refuses `crm respawn` by name.
+//! Not yet (issue 16): scores, ordering and colocation between groups, per-operation
+//! intervals and timeouts, the built-in resources (IP address takeover, a process), the
+//! recovery manager.
 
 pub mod agent;
 pub mod api;
@@ -20,4 +26,5 @@ pub mod digest;
 pub mod haresources;
 pub mod native;
 pub mod policy;
+pub mod simulate;
 pub mod sys;

@@ -188,6 +188,13 @@ fn hbd_runs_and_respawns_the_crm_and_a_clean_stop_hands_the_groups_over() {
     assert!(json.contains("\"reply\":\"crm-status\"") && json.contains("\"owner\":\"a\""), "{json}");
     let status = hbctl(&["status"]).1;
     assert!(status.contains("Resources (CRM on a, no_fencing refuse):"), "{status}");
+    // hbctl simulate: b dies (no fencing here: no_fencing refuse makes a wait for an operator).
+    let (rc, sim) = hbctl(&["simulate", "--node-dead", "b"]);
+    assert_eq!(rc, Some(0), "{sim}");
+    assert!(sim.contains("a: svc::two waits: b is dead, cannot be fenced, and no_fencing is refuse"), "{sim}");
+    let (_, sim) = hbctl(&["simulate", "--standby", "a"]);
+    assert!(sim.contains("a: stop svc::one") && sim.contains("b: svc::one waits: a holds it and gives it up first"), "{sim}");
+    assert_eq!(owner(&dir.path, "one").as_deref(), Some("a"), "a simulation does nothing");
     // hbctl standby local on a: its groups go to b; takeover local: they come back.
     let (rc, said) = hbctl(&["standby", "local"]);
     assert_eq!(rc, Some(0), "{said}");

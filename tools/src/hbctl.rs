@@ -84,6 +84,11 @@ COMMANDS
     crm            the resource manager's view (hb-crmd, `crm respawn`): each group, where
                    it runs or what it waits for, each resource's state here and its last
                    operation, what each peer's CRM holds (status shows it too)
+    simulate [--node-dead NODE] [--resource-fails RESOURCE] [--standby NODE]
+                   what the CRMs would do if NODE died (its fencing taken to succeed where a
+                   device can fence it), RESOURCE failed its monitor, or NODE went into
+                   standby: each live node's operations and each group's placement, from the
+                   same policy engine, nothing done (as crm_simulate)
     standby [all|foreign|local]
                    this node gives up those groups (all; those preferring this node; those
                    preferring another) and will not run them until a takeover here, as
@@ -125,6 +130,8 @@ struct Args {
     interval: Option<String>,
     action: FenceOp,
     rest: Vec<String>,
+    /// `simulate`: what to suppose.
+    what_if: hb_crm::api::WhatIf,
 }
 
 fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -142,6 +149,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         interval: None,
         action: FenceOp::Reboot,
         rest: Vec::new(),
+        what_if: Default::default(),
     };
     let mut p = lexopt::Parser::from_args(args);
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
@@ -160,6 +168,9 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             Short('h') | Long("help") => a.cmd = "help".into(),
             Short('V') | Long("version") => a.cmd = "version".into(),
             Long("interval") => a.interval = Some(val(&mut p)?),
+            Long("node-dead") => a.what_if.node_dead = Some(val(&mut p)?),
+            Long("resource-fails") => a.what_if.resource_fails = Some(val(&mut p)?),
+            Long("standby") => a.what_if.standby = Some(val(&mut p)?),
             Long("action") => {
                 a.action = match val(&mut p)?.as_str() {
                     "reboot" | "reset" => FenceOp::Reboot,
@@ -203,6 +214,14 @@ pub fn run(args: Vec<String>, out: &mut dyn Write) -> Exit {
         "apphb" => apphb(&a, out),
         "fence" | "fence-confirm" | "stonith" => fencing(&a, out),
         "crm" => crm(&a, out),
+        "simulate" => {
+            let reply = hbctl_crm::simulate(&a.run_dir, &a.what_if).map_err(|e| (Exit::NotRunning, e));
+            reply.map(|r| {
+                let text = if a.json { to_json(&r) } else { hbctl_crm::simulate_text(&r) };
+                let _ = out.write_all(text.as_bytes());
+                Exit::Ok
+            })
+        }
         "standby" | "takeover" => {
             let which = match a.rest.as_slice() {
                 [] => Ok(None),

@@ -1,8 +1,8 @@
-//! `hbctl crm`, `hbctl standby`, `hbctl takeover`: the resource manager's view, as `crm_mon` gives it — each group, where it
+//! `hbctl crm`, `hbctl standby`, `hbctl takeover`, `hbctl simulate`: the resource manager's view, as `crm_mon` gives it — each group, where it
 //! runs or what it waits for, each resource's state here and its last operation — through the
 //! CRM's own socket (`crmd.sock`); and the resource lines of `hbctl status`.
 
-use hb_crm::api::{ask, Reply, Request, Which};
+use hb_crm::api::{ask, Reply, Request, WhatIf, Which};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -35,6 +35,33 @@ pub fn standby_or_takeover(run_dir: &Path, op: &str, which: Option<&str>) -> Res
         Reply::Error { message } => Err(format!("the CRM refused: {message}")),
         other => Err(format!("unexpected reply from the CRM: {other:?}")),
     }
+}
+
+/// `hbctl simulate`: the CRM's answer to a what-if.
+pub fn simulate(run_dir: &Path, what_if: &WhatIf) -> Result<Reply, String> {
+    match ask(run_dir, &Request::Simulate { what_if: what_if.clone() })? {
+        Reply::Error { message } => Err(format!("the CRM refused: {message}")),
+        r => Ok(r),
+    }
+}
+
+/// A simulation as text: each node's operations, then where each group would be.
+pub fn simulate_text(r: &Reply) -> String {
+    let Reply::Simulate { nodes, placements } = r else { return String::new() };
+    let mut t = String::from("Operations (nothing is done):\n");
+    for n in nodes {
+        if n.steps.is_empty() {
+            let _ = writeln!(t, "  {}: nothing", n.node);
+        }
+        for s in &n.steps {
+            let _ = writeln!(t, "  {}: {s}", n.node);
+        }
+    }
+    t.push_str("Placement:\n");
+    for (g, owner) in placements {
+        let _ = writeln!(t, "  {g}: {}", owner.as_deref().unwrap_or("nowhere yet"));
+    }
+    t
 }
 
 /// The view as text (empty for anything but a `crm-status` reply).
