@@ -123,6 +123,8 @@ pub enum Agent {
         /// The arguments before the action.
         args: Vec<String>,
     },
+    /// The built-in process resource: a program the CRM runs itself.
+    Process(crate::process::Process),
 }
 
 /// What a run of an agent did.
@@ -166,6 +168,8 @@ impl Agent {
                 c.args(args).arg(if op == Op::Monitor { "status" } else { op.name() });
                 c
             }
+            // Run in-process ([`Agent::run`]); never through a command.
+            Agent::Process(p) => Command::new(&p.path),
         }
     }
 
@@ -173,6 +177,10 @@ impl Agent {
     /// if it is not done within `timeout`.
     pub fn run(&self, op: Op, instance: &str, timeout: Duration) -> Outcome {
         let start = Instant::now();
+        if let Agent::Process(p) = self {
+            let (rc, output) = p.run(op, timeout);
+            return Outcome { rc, took: start.elapsed(), output };
+        }
         let mut cmd = self.command(op, instance, timeout);
         let (status, output) = run_group(&mut cmd, start + timeout);
         let took = start.elapsed();
@@ -187,6 +195,7 @@ impl Agent {
             (Some(_), Agent::Heartbeat { .. }) if op == Op::Monitor => heartbeat_status(&output),
             (Some(0), Agent::Heartbeat { .. }) => Rc::Success,
             (Some(s), Agent::Heartbeat { .. }) => Rc::Other(s),
+            (Some(s), Agent::Process(_)) => Rc::Other(s),
         };
         Outcome { rc, took, output }
     }

@@ -41,6 +41,8 @@ pub struct Settings {
     pub migration_threshold: u32,
     /// `crm.cf`'s `resource` and `group` lines, with their line numbers ([`crate::native`]).
     pub native: Vec<(usize, String)>,
+    /// hbd's run directory, where process resources keep their pid files.
+    pub run_dir: PathBuf,
 }
 
 impl Settings {
@@ -56,6 +58,7 @@ impl Settings {
             op_timeout: Duration::from_secs(20),
             migration_threshold: 3,
             native: Vec::new(),
+            run_dir: PathBuf::from("/run/hb"),
         }
     }
 

@@ -185,6 +185,25 @@ impl Crmd {
         }
     }
 
+    /// The recovery manager (heartbeat's recoverymgrd): a process resource whose application
+    /// heartbeat `app` stopped is a failed resource, which the policy restarts in place (the
+    /// start kills the hung instance first) until the migration threshold moves its group.
+    fn recover(&mut self, app: &str) {
+        let hung: Vec<(String, String)> = self
+            .cfg
+            .resources
+            .iter()
+            .filter(|r| matches!(&r.agent, crate::agent::Agent::Process(p) if p.apphb.as_deref() == Some(app)))
+            .filter(|r| self.view.here.get(&r.id) == Some(&Local::Running))
+            .map(|r| (r.id.clone(), r.group.clone()))
+            .collect();
+        for (id, group) in hung {
+            log("WARN", &format!("recovery: {id} stopped its application heartbeat {app:?}: restarting it"));
+            self.view.here.insert(id, Local::Failed);
+            *self.view.failures.entry(group).or_default() += 1;
+        }
+    }
+
     /// How many ping nodes answer, for the policy and the peers (ipfail).
     fn count_pings(&mut self) {
         let up = self.pings.values().filter(|u| **u).count().min(255) as u8;
@@ -276,6 +295,7 @@ impl Crmd {
                     set(self, node, Peer::Dead { fenced: true }, true);
                 }
             }
+            Event::ApphbMissed { name, .. } | Event::ApphbExited { name, .. } => self.recover(name),
             Event::PingUp { node, .. } | Event::PingDead { node, .. } => {
                 self.pings.insert(node.clone(), matches!(e, Event::PingUp { .. }));
                 self.count_pings();

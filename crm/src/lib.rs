@@ -6,7 +6,8 @@
 //! - [`config`]: `ha.cf`, `haresources` and `crm.cf` together, each resource resolved to its
 //!   agent; [`native`]: `crm.cf`'s OCF, LSB and heartbeat resources in named groups;
 //! - [`agent`]: OCF, LSB and heartbeat `resource.d` agents, run under a deadline in their own
-//!   process group, their results in OCF's terms;
+//!   process group, their results in OCF's terms; [`process`]: the built-in process resource
+//!   (no agent), which the recovery manager restarts when its application heartbeat stops;
 //! - [`policy`]: the policy engine, a pure function from configuration and cluster state to
 //!   this node's plan; [`simulate`]: what-ifs through it, nothing done (`hbctl simulate`);
 //! - [`digest`]: what a CRM tells its peers through hbd (groups held, claimed, refused and
@@ -15,8 +16,7 @@
 //!   `hbctl crm|standby|takeover|simulate`; [`sys`]: its stop-signal handler.
 //!
 //! Not yet (issue 16): scores, ordering and colocation between groups, per-operation
-//! intervals and timeouts, the built-in resources (IP address takeover, a process), the
-//! recovery manager.
+//! intervals and timeouts, built-in IP address takeover.
 
 pub mod agent;
 pub mod api;
@@ -26,5 +26,6 @@ pub mod digest;
 pub mod haresources;
 pub mod native;
 pub mod policy;
+pub mod process;
 pub mod simulate;
 pub mod sys;

@@ -5,6 +5,7 @@
 //! resource NAME ocf:PROVIDER:TYPE [PARAM=VALUE …]    # ocf:heartbeat:IPaddr2 ip=10.0.0.10 cidr_netmask=24
 //! resource NAME lsb:SCRIPT                            # /etc/init.d/SCRIPT
 //! resource NAME heartbeat:SCRIPT [ARG …]              # resource.d/SCRIPT ARG … start|stop|status
+//! resource NAME process:/PATH [apphb=APP] [ARG …]     # a program the CRM runs itself
 //! group NAME NODE RESOURCE [RESOURCE …]               # its preferred node, then its resources in start order
 //! ```
 //!
@@ -27,7 +28,23 @@ fn executable(p: &Path) -> bool {
 }
 
 /// The agent of a `resource` line's class and the words after it.
-fn agent(s: &Settings, class: &str, rest: &[&str]) -> Result<Agent, String> {
+fn agent(s: &Settings, name: &str, class: &str, rest: &[&str]) -> Result<Agent, String> {
+    if let Some(path) = class.strip_prefix("process:") {
+        let path = Path::new(path);
+        if !path.is_absolute() || !executable(path) {
+            return Err(format!("process:{}: not an absolute path to an executable", path.display()));
+        }
+        let (apphb, args) = match rest.split_first() {
+            Some((first, args)) if first.starts_with("apphb=") => (Some(first["apphb=".len()..].to_string()), args),
+            _ => (None, rest),
+        };
+        return Ok(Agent::Process(crate::process::Process {
+            path: path.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            pidfile: crate::process::pidfile(&s.run_dir, name),
+            apphb,
+        }));
+    }
     let parts: Vec<&str> = class.split(':').collect();
     match parts.as_slice() {
         ["ocf", provider, kind] if is_name(provider) && is_name(kind) => {
@@ -56,7 +73,7 @@ fn agent(s: &Settings, class: &str, rest: &[&str]) -> Result<Agent, String> {
             Ok(Agent::Heartbeat { script: path, args: rest.iter().map(|a| a.to_string()).collect() })
         }
         ["lsb", _] => Err("an lsb: resource takes no arguments".into()),
-        _ => Err(format!("{class:?} is not a class (ocf:PROVIDER:TYPE, lsb:SCRIPT or heartbeat:SCRIPT)")),
+        _ => Err(format!("{class:?} is not a class (ocf:PROVIDER:TYPE, lsb:SCRIPT, heartbeat:SCRIPT or process:/PATH)")),
     }
 }
 
@@ -76,7 +93,11 @@ pub fn add(s: &Settings, nodes: &[String], resources: &mut Vec<Resource>, groups
                 if defined.iter().any(|(n, _, _)| n == name) || resources.iter().any(|r| r.id == *name) {
                     return Err(err(*line, format!("resource {name} is defined twice")));
                 }
-                defined.push((name.to_string(), agent(s, class, rest).map_err(|e| err(*line, format!("resource {name}: {e}")))?, *line));
+                defined.push((
+                    name.to_string(),
+                    agent(s, name, class, rest).map_err(|e| err(*line, format!("resource {name}: {e}")))?,
+                    *line,
+                ));
             }
             ["resource", ..] => return Err(err(*line, "resource NAME CLASS [PARAM=VALUE …]".into())),
             ["group", name, node, members @ ..] if !members.is_empty() => {
@@ -137,6 +158,14 @@ mod tests {
     }
 
     #[test]
+    fn process_resources_take_an_application_heartbeat_and_arguments() {
+        let (r, _) = run("resource p process:/bin/sleep apphb=sleeper 60\ngroup g a p\n").unwrap();
+        let Agent::Process(p) = &r[0].agent else { panic!("{r:?}") };
+        assert_eq!((p.apphb.as_deref(), p.args.as_slice()), (Some("sleeper"), &["60".to_string()][..]));
+        assert_eq!(p.pidfile, Path::new("/run/hb/crm-p.pid"));
+    }
+
+    #[test]
     fn errors_name_the_line() {
         for (text, want) in [
             (
@@ -146,8 +175,9 @@ mod tests {
             ("resource d ocf:heartbeat:Dummy state\n", "/etc/ha.d/crm.cf:1: resource d: \"state\" is not PARAM=VALUE"),
             (
                 "resource d ocf:Dummy\n",
-                "/etc/ha.d/crm.cf:1: resource d: \"ocf:Dummy\" is not a class (ocf:PROVIDER:TYPE, lsb:SCRIPT or heartbeat:SCRIPT)",
+                "/etc/ha.d/crm.cf:1: resource d: \"ocf:Dummy\" is not a class (ocf:PROVIDER:TYPE, lsb:SCRIPT, heartbeat:SCRIPT or process:/PATH)",
             ),
+            ("resource p process:sleep\n", "/etc/ha.d/crm.cf:1: resource p: process:sleep: not an absolute path to an executable"),
             ("resource d ocf:heartbeat:Dummy\nresource d ocf:heartbeat:Dummy\n", "/etc/ha.d/crm.cf:2: resource d is defined twice"),
             ("resource d ocf:heartbeat:Dummy\ngroup g c d\n", "/etc/ha.d/crm.cf:2: group g: \"c\" is not a node of ha.cf (a, b)"),
             ("group g a d\n", "/etc/ha.d/crm.cf:1: group g: no resource d is defined above"),

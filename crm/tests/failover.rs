@@ -257,3 +257,51 @@ fn a_failing_resource_is_restarted_then_moved() {
     let double = std::fs::read_to_string(dir.path.join("shared/double.log")).unwrap_or_default();
     assert!(double.is_empty(), "a resource ran on both nodes:\n{double}\n{}", logs(&dir.path));
 }
+
+/// The recovery manager: a process resource whose application heartbeat stops (the program
+/// hangs: SIGSTOP) is killed and started again by the CRM, on the same node.
+#[test]
+fn a_hung_program_is_killed_and_restarted() {
+    let dir = TempDir::new("hb-crm-recovery");
+    std::fs::create_dir_all(dir.path.join("shared")).unwrap();
+    let port = hb_hwtest::free_udp_port();
+    let (ca, runa) = configure(&dir.path, "a", port, "crm respawn\n");
+    let (cb, runb) = configure(&dir.path, "b", port, "crm respawn\n");
+    for (c, run) in [(&ca, &runa), (&cb, &runb)] {
+        let app = Path::new(c).join("app.sh");
+        let hbctl = bin("hbctl").display().to_string();
+        let script = format!(
+            "#!/bin/sh\n{hbctl} -r {run} apphb register app --interval 300ms >/dev/null 2>&1\nwhile :; do {hbctl} -r {run} apphb checkin app >/dev/null 2>&1; sleep 0.05; done\n"
+        );
+        std::fs::write(&app, script).unwrap();
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(Path::new(c).join("crm.cf")).unwrap();
+        writeln!(f, "resource app process:/bin/sh apphb=app {}\ngroup apps a app", app.display()).unwrap();
+    }
+    let mut a = hbd(&dir.path, "a", &ca, &runa);
+    let mut b = hbd(&dir.path, "b", &cb, &runb);
+    let pidfile = Path::new(&runa).join("crm-app.pid");
+    let pid = || std::fs::read_to_string(&pidfile).ok().and_then(|p| p.trim().parse::<i32>().ok());
+    let log_a = || std::fs::read_to_string(dir.path.join("a/hbd.log")).unwrap_or_default();
+    let first = wait_for(Duration::from_secs(30), pid).unwrap_or_else(|| panic!("the process never started\n{}", log_a()));
+    // Let it check in, then hang it.
+    assert!(
+        wait_for(Duration::from_secs(10), || log_a().contains("application heartbeat \"app\" registered").then_some(())).is_some(),
+        "{}",
+        log_a()
+    );
+    let _ = Command::new("kill").args(["-STOP", &first.to_string()]).status();
+    let second = wait_for(Duration::from_secs(30), || pid().filter(|p| *p != first));
+    assert!(second.is_some(), "not restarted\n{}", log_a());
+    assert!(log_a().contains("recovery: app stopped its application heartbeat \"app\": restarting it"), "{}", log_a());
+    assert!(
+        !Path::new(&format!("/proc/{first}/exe")).exists()
+            || std::fs::read_to_string(format!("/proc/{first}/stat")).unwrap_or_default().contains(") Z"),
+        "the hung instance was killed"
+    );
+    // A clean stop stops the program too: nothing is left behind.
+    let last = second.unwrap();
+    assert!(a.terminate(Duration::from_secs(60)).is_some_and(|s| s.success()), "{}", log_a());
+    assert!(b.terminate(Duration::from_secs(60)).is_some());
+    assert!(!Path::new(&format!("/proc/{last}/exe")).exists(), "the program outlived its node's clean stop\n{}", log_a());
+}

@@ -105,6 +105,7 @@ fn main() {
     }
     let node = node.unwrap_or_else(hb_core::daemon::host_name);
     let mut settings = Settings::defaults(config_dir, node);
+    settings.run_dir = run_dir.clone();
     if let Err(e) = settings.read_crm_cf() {
         eprintln!("hb-crmd: {e}");
         std::process::exit(78);
