@@ -22,6 +22,8 @@ start)
     if [ -e "$f" ] && [ "$(cat "$f")" != "$HB_TEST_NODE" ]; then
         echo "$HB_TEST_NODE started $1 while $(cat "$f") held it" >> "$HB_TEST_DIR/double.log"
     fi
+    # The scheduling policy it runs under (field 41 of stat: 0 normal, 1 SCHED_FIFO).
+    awk '{print $41}' /proc/$$/stat > "$f.policy"
     echo "$HB_TEST_NODE" > "$f";;
 stop)
     if [ -e "$f" ] && [ "$(cat "$f")" = "$HB_TEST_NODE" ]; then rm -f "$f"; fi;;
@@ -210,6 +212,19 @@ fn hbd_runs_and_respawns_the_crm_and_a_clean_stop_hands_the_groups_over() {
     // kill -9 of a's CRM: hbd starts another, which probes and keeps what runs.
     let first = crm_children(a.pid());
     assert_eq!(first.len(), 1, "one CRM under a's hbd: {first:?}");
+    // As root, hbd runs the CRM at SCHED_FIFO (below itself); its agents run at the normal
+    // policy (reset on fork).
+    if hb_hwtest::is_root() {
+        let policy = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .rsplit_once(')')
+                .map(|(_, r)| r.split_whitespace().nth(38).unwrap_or("").to_string())
+        };
+        assert_eq!(policy(first[0]).as_deref(), Some("1"), "the CRM runs at SCHED_FIFO");
+        let agent = std::fs::read_to_string(dir.path.join("shared/one.policy")).unwrap_or_default();
+        assert_eq!(agent.trim(), "0", "agents run at the normal policy");
+    }
     let _ = Command::new("kill").args(["-9", &first[0].to_string()]).status();
     let second = wait_for(Duration::from_secs(20), || crm_children(a.pid()).into_iter().find(|p| *p != first[0]));
     assert!(second.is_some(), "a's CRM was not restarted\n{}", logs(&dir.path));

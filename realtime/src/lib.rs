@@ -147,6 +147,20 @@ pub fn set_fifo(prio: u8, limits: &Limits) -> Result<(), RealtimeError> {
     })
 }
 
+/// Switches the calling thread to SCHED_FIFO at `prio`, with SCHED_RESET_ON_FORK: the
+/// threads and processes it creates start at the normal policy (the CRM's agents must not
+/// inherit a real-time priority).
+pub fn set_fifo_reset_on_fork(prio: u8, limits: &Limits) -> Result<(), RealtimeError> {
+    if !(1..=99).contains(&prio) {
+        return Err(RealtimeError::BadPriority(prio));
+    }
+    sys::set_fifo_reset_on_fork(prio).map_err(|source| RealtimeError::SetFifo {
+        prio,
+        rtprio: limits.rtprio.map_or_else(|| "unlimited".into(), |v| v.to_string()),
+        source,
+    })
+}
+
 /// Pins the calling thread to one CPU.
 pub fn pin_to_cpu(cpu: usize) -> Result<(), RealtimeError> {
     sys::pin_to_cpu(cpu).map_err(|source| RealtimeError::Affinity { cpu, source })

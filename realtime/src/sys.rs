@@ -26,9 +26,18 @@ pub(crate) fn mlockall() -> io::Result<()> {
 }
 
 pub(crate) fn set_fifo(prio: u8) -> io::Result<()> {
+    set_policy(prio, libc::SCHED_FIFO)
+}
+
+/// SCHED_FIFO that the threads and processes the caller creates do not inherit.
+pub(crate) fn set_fifo_reset_on_fork(prio: u8) -> io::Result<()> {
+    set_policy(prio, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK)
+}
+
+fn set_policy(prio: u8, policy: libc::c_int) -> io::Result<()> {
     let param = libc::sched_param { sched_priority: i32::from(prio) };
     // SAFETY: pid 0 is the calling thread; `param` is valid for the call.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
     if rc == 0 {
         Ok(())
     } else {

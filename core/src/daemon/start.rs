@@ -455,7 +455,12 @@ fn start_crm(cfg: &HaCf, opts: &Options, apps: Arc<AppShared>, logger: &Logger) 
     let err = |source| StartError::Thread { what: "crm", source };
     let exe = super::crm::crmd_path().map_err(err)?;
     let path = |p: &std::path::Path| p.display().to_string();
-    let args = vec!["-c".into(), path(&opts.config_dir), "-r".into(), path(&opts.run_dir), "-n".into(), opts.node_name.clone()];
+    let mut args = vec!["-c".into(), path(&opts.config_dir), "-r".into(), path(&opts.run_dir), "-n".into(), opts.node_name.clone()];
+    // Below hbd's RT thread (and its fencing thread), above everything else: a takeover
+    // must not wait behind a loaded machine's normal processes.
+    if cfg.realtime && !opts.no_realtime {
+        args.extend(["--rtprio".into(), cfg.rtprio.saturating_sub(10).max(1).to_string()]);
+    }
     super::crm::Supervisor::start(cfg.crm, &exe, args, apps, logger.clone()).map(Some).map_err(err)
 }
 

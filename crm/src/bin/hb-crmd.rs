@@ -34,6 +34,9 @@ OPTIONS:
         --op-timeout S          each start, stop and monitor's deadline [default: 20]
         --migration-threshold N failures after which a group leaves this node
                                 (0: never)                            [default: 3]
+        --rtprio N              lock memory and run at SCHED_FIFO priority N (reset on
+                                fork: agents run at the normal policy), so a loaded machine
+                                does not delay a takeover; hbd passes its own rtprio - 10
         --check-config          validate the configuration, then exit
     -h, --help                  this text
 
@@ -54,6 +57,20 @@ fn value(p: &mut lexopt::Parser) -> String {
     }
 }
 
+/// `--rtprio`: memory locked and SCHED_FIFO at `prio` for the CRM's own thread, reset on
+/// fork so its agents and other threads run at the normal policy. Where refused, the CRM
+/// runs at the normal policy and says so.
+fn real_time(prio: u8) {
+    let limits = hb_realtime::check_limits();
+    if let Err(e) = hb_realtime::lock_memory(&limits) {
+        log("WARN", &format!("memory not locked: {e}"));
+    }
+    match hb_realtime::set_fifo_reset_on_fork(prio, &limits) {
+        Ok(()) => log("info", &format!("SCHED_FIFO priority {prio}, memory locked: the takeover path is not delayed by stress")),
+        Err(e) => log("WARN", &format!("normal scheduling: {e}")),
+    }
+}
+
 fn usage(e: String) -> ! {
     eprintln!("hb-crmd: {e} (see hb-crmd --help)");
     std::process::exit(2)
@@ -71,6 +88,7 @@ fn main() {
     let mut op_timeout_s = None;
     let mut threshold = None;
     let mut check = false;
+    let mut rtprio: Option<u8> = None;
     loop {
         use lexopt::prelude::*;
         let arg = match p.next() {
@@ -96,6 +114,7 @@ fn main() {
             Long("op-timeout") => op_timeout_s = Some(num(value(&mut p), "--op-timeout").max(1)),
             Long("migration-threshold") => threshold = Some(num(value(&mut p), "--migration-threshold") as u32),
             Long("check-config") => check = true,
+            Long("rtprio") => rtprio = Some(num(value(&mut p), "--rtprio").clamp(1, 99) as u8),
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 return;
@@ -130,6 +149,9 @@ fn main() {
     if let Err(e) = hb_crm::sys::catch_stop_signals() {
         log("ERROR", &format!("cannot catch SIGTERM: {e}"));
         std::process::exit(1);
+    }
+    if let Some(prio) = rtprio {
+        real_time(prio);
     }
     log("info", &format!("starting on {}: {} group(s)", cfg.settings.node, cfg.policy.groups.len()));
     let result = Crmd::start(cfg, &run_dir, Duration::from_secs(30)).and_then(|mut c| c.run_forever());
