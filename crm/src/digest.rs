@@ -99,18 +99,8 @@ impl Said {
     }
 }
 
-/// Bytes as hex (the IPC carries states so).
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Hex to bytes; `None` if it is not hex.
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
-}
+/// States travel in hbd's JSON protocol as hex.
+pub use hb_core::ipc::crm::{hex, unhex};
 
 #[cfg(test)]
 mod tests {

@@ -4,34 +4,16 @@
 //! do) the survivor takes its group over (`--no-fencing r1`); when it comes back, the group
 //! fails back (`auto_failback on`); and at no moment does a resource run on both nodes.
 //!
-//! The resource is a heartbeat `resource.d` script that records which node runs it in a file
-//! shared by both nodes, and notes every start made while the other node held it.
+//! The resource is a heartbeat `resource.d` script (`common::SVC`) that records which node runs
+//! it in a file shared by both nodes, and notes every start made while the other node held it.
 
+mod common;
+
+use common::{bin, doubles, logs, owner, wait_owner, write_node};
 use hb_hwtest::{wait_for, Proc, TempDir};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-const KEYS: &str = "auth 1\n1 sha256 crm-failover-test-secret\n";
-
-/// The resource script: `svc NAME start|stop|status`; `HB_TEST_NODE` names the node.
-const SVC: &str = r#"#!/bin/sh
-f="$HB_TEST_DIR/$1"
-case "$2" in
-start)
-    if [ -e "$f" ] && [ "$(cat "$f")" != "$HB_TEST_NODE" ]; then
-        echo "$HB_TEST_NODE started $1 while $(cat "$f") held it" >> "$HB_TEST_DIR/double.log"
-    fi
-    # The scheduling policy it runs under (field 41 of stat: 0 normal, 1 SCHED_FIFO).
-    awk '{print $41}' /proc/$$/stat > "$f.policy"
-    echo "$HB_TEST_NODE" > "$f";;
-stop)
-    if [ -e "$f" ] && [ "$(cat "$f")" = "$HB_TEST_NODE" ]; then rm -f "$f"; fi;;
-status)
-    if [ -e "$f" ] && [ "$(cat "$f")" = "$HB_TEST_NODE" ]; then echo running; else echo stopped; fi;;
-esac
-exit 0
-"#;
 
 /// A node: its hbd and CRM.
 struct Node {
@@ -39,24 +21,17 @@ struct Node {
     crmd: Proc,
 }
 
-fn bin(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_hb-crmd")).with_file_name(name);
-    assert!(p.exists(), "{} is not built (cargo build --bins)", p.display());
-    p
-}
-
 /// Writes node `name`'s configuration (with `extra` appended to its ha.cf); returns its
 /// directory and run directory.
 fn configure(dir: &Path, name: &str, port: u16, extra: &str) -> (String, String) {
     let cfg = dir.join(name);
     let me = if name == "a" { "127.0.0.1" } else { "127.0.0.2" };
-    std::fs::create_dir_all(cfg.join("resource.d")).unwrap();
-    let hacf = format!(
-        "keepalive 20ms\nwarntime 100ms\ndeadtime 300ms\ninitdead 3\nudpport {port}\nucast lo 127.0.0.1 127.0.0.2\nbind {me}\nnode a b\nauto_failback on\n{extra}"
+    write_node(
+        &cfg,
+        &format!(
+            "keepalive 20ms\nwarntime 100ms\ndeadtime 300ms\ninitdead 3\nudpport {port}\nucast lo 127.0.0.1 127.0.0.2\nbind {me}\nnode a b\nauto_failback on\n{extra}"
+        ),
     );
-    std::fs::write(cfg.join("ha.cf"), hacf).unwrap();
-    std::fs::write(cfg.join("authkeys"), KEYS).unwrap();
-    std::fs::write(cfg.join("haresources"), "a svc::one\nb svc::two\n").unwrap();
     // A native OCF group too: Debian's Dummy agent, its state in this node's directory.
     let state = cfg.join("dummy.state");
     std::fs::write(
@@ -67,10 +42,6 @@ fn configure(dir: &Path, name: &str, port: u16, extra: &str) -> (String, String)
         ),
     )
     .unwrap();
-    std::fs::write(cfg.join("resource.d/svc"), SVC).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::set_permissions(cfg.join("resource.d/svc"), std::fs::Permissions::from_mode(0o755)).unwrap();
     (cfg.display().to_string(), cfg.join("run").display().to_string())
 }
 
@@ -93,22 +64,6 @@ fn start(dir: &Path, name: &str, port: u16) -> Node {
     crmd.env("HB_TEST_NODE", name).env("HB_TEST_DIR", dir.join("shared"));
     crmd.stderr(std::fs::OpenOptions::new().create(true).append(true).open(cfg.join("crmd.log")).unwrap());
     Node { hbd, crmd: Proc::spawn(crmd) }
-}
-
-fn owner(dir: &Path, res: &str) -> Option<String> {
-    std::fs::read_to_string(dir.join("shared").join(res)).ok().map(|s| s.trim().to_string())
-}
-
-fn logs(dir: &Path) -> String {
-    ["a/crmd.log", "b/crmd.log", "a/hbd.log", "b/hbd.log"]
-        .iter()
-        .map(|f| format!("--- {f}\n{}", std::fs::read_to_string(dir.join(f)).unwrap_or_default()))
-        .collect()
-}
-
-fn wait_owner(dir: &Path, res: &str, node: &str, what: &str) {
-    let ok = wait_for(Duration::from_secs(30), || (owner(dir, res).as_deref() == Some(node)).then_some(()));
-    assert!(ok.is_some(), "{what}: {res} runs on {:?}, not {node}\n{}", owner(dir, res), logs(dir));
 }
 
 #[test]
@@ -136,7 +91,7 @@ fn groups_start_on_their_nodes_fail_over_and_fail_back_never_running_twice() {
     wait_owner(&dir.path, "one", "a", "after a came back");
     let back = wait_for(Duration::from_secs(30), || (dummy("a") && !dummy("b")).then_some(()));
     assert!(back.is_some(), "the OCF group went back to a\n{}", logs(&dir.path));
-    let double = std::fs::read_to_string(dir.path.join("shared/double.log")).unwrap_or_default();
+    let double = doubles(&dir.path);
     assert!(double.is_empty(), "a resource ran on both nodes:\n{double}\n{}", logs(&dir.path));
     let crm_a = std::fs::read_to_string(dir.path.join("a/crmd.log")).unwrap();
     assert!(crm_a.contains("start svc::one: OCF_SUCCESS"), "{crm_a}");
@@ -245,7 +200,7 @@ fn hbd_runs_and_respawns_the_crm_and_a_clean_stop_hands_the_groups_over() {
     wait_owner(&dir.path, "one", "b", "after a stopped cleanly");
     let log_b = std::fs::read_to_string(dir.path.join("b/hbd.log")).unwrap_or_default();
     assert!(log_b.contains("node a stopped cleanly"), "{log_b}");
-    let double = std::fs::read_to_string(dir.path.join("shared/double.log")).unwrap_or_default();
+    let double = doubles(&dir.path);
     assert!(double.is_empty(), "a resource ran on both nodes:\n{double}\n{}", logs(&dir.path));
 }
 
@@ -269,7 +224,7 @@ fn a_failing_resource_is_restarted_then_moved() {
     std::fs::remove_file(dir.path.join("shared/one")).unwrap();
     wait_owner(&dir.path, "one", "b", "after the second failure");
     assert!(log_a().matches("monitor svc::one: OCF_NOT_RUNNING").count() >= 2, "{}", log_a());
-    let double = std::fs::read_to_string(dir.path.join("shared/double.log")).unwrap_or_default();
+    let double = doubles(&dir.path);
     assert!(double.is_empty(), "a resource ran on both nodes:\n{double}\n{}", logs(&dir.path));
 }
 

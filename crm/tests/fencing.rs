@@ -5,13 +5,13 @@
 //! to a only once the fence is confirmed: at no moment does a resource run on both nodes.
 //! Root only (namespaces); CI runs it.
 
-use hb_hwtest::{require_root, wait_for, Pair, Proc, TempDir, A4, B4};
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{bin, doubles, logs, owner, wait_owner, write_exec, write_node};
+use hb_hwtest::{require_root, Pair, Proc, TempDir, A4, B4};
+use std::path::Path;
 use std::time::Duration;
 
-const KEYS: &str = "auth 1\n1 sha256 crm-fencing-test-secret\n";
-
-/// The fence agent: `off`/`reboot` kill the target's process group and drop its claims.
 const AGENT: &str = r#"#!/bin/sh
 while IFS='=' read -r k v; do
   case "$k" in action) action=$v ;; plug|port) plug=$v ;; dir) dir=$v ;; me) me=$v ;; esac
@@ -30,51 +30,17 @@ esac
 exit 1
 "#;
 
-/// The resource script (as in failover.rs): a claim file per resource, and a record of every
-/// start made while another node held it.
-const SVC: &str = r#"#!/bin/sh
-f="$HB_TEST_DIR/$1"
-case "$2" in
-start)
-    if [ -e "$f" ] && [ "$(cat "$f")" != "$HB_TEST_NODE" ]; then
-        echo "$HB_TEST_NODE started $1 while $(cat "$f") held it" >> "$HB_TEST_DIR/double.log"
-    fi
-    echo "$HB_TEST_NODE" > "$f";;
-stop) if [ -e "$f" ] && [ "$(cat "$f")" = "$HB_TEST_NODE" ]; then rm -f "$f"; fi;;
-status) if [ -e "$f" ] && [ "$(cat "$f")" = "$HB_TEST_NODE" ]; then echo running; else echo stopped; fi;;
-esac
-exit 0
-"#;
-
-fn bin(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_hb-crmd")).with_file_name(name);
-    assert!(p.exists(), "{} is not built (cargo build --bins)", p.display());
-    p
-}
-
-fn write_exec(p: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(p, text).unwrap();
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 fn start(pair: &Pair, dir: &Path, name: &str) -> Proc {
-    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     let (ns, dev) = if name == "a" { (&pair.a, &pair.a_if) } else { (&pair.b, &pair.b_if) };
     let cfg = dir.join(name);
-    std::fs::create_dir_all(cfg.join("resource.d")).unwrap();
     let (agent, d) = (dir.join("agent").display().to_string(), dir.display().to_string());
     let hacf = format!(
         "keepalive 20ms\nwarntime 100ms\ndeadtime 200ms\ninitdead 3\nudpport 6970\nucast {dev} {A4}\nucast {dev} {B4}\nnode a b\n\
          auto_failback on\ncrm respawn\nstonith_timeout 5s\nstonith_delay 2s\n\
          stonith_device power fence_agent agent={agent} hostlist=a,b dir={d} me={name}\nstonith_level a 1 power\nstonith_level b 1 power\n"
     );
-    std::fs::write(cfg.join("ha.cf"), hacf).unwrap();
-    std::fs::write(cfg.join("authkeys"), KEYS).unwrap();
-    std::fs::set_permissions(cfg.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::write(cfg.join("haresources"), "a svc::one\nb svc::two\n").unwrap();
-    write_exec(&cfg.join("resource.d/svc"), SVC);
+    write_node(&cfg, &hacf);
     let c = cfg.display().to_string();
     let mut cmd = ns.command(bin("hbd").to_str().unwrap());
     cmd.args(["-c", &c, "-n", name, "-r", &format!("{c}/run"), "-s", &format!("{c}/state")]);
@@ -85,22 +51,6 @@ fn start(pair: &Pair, dir: &Path, name: &str) -> Proc {
     let p = Proc::spawn(cmd);
     std::fs::write(dir.join(format!("pid.{name}")), p.pid().to_string()).unwrap();
     p
-}
-
-fn owner(dir: &Path, res: &str) -> Option<String> {
-    std::fs::read_to_string(dir.join("shared").join(res)).ok().map(|s| s.trim().to_string())
-}
-
-fn logs(dir: &Path) -> String {
-    ["a/hbd.log", "b/hbd.log", "fenced", "shared/double.log"]
-        .iter()
-        .map(|f| format!("--- {f}\n{}", std::fs::read_to_string(dir.join(f)).unwrap_or_default()))
-        .collect()
-}
-
-fn wait_owner(dir: &Path, res: &str, node: &str, what: &str) {
-    let ok = wait_for(Duration::from_secs(30), || (owner(dir, res).as_deref() == Some(node)).then_some(()));
-    assert!(ok.is_some(), "{what}: {res} runs on {:?}, not {node}\n{}", owner(dir, res), logs(dir));
 }
 
 #[test]
@@ -125,7 +75,7 @@ fn a_cut_cable_gives_one_fence_and_the_group_moves_only_after_it() {
     let fenced = std::fs::read_to_string(dir.path.join("fenced")).unwrap_or_default();
     assert_eq!(fenced.lines().collect::<Vec<_>>(), ["a reboot b"], "exactly one fence\n{}", logs(&dir.path));
     assert_eq!(owner(&dir.path, "one").as_deref(), Some("a"));
-    let double = std::fs::read_to_string(dir.path.join("shared/double.log")).unwrap_or_default();
+    let double = doubles(&dir.path);
     assert!(double.is_empty(), "a resource ran on both nodes\n{}", logs(&dir.path));
     let log_a = std::fs::read_to_string(dir.path.join("a/hbd.log")).unwrap();
     let fenced_at = log_a.find("b is fenced (confirmed off)").expect("the CRM saw the fence");
