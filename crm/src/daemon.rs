@@ -23,9 +23,9 @@ const CHECKIN: Duration = Duration::from_millis(300);
 /// The application-heartbeat interval the CRM registers.
 const APPHB_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Writes a line to standard error, as hbd's own log lines look.
+/// Writes a line to standard error, as hbd's own log lines look (UTC time first).
 pub fn log(level: &str, msg: &str) {
-    eprintln!("hb-crmd[{}]: {level}: {msg}", std::process::id());
+    eprintln!("{} hb-crmd[{}]: {level}: {msg}", hb_core::logging::utc_now(), std::process::id());
 }
 
 /// What this CRM knows of one peer.
