@@ -20,10 +20,10 @@
 //! after it).
 
 use crate::outlets::{act_read_back, power_of, Outlets};
-use crate::telnet::{prompt_end, resolve, Session};
+use crate::telnet::{self, prompt_end, Session};
 use crate::{Action, Code, Driver, Info, Params, Power, StonithError};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// This driver's description.
 pub const INFO: Info = Info {
@@ -35,9 +35,6 @@ pub const INFO: Info = Info {
     operator: false,
 };
 
-const OPTIONAL: &[&str] = &["port", "hostmap"];
-/// How long configuration may take to read the outlet names.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 const CONFIRM: &str = "Enter 'YES' to continue";
 const CONTINUE: &str = "Press <ENTER> to continue";
 const ESC: &[u8] = b"\x1b";
@@ -150,29 +147,13 @@ impl ApcMaster {
     /// Configures it: address resolved; the outlet names read from the switch unless
     /// `hostmap` is given.
     pub fn open(p: &Params) -> Result<ApcMaster, StonithError> {
-        let bad = |w: String| StonithError::new(Code::BadConfig, w);
-        let mut known = INFO.params.to_vec();
-        known.extend_from_slice(OPTIONAL);
-        if let Some(u) = p.unknown(&known).first() {
-            return Err(bad(format!("apcmaster has no parameter {u} (it takes {})", known.join(", "))));
-        }
-        let addr = resolve(p.get("ipaddr")?, p.opt("port"))?;
-        let mut d =
-            ApcMaster { addr, login: p.get("login")?.to_string(), password: p.get("password")?.to_string(), hosts: Outlets::default() };
-        d.hosts = match p.opt("hostmap") {
-            Some(map) => Outlets::parse(map)?,
-            None => {
-                let deadline = Instant::now() + OPEN_TIMEOUT;
-                let table = d.session(deadline, |s, dialect| listing(s, dialect, deadline)).map_err(|e| {
-                    bad(format!("cannot read the switch at {addr} at configuration ({e}); give hostmap= to configure it without asking"))
-                })?;
-                Outlets::from_names(table.into_iter().map(|o| (o.n, o.name)))
-            }
-        };
-        if d.hosts.is_empty() {
-            return Err(bad(format!("no outlet of the switch at {addr} is named after a host; give hostmap=")));
-        }
-        Ok(d)
+        let (login, password) = (p.get("login")?.to_string(), p.get("password")?.to_string());
+        let (addr, hosts) = telnet::configure(INFO.name, "switch", p, INFO.params, |addr, deadline| {
+            let d = ApcMaster { addr, login: login.clone(), password: password.clone(), hosts: Outlets::default() };
+            let table = d.session(deadline, |s, dialect| listing(s, dialect, deadline))?;
+            Ok(table.into_iter().map(|o| (o.n, o.name)).collect())
+        })?;
+        Ok(ApcMaster { addr, login, password, hosts })
     }
 
     /// Logs in, runs `f` from the top menu (or the command line), logs out (best effort).

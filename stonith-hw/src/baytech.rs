@@ -14,10 +14,10 @@
 //! named after it, as cluster-glue's plugin does).
 
 use crate::outlets::{act_read_back, power_of, Outlets};
-use crate::telnet::{prompt_end, resolve, Session};
+use crate::telnet::{self, prompt_end, Session};
 use crate::{Action, Code, Driver, Info, Params, Power, StonithError};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// This driver's description.
 pub const INFO: Info = Info {
@@ -29,9 +29,6 @@ pub const INFO: Info = Info {
     operator: false,
 };
 
-const OPTIONAL: &[&str] = &["port", "hostmap"];
-/// How long configuration may take to read the outlet names.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where an outlet line's name begins (cluster-glue's offset).
 const NAME_COLUMN: usize = 14;
 
@@ -93,31 +90,13 @@ impl Baytech {
     /// Configures it: address resolved; the outlet names read from the controller unless
     /// `hostmap` is given.
     pub fn open(p: &Params) -> Result<Baytech, StonithError> {
-        let bad = |w: String| StonithError::new(Code::BadConfig, w);
-        let mut known = INFO.params.to_vec();
-        known.extend_from_slice(OPTIONAL);
-        if let Some(u) = p.unknown(&known).first() {
-            return Err(bad(format!("baytech has no parameter {u} (it takes {})", known.join(", "))));
-        }
-        let addr = resolve(p.get("ipaddr")?, p.opt("port"))?;
-        let mut d =
-            Baytech { addr, login: p.get("login")?.to_string(), password: p.get("password")?.to_string(), hosts: Outlets::default() };
-        d.hosts = match p.opt("hostmap") {
-            Some(map) => Outlets::parse(map)?,
-            None => {
-                let deadline = Instant::now() + OPEN_TIMEOUT;
-                let table = d.session(deadline, |s| status(s, deadline)).map_err(|e| {
-                    bad(format!(
-                        "cannot read the controller at {addr} at configuration ({e}); give hostmap= to configure it without asking"
-                    ))
-                })?;
-                Outlets::from_names(table.into_iter().map(|(n, name, _)| (n, name)))
-            }
-        };
-        if d.hosts.is_empty() {
-            return Err(bad(format!("no outlet of the controller at {addr} is named after a host; give hostmap=")));
-        }
-        Ok(d)
+        let (login, password) = (p.get("login")?.to_string(), p.get("password")?.to_string());
+        let (addr, hosts) = telnet::configure(INFO.name, "controller", p, INFO.params, |addr, deadline| {
+            let d = Baytech { addr, login: login.clone(), password: password.clone(), hosts: Outlets::default() };
+            let table = d.session(deadline, |s| status(s, deadline))?;
+            Ok(table.into_iter().map(|(n, name, _)| (n, name)).collect())
+        })?;
+        Ok(Baytech { addr, login, password, hosts })
     }
 
     /// Logs in, enters Outlet Control, runs `f`, logs out (best effort).

@@ -30,6 +30,45 @@ pub(crate) fn resolve(ip: &str, port: Option<&str>) -> Result<SocketAddr, Stonit
         .ok_or_else(|| bad(format!("ipaddr {ip:?} has no address")))
 }
 
+/// The parameters every telnet switch takes besides its own: `port` and `hostmap`.
+pub(crate) const OPTIONAL: &[&str] = &["port", "hostmap"];
+/// How long configuration may take to read the outlet names from a switch.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What configuring a telnet switch `kind` (a `device`: "switch", "controller") shares with
+/// the others: its parameters checked against `params` and [`OPTIONAL`], its address
+/// resolved, and which outlets power which host — from `hostmap=`, or else as `read` (given
+/// the address and a deadline) finds them on the device, by number and name.
+pub(crate) fn configure(
+    kind: &str,
+    device: &str,
+    p: &crate::Params,
+    params: &[&str],
+    read: impl FnOnce(SocketAddr, Instant) -> Result<Vec<(u32, String)>, StonithError>,
+) -> Result<(SocketAddr, crate::outlets::Outlets), StonithError> {
+    use crate::outlets::Outlets;
+    let bad = |w: String| StonithError::new(Code::BadConfig, w);
+    let mut known = params.to_vec();
+    known.extend_from_slice(OPTIONAL);
+    if let Some(u) = p.unknown(&known).first() {
+        return Err(bad(format!("{kind} has no parameter {u} (it takes {})", known.join(", "))));
+    }
+    let addr = resolve(p.get("ipaddr")?, p.opt("port"))?;
+    let hosts = match p.opt("hostmap") {
+        Some(map) => Outlets::parse(map)?,
+        None => {
+            let names = read(addr, Instant::now() + OPEN_TIMEOUT).map_err(|e| {
+                bad(format!("cannot read the {device} at {addr} at configuration ({e}); give hostmap= to configure it without asking"))
+            })?;
+            Outlets::from_names(names)
+        }
+    };
+    if hosts.is_empty() {
+        return Err(bad(format!("no outlet of the {device} at {addr} is named after a host; give hostmap=")));
+    }
+    Ok((addr, hosts))
+}
+
 /// Where a telnet byte stream is: text, or inside a negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Telnet {

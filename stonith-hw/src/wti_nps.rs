@@ -10,10 +10,10 @@
 //! read from the switch at configuration, and a host is every plug named after it).
 
 use crate::outlets::Outlets;
-use crate::telnet::{resolve, Session};
+use crate::telnet::{self, Session};
 use crate::{Action, Code, Driver, Info, Params, Power, StonithError};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// This driver's description.
 pub const INFO: Info = Info {
@@ -25,11 +25,8 @@ pub const INFO: Info = Info {
     operator: false,
 };
 
-const OPTIONAL: &[&str] = &["port", "hostmap"];
 /// The prompts of the family.
 const PROMPTS: &[&str] = &["PS>", "IPS>", "BB>"];
-/// How long configuration may take to read the plug names.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A configured switch.
 pub struct WtiNps {
@@ -64,35 +61,17 @@ fn parse_table(text: &str) -> Vec<(u32, String, bool)> {
         .collect()
 }
 
-fn bad(w: String) -> StonithError {
-    StonithError::new(Code::BadConfig, w)
-}
-
 impl WtiNps {
     /// Configures it: address resolved; the plug names read from the switch unless `hostmap`
     /// is given.
     pub fn open(p: &Params) -> Result<WtiNps, StonithError> {
-        let mut known = INFO.params.to_vec();
-        known.extend_from_slice(OPTIONAL);
-        if let Some(u) = p.unknown(&known).first() {
-            return Err(bad(format!("wti_nps has no parameter {u} (it takes {})", known.join(", "))));
-        }
-        let addr = resolve(p.get("ipaddr")?, p.opt("port"))?;
-        let mut d = WtiNps { addr, password: p.get("password")?.to_string(), hosts: Outlets::default() };
-        d.hosts = match p.opt("hostmap") {
-            Some(map) => Outlets::parse(map)?,
-            None => {
-                let deadline = Instant::now() + OPEN_TIMEOUT;
-                let table = d.session(deadline, |s| table(s, deadline)).map_err(|e| {
-                    bad(format!("cannot read the switch at {addr} at configuration ({e}); give hostmap= to configure it without asking"))
-                })?;
-                Outlets::from_names(table.into_iter().map(|(n, name, _)| (n, name)))
-            }
-        };
-        if d.hosts.is_empty() {
-            return Err(bad(format!("no plug of the switch at {addr} is named after a host; give hostmap=")));
-        }
-        Ok(d)
+        let password = p.get("password")?.to_string();
+        let (addr, hosts) = telnet::configure(INFO.name, "switch", p, INFO.params, |addr, deadline| {
+            let d = WtiNps { addr, password: password.clone(), hosts: Outlets::default() };
+            let t = d.session(deadline, |s| table(s, deadline))?;
+            Ok(t.into_iter().map(|(n, name, _)| (n, name)).collect())
+        })?;
+        Ok(WtiNps { addr, password, hosts })
     }
 
     /// Logs in, runs `f`, logs out (best effort).
