@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{bin, doubles, logs, owner, wait_owner, write_exec, write_node};
+use common::{doubles, hbd_in, logs, owner, wait_owner, write_exec, write_node};
 use hb_hwtest::{require_root, Pair, Proc, TempDir, A4, B4};
 use std::path::Path;
 use std::time::Duration;
@@ -41,11 +41,7 @@ fn start(pair: &Pair, dir: &Path, name: &str) -> Proc {
          stonith_device power fence_agent agent={agent} hostlist=a,b dir={d} me={name}\nstonith_level a 1 power\nstonith_level b 1 power\n"
     );
     write_node(&cfg, &hacf);
-    let c = cfg.display().to_string();
-    let mut cmd = ns.command(bin("hbd").to_str().unwrap());
-    cmd.args(["-c", &c, "-n", name, "-r", &format!("{c}/run"), "-s", &format!("{c}/state")]);
-    cmd.env("HB_TEST_NODE", name).env("HB_TEST_DIR", dir.join("shared"));
-    cmd.stderr(std::fs::File::create(cfg.join("hbd.log")).unwrap());
+    let mut cmd = hbd_in(ns, dir, &cfg, name);
     // The node's own process group: the fence agent kills all of it, CRM included.
     cmd.process_group(0);
     let p = Proc::spawn(cmd);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{bin, doubles, logs, owner, wait_owner, write_node};
+use common::{doubles, hbd_in, logs, owner, wait_owner, write_node};
 use hb_hwtest::{require_root, Pair, Proc, TempDir, A4, B4};
 use std::path::Path;
 
@@ -18,12 +18,7 @@ fn start(pair: &Pair, dir: &Path, name: &str) -> Proc {
          node a b\nping 127.0.0.1\nauto_failback on\ncrm respawn\n"
     );
     write_node(&cfg, &hacf);
-    let c = cfg.display().to_string();
-    let mut cmd = ns.command(bin("hbd").to_str().unwrap());
-    cmd.args(["-c", &c, "-n", name, "-r", &format!("{c}/run"), "-s", &format!("{c}/state")]);
-    cmd.env("HB_TEST_NODE", name).env("HB_TEST_DIR", dir.join("shared"));
-    cmd.stderr(std::fs::File::create(cfg.join("hbd.log")).unwrap());
-    Proc::spawn(cmd)
+    Proc::spawn(hbd_in(ns, dir, &cfg, name))
 }
 
 #[test]

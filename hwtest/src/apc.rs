@@ -20,9 +20,8 @@
 //! user `apc`, password `apc` (the devices' defaults). Real switches take one session at a
 //! time; this one takes any number.
 
-use crate::telnetd::{Key, Keys, Server};
+use crate::telnetd::{Bank, Key, Keys, Server};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The user name the switch takes.
@@ -42,38 +41,25 @@ pub enum Dialect {
     Cli,
 }
 
-/// The outlets and what was done to them.
-#[derive(Default)]
-struct State {
-    on: Vec<bool>,
-    commands: Vec<String>,
-}
-
-impl State {
-    /// Carries out `what` (`on`, `off`, `reboot`) on outlet `n` (1-based).
-    fn power(state: &Mutex<State>, what: &str, n: usize) {
-        {
-            let mut s = state.lock().unwrap();
-            s.commands.push(format!("{what} {n}"));
-            s.on[n - 1] = what == "on";
-        }
-        if what == "reboot" {
-            std::thread::sleep(REBOOT_OFF);
-            state.lock().unwrap().on[n - 1] = true;
-        }
+/// Carries out `what` (`on`, `off`, `reboot`) on outlet `n` (1-based).
+fn power(bank: &Bank, what: &str, n: usize) {
+    bank.command(what, n);
+    if what == "reboot" {
+        std::thread::sleep(REBOOT_OFF);
+        bank.set(n, true);
     }
 }
 
 /// A running switch.
 pub struct ApcMaster {
     server: Server,
-    state: Arc<Mutex<State>>,
+    state: Bank,
 }
 
 impl ApcMaster {
     /// Listens on `addr` (port 0: a free one), speaking `dialect`.
     pub fn start(addr: &str, dialect: Dialect) -> std::io::Result<ApcMaster> {
-        let state = Arc::new(Mutex::new(State { on: vec![true; NAMES.len()], ..State::default() }));
+        let state = Bank::new(NAMES.len());
         let s = state.clone();
         let server = Server::start(addr, "apc-master", move |keys| {
             if let Some(keys) = login(keys, dialect) {
@@ -95,12 +81,12 @@ impl ApcMaster {
 
     /// Outlet `n` (1-based) powered.
     pub fn on(&self, n: usize) -> bool {
-        self.state.lock().unwrap().on[n - 1]
+        self.state.on(n)
     }
 
     /// Every power command carried out (`on 1`, `off 2`, `reboot 3`).
     pub fn commands(&self) -> Vec<String> {
-        self.state.lock().unwrap().commands.clone()
+        self.state.commands()
     }
 }
 
@@ -180,10 +166,10 @@ fn screen(menu: Menu, on: &[bool]) -> String {
 }
 
 /// The menus, from the top, until the peer leaves (`None`).
-fn menus(mut keys: Keys, state: &Mutex<State>) -> Option<()> {
+fn menus(mut keys: Keys, state: &Bank) -> Option<()> {
     let mut menu = Menu::Top;
     loop {
-        let shown = screen(menu, &state.lock().unwrap().on);
+        let shown = screen(menu, &state.all());
         if !keys.say(&shown) {
             return None;
         }
@@ -217,7 +203,7 @@ fn menus(mut keys: Keys, state: &Mutex<State>) -> Option<()> {
                     NAMES[n - 1]
                 ));
                 if keys.line_or_empty()? == "YES" {
-                    State::power(state, what, n);
+                    power(state, what, n);
                     keys.say("\r\n\r\n  Command successfully issued.\r\n\r\nPress <ENTER> to continue...");
                     keys.line_or_empty()?;
                 }
@@ -251,7 +237,7 @@ fn outlet_list(text: &str) -> Option<Vec<usize>> {
 }
 
 /// The AOS command line.
-fn cli(mut keys: Keys, state: &Mutex<State>) {
+fn cli(mut keys: Keys, state: &Bank) {
     keys.say("Type ? for command listing\r\n\r\napc>");
     while let Some(line) = keys.line() {
         let mut words = line.split_whitespace();
@@ -263,7 +249,7 @@ fn cli(mut keys: Keys, state: &Mutex<State>) {
                 return;
             }
             ("olstatus", Some(list)) => {
-                let on = state.lock().unwrap().on.clone();
+                let on = state.all();
                 let mut t = String::from("E000: Success\r\n");
                 for n in list {
                     t.push_str(&format!(" {n}: {}: {}\r\n", NAMES[n - 1], if on[n - 1] { "On" } else { "Off" }));
@@ -272,7 +258,7 @@ fn cli(mut keys: Keys, state: &Mutex<State>) {
             }
             ("olon" | "oloff" | "olreboot", Some(list)) => {
                 for n in list {
-                    State::power(state, &cmd[2..], n);
+                    power(state, &cmd[2..], n);
                 }
                 "E000: Success\r\n".to_string()
             }

@@ -14,9 +14,8 @@
 //! 23 only). Four outlets `node1`, `node2`, `node2`, `spare`, all on; user `root`, password
 //! `baytech`.
 
-use crate::telnetd::{Keys, Server};
+use crate::telnetd::{Bank, Keys, Server};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The user the controller takes.
@@ -25,23 +24,16 @@ pub const USER: &str = "root";
 pub const PASSWORD: &str = "baytech";
 const NAMES: [&str; 4] = ["node1", "node2", "node2", "spare"];
 
-/// The outlets and what was done to them.
-#[derive(Default)]
-struct State {
-    on: Vec<bool>,
-    commands: Vec<String>,
-}
-
 /// A running controller.
 pub struct Baytech {
     server: Server,
-    state: Arc<Mutex<State>>,
+    state: Bank,
 }
 
 impl Baytech {
     /// Listens on `addr` (port 0: a free one).
     pub fn start(addr: &str) -> std::io::Result<Baytech> {
-        let state = Arc::new(Mutex::new(State { on: vec![true; NAMES.len()], ..State::default() }));
+        let state = Bank::new(NAMES.len());
         let s = state.clone();
         let server = Server::start(addr, "baytech", move |keys| {
             let _ = session(keys, &s);
@@ -56,12 +48,12 @@ impl Baytech {
 
     /// Outlet `n` (1-based) powered.
     pub fn on(&self, n: usize) -> bool {
-        self.state.lock().unwrap().on[n - 1]
+        self.state.on(n)
     }
 
     /// Every power command carried out (`on 1`, `off 2`, `reboot 3`).
     pub fn commands(&self) -> Vec<String> {
-        self.state.lock().unwrap().commands.clone()
+        self.state.commands()
     }
 }
 
@@ -83,7 +75,7 @@ fn status(on: &[bool]) -> String {
 }
 
 /// One telnet session, until the peer leaves (`None`) or logs out.
-fn session(mut keys: Keys, state: &Mutex<State>) -> Option<()> {
+fn session(mut keys: Keys, state: &Bank) -> Option<()> {
     keys.say("\r\n\r\nRPC-5 Telnet Host\r\nRevision F 4.22, (C) 1999\r\nBay Technical Associates\r\nUnit ID: BT-RPC5-HB\r\n");
     loop {
         keys.say("\r\nEnter username>");
@@ -109,7 +101,7 @@ fn session(mut keys: Keys, state: &Mutex<State>) -> Option<()> {
 }
 
 /// The Outlet Control prompt, until `MENU`.
-fn outlet_control(keys: &mut Keys, state: &Mutex<State>) -> Option<()> {
+fn outlet_control(keys: &mut Keys, state: &Bank) -> Option<()> {
     keys.say(PROMPT);
     loop {
         let line = keys.line_or_empty()?.to_ascii_uppercase();
@@ -118,15 +110,15 @@ fn outlet_control(keys: &mut Keys, state: &Mutex<State>) -> Option<()> {
         match (cmd, outlets) {
             ("MENU", _) => return Some(()),
             ("STATUS", _) => {
-                let t = status(&state.lock().unwrap().on);
+                let t = status(&state.all());
                 keys.say(&t);
             }
             ("ON" | "OFF" | "REBOOT", Some(list)) => {
                 let want_on = cmd == "ON";
-                let already = list.iter().all(|n| state.lock().unwrap().on[n - 1] == want_on);
+                let already = list.iter().all(|n| state.on(*n) == want_on);
                 if already && cmd != "REBOOT" {
                     keys.say(&format!("\r\nOutlet {arg} already {}.\r\n", cmd.to_ascii_lowercase()));
-                } else if cmd == "REBOOT" && !state.lock().unwrap().on[list[0] - 1] {
+                } else if cmd == "REBOOT" && !state.on(list[0]) {
                     keys.say(&format!("\r\nOutlet {arg} is already off.\r\n"));
                 } else {
                     let verb = match cmd {
@@ -149,21 +141,15 @@ fn outlet_control(keys: &mut Keys, state: &Mutex<State>) -> Option<()> {
     }
 }
 
-fn carry_out(keys: &mut Keys, state: &Mutex<State>, cmd: &str, list: &[usize]) {
-    let what = cmd.to_ascii_lowercase();
-    {
-        let mut s = state.lock().unwrap();
-        for &n in list {
-            s.commands.push(format!("{what} {n}"));
-            s.on[n - 1] = cmd == "ON";
-        }
+fn carry_out(keys: &mut Keys, state: &Bank, cmd: &str, list: &[usize]) {
+    for &n in list {
+        state.command(cmd, n);
     }
     if cmd == "REBOOT" {
         keys.say("\r\nRebooting selected outlet(s)...\r\n");
         std::thread::sleep(Duration::from_millis(300));
-        let mut s = state.lock().unwrap();
         for &n in list {
-            s.on[n - 1] = true;
+            state.set(n, true);
         }
         let names = list.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",");
         keys.say(&format!("\r\nPower applied to outlet {names}\r\n"));

@@ -1,13 +1,55 @@
 //! What the telnet-menu switch emulators ([`crate::wti`], [`crate::apc`])
 //! share: a TCP listener that runs each connection's dialog on its own thread until the
 //! emulator is dropped, and [`Keys`], which reads what a user (or a telnet client) types as
-//! lines and single keys, without telnet negotiation bytes.
+//! lines and single keys, without telnet negotiation bytes; and [`Bank`], the outlets and the
+//! record of what was done to them.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// An emulated switch's outlets and every power command carried out, shared by its dialog
+/// threads and read by the tests.
+#[derive(Clone)]
+pub struct Bank(Arc<Mutex<(Vec<bool>, Vec<String>)>>);
+
+impl Bank {
+    /// `n` outlets, all on.
+    pub fn new(n: usize) -> Bank {
+        Bank(Arc::new(Mutex::new((vec![true; n], Vec::new()))))
+    }
+
+    /// Outlet `n` (1-based) powered.
+    pub fn on(&self, n: usize) -> bool {
+        self.0.lock().unwrap().0[n - 1]
+    }
+
+    /// Every outlet's power, in order.
+    pub fn all(&self) -> Vec<bool> {
+        self.0.lock().unwrap().0.clone()
+    }
+
+    /// Every power command carried out (`on 1`, `off 2`, `reboot 3`).
+    pub fn commands(&self) -> Vec<String> {
+        self.0.lock().unwrap().1.clone()
+    }
+
+    /// Records `what` (`on`, `off`, `reboot`, in any case) on outlet `n` and switches it: on
+    /// for `on`, off otherwise (a reboot is switched back on with [`Bank::set`]).
+    pub fn command(&self, what: &str, n: usize) {
+        let what = what.to_ascii_lowercase();
+        let mut b = self.0.lock().unwrap();
+        b.1.push(format!("{what} {n}"));
+        b.0[n - 1] = what == "on";
+    }
+
+    /// Powers outlet `n` on or off.
+    pub fn set(&self, n: usize, on: bool) {
+        self.0.lock().unwrap().0[n - 1] = on;
+    }
+}
 
 /// A listening emulator; stops (and stops every dialog) on drop.
 pub struct Server {

@@ -58,6 +58,18 @@ pub fn write_node(cfg: &Path, hacf: &str) {
     write_exec(&cfg.join("resource.d/svc"), SVC);
 }
 
+/// The command that runs node `name`'s hbd inside `ns`, its configuration in `cfg` (run and
+/// state directories there too, its log `cfg/hbd.log`), its environment telling the resource
+/// script who it is and where `dir`'s shared directory is.
+pub fn hbd_in(ns: &hb_hwtest::Netns, dir: &Path, cfg: &Path, name: &str) -> std::process::Command {
+    let c = cfg.display().to_string();
+    let mut cmd = ns.command(bin("hbd").to_str().unwrap());
+    cmd.args(["-c", &c, "-n", name, "-r", &format!("{c}/run"), "-s", &format!("{c}/state")]);
+    cmd.env("HB_TEST_NODE", name).env("HB_TEST_DIR", dir.join("shared"));
+    cmd.stderr(std::fs::File::create(cfg.join("hbd.log")).unwrap());
+    cmd
+}
+
 /// Which node runs resource `res` (its claim file in the shared directory).
 pub fn owner(dir: &Path, res: &str) -> Option<String> {
     std::fs::read_to_string(dir.join("shared").join(res)).ok().map(|s| s.trim().to_string())
